@@ -1,0 +1,372 @@
+"""Canonical bytes for values.
+
+Two encodings live here, both deterministic: the same value gives the same bytes on every
+machine, Python version and hash seed.
+
+``encode`` / ``decode`` — the *value encoding* used for persistent state, for arguments and
+results that cross a service boundary, and for hashing. Every value is a tag byte followed by
+its payload; lengths and counts are unsigned LEB128 varints::
+
+    00 None      01 False     02 True
+    03 int       varint(n) + n bytes, two's complement, big-endian, minimal length
+    04 str       varint(n) + n bytes of UTF-8 (lone surrogates kept, "surrogatepass")
+    05 bytes     varint(n) + n bytes
+    06 list      varint(count) + items
+    07 tuple     varint(count) + items
+    08 dict      varint(count) + (key, value) pairs in insertion order
+    09 Decimal   varint(n) + n bytes of ASCII, ``str(d)`` (finite values only)
+    0a map       varint(map id)                       -- a reference to a std.Map
+    0b object    str(class name) + dict(attributes)   -- an instance of a service's class
+
+Tags 0a and 0b are only produced and accepted when the caller passes an :class:`Extensions`.
+
+``encode_key`` / ``decode_key`` — the *key encoding* of ``std.Map`` keys. It preserves order, so
+a Map iterates its keys in a meaningful order: integers numerically, then bytes, then strings
+(by code point), then tuples element-wise. Keys are ints, str, bytes and tuples of those.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Callable, NamedTuple
+
+from .errors import CodecError
+
+MAX_DEPTH = 64
+"""Deepest nesting of containers a value may have (the top-level value is depth 1)."""
+
+NONE, FALSE, TRUE, INT, STR, BYTES, LIST, TUPLE, DICT, DECIMAL, MAP, OBJECT = range(12)
+
+
+class Extensions(NamedTuple):
+    """How the VM plugs its own two value kinds into the codec.
+
+    ``map_id(obj)`` returns the id of a ``std.Map`` (or ``None`` if ``obj`` is not one);
+    ``object_state(obj)`` returns ``(class name, attributes)`` for a service-defined object (or
+    ``None``). On decoding, ``make_map(id)`` and ``make_object(name, attributes)`` rebuild them.
+    """
+
+    map_id: Callable[[Any], int | None]
+    object_state: Callable[[Any], tuple[str, dict[str, Any]] | None]
+    make_map: Callable[[int], Any]
+    make_object: Callable[[str, dict[str, Any]], Any]
+
+
+# --------------------------------------------------------------------------- varints
+
+
+def encode_varint(n: int) -> bytes:
+    if n < 0:
+        raise CodecError("varint must be non-negative")
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    result = 0
+    shift = 0
+    while True:
+        if pos >= len(data):
+            raise CodecError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            if byte == 0 and shift:
+                raise CodecError("non-minimal varint")
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise CodecError("varint too long")
+
+
+# --------------------------------------------------------------------------- values
+
+
+def int_bytes(n: int) -> bytes:
+    """Minimal two's complement big-endian bytes of ``n``."""
+    return n.to_bytes((n.bit_length() + 8) // 8, "big", signed=True)
+
+
+def encode(value: Any, ext: Extensions | None = None, max_depth: int = MAX_DEPTH) -> bytes:
+    """The canonical bytes of ``value``; raises :class:`CodecError` for anything else."""
+    out = bytearray()
+    _encode_into(value, out, ext, max_depth)
+    return bytes(out)
+
+
+def _encode_into(v: Any, out: bytearray, ext: Extensions | None, depth: int) -> None:
+    t = type(v)
+    if t is int:
+        b = v.to_bytes((v.bit_length() + 8) // 8, "big", signed=True)
+        out.append(INT)
+        out += encode_varint(len(b))
+        out += b
+    elif t is str:
+        b = v.encode("utf-8", "surrogatepass")
+        out.append(STR)
+        out += encode_varint(len(b))
+        out += b
+    elif v is None:
+        out.append(NONE)
+    elif t is bool:
+        out.append(TRUE if v else FALSE)
+    elif t is bytes:
+        out.append(BYTES)
+        out += encode_varint(len(v))
+        out += v
+    elif t is list or t is tuple:
+        if depth <= 1:
+            raise CodecError("value nested too deeply")
+        out.append(LIST if t is list else TUPLE)
+        out += encode_varint(len(v))
+        for item in v:
+            _encode_into(item, out, ext, depth - 1)
+    elif t is dict:
+        if depth <= 1:
+            raise CodecError("value nested too deeply")
+        out.append(DICT)
+        out += encode_varint(len(v))
+        for key, item in v.items():
+            _encode_into(key, out, ext, depth - 1)
+            _encode_into(item, out, ext, depth - 1)
+    elif t is Decimal:
+        if not v.is_finite():
+            raise CodecError("only finite Decimals can be stored")
+        b = str(v).encode("ascii")
+        out.append(DECIMAL)
+        out += encode_varint(len(b))
+        out += b
+    else:
+        _encode_extension(v, out, ext, depth)
+
+
+def _encode_extension(v: Any, out: bytearray, ext: Extensions | None, depth: int) -> None:
+    if ext is not None:
+        map_id = ext.map_id(v)
+        if map_id is not None:
+            out.append(MAP)
+            out += encode_varint(map_id)
+            return
+        state = ext.object_state(v)
+        if state is not None:
+            if depth <= 1:
+                raise CodecError("value nested too deeply")
+            name, attrs = state
+            out.append(OBJECT)
+            _encode_into(name, out, None, depth - 1)
+            _encode_into(attrs, out, ext, depth - 1)
+            return
+    raise CodecError(f"a value of type {describe_type(v)} cannot be stored or passed")
+
+
+def describe_type(v: Any) -> str:
+    """A short, host-independent description of a value's type for error messages."""
+    if callable(v) and not isinstance(v, type):
+        return "function"
+    return type(v).__name__
+
+
+def decode(data: bytes, ext: Extensions | None = None, max_depth: int = MAX_DEPTH) -> Any:
+    """The value whose canonical bytes are ``data``; raises :class:`CodecError` otherwise."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CodecError("decode expects bytes")
+    data = bytes(data)
+    value, pos = _decode_from(data, 0, ext, max_depth)
+    if pos != len(data):
+        raise CodecError("trailing bytes after value")
+    return value
+
+
+def _take(data: bytes, pos: int) -> tuple[bytes, int]:
+    n, pos = _read_varint(data, pos)
+    end = pos + n
+    if end > len(data):
+        raise CodecError("truncated value")
+    return data[pos:end], end
+
+
+def _decode_from(data: bytes, pos: int, ext: Extensions | None, depth: int) -> tuple[Any, int]:
+    if pos >= len(data):
+        raise CodecError("truncated value")
+    tag = data[pos]
+    pos += 1
+    if tag == INT:
+        raw, pos = _take(data, pos)
+        if not raw or (len(raw) > 1 and raw != int_bytes(int.from_bytes(raw, "big", signed=True))):
+            raise CodecError("non-canonical int")
+        return int.from_bytes(raw, "big", signed=True), pos
+    if tag == STR:
+        raw, pos = _take(data, pos)
+        try:
+            return raw.decode("utf-8", "surrogatepass"), pos
+        except UnicodeDecodeError as exc:
+            raise CodecError("invalid UTF-8 in str") from exc
+    if tag == NONE:
+        return None, pos
+    if tag == FALSE:
+        return False, pos
+    if tag == TRUE:
+        return True, pos
+    if tag == BYTES:
+        return _take(data, pos)
+    if tag in (LIST, TUPLE, DICT):
+        if depth <= 1:
+            raise CodecError("value nested too deeply")
+        count, pos = _read_varint(data, pos)
+        if count > len(data) - pos:
+            raise CodecError("container count exceeds data")
+        if tag == DICT:
+            result: dict[Any, Any] = {}
+            for _ in range(count):
+                key, pos = _decode_from(data, pos, ext, depth - 1)
+                item, pos = _decode_from(data, pos, ext, depth - 1)
+                try:
+                    if key in result:
+                        raise CodecError("duplicate dict key")
+                    result[key] = item
+                except TypeError as exc:
+                    raise CodecError("unhashable dict key") from exc
+            return result, pos
+        items = []
+        for _ in range(count):
+            item, pos = _decode_from(data, pos, ext, depth - 1)
+            items.append(item)
+        return (items if tag == LIST else tuple(items)), pos
+    if tag == DECIMAL:
+        raw, pos = _take(data, pos)
+        try:
+            d = Decimal(raw.decode("ascii"))
+        except Exception as exc:
+            raise CodecError("invalid Decimal") from exc
+        if not d.is_finite() or str(d).encode("ascii") != raw:
+            raise CodecError("non-canonical Decimal")
+        return d, pos
+    if ext is not None and tag == MAP:
+        map_id, pos = _read_varint(data, pos)
+        return ext.make_map(map_id), pos
+    if ext is not None and tag == OBJECT:
+        if depth <= 1:
+            raise CodecError("value nested too deeply")
+        name, pos = _decode_from(data, pos, None, depth - 1)
+        attrs, pos = _decode_from(data, pos, ext, depth - 1)
+        if type(name) is not str or type(attrs) is not dict:
+            raise CodecError("malformed object")
+        return ext.make_object(name, attrs), pos
+    raise CodecError(f"unknown tag 0x{tag:02x}")
+
+
+# --------------------------------------------------------------------------- Map keys
+
+_K_END, _K_INT, _K_BYTES, _K_STR, _K_TUPLE = 0x00, 0x01, 0x02, 0x03, 0x04
+MAX_KEY_INT_BYTES = 120
+
+
+def encode_key(key: Any) -> bytes:
+    """Order-preserving bytes of a Map key (int, str, bytes, or a tuple of those)."""
+    out = bytearray()
+    _encode_key_into(key, out, 0)
+    return bytes(out)
+
+
+def _escape(raw: bytes, out: bytearray) -> None:
+    # 0x00 inside a string becomes 00 ff so that 00 01 can terminate it and sort first.
+    out += raw.replace(b"\x00", b"\x00\xff")
+    out += b"\x00\x01"
+
+
+def _encode_key_into(key: Any, out: bytearray, depth: int) -> None:
+    t = type(key)
+    if t is int:
+        magnitude = -key if key < 0 else key
+        size = (magnitude.bit_length() + 7) // 8
+        if size > MAX_KEY_INT_BYTES:
+            raise CodecError("Map key integer too large")
+        out.append(_K_INT)
+        if key >= 0:
+            out.append(0x80 + size)
+            out += magnitude.to_bytes(size, "big")
+        else:
+            out.append(0x7F - size)
+            out += ((1 << (8 * size)) - 1 - magnitude).to_bytes(size, "big")
+    elif t is str:
+        out.append(_K_STR)
+        _escape(key.encode("utf-8", "surrogatepass"), out)
+    elif t is bytes:
+        out.append(_K_BYTES)
+        _escape(key, out)
+    elif t is tuple:
+        if depth >= 8:
+            raise CodecError("Map key tuple nested too deeply")
+        out.append(_K_TUPLE)
+        for item in key:
+            _encode_key_into(item, out, depth + 1)
+        out.append(_K_END)
+    else:
+        raise CodecError(f"a Map key must be int, str, bytes or a tuple of those, not {describe_type(key)}")
+
+
+def decode_key(data: bytes) -> Any:
+    key, pos = _decode_key_from(data, 0)
+    if pos != len(data):
+        raise CodecError("trailing bytes after Map key")
+    return key
+
+
+def _unescape(data: bytes, pos: int) -> tuple[bytes, int]:
+    out = bytearray()
+    while True:
+        end = data.find(b"\x00", pos)
+        if end < 0 or end + 1 >= len(data):
+            raise CodecError("unterminated Map key string")
+        out += data[pos:end]
+        marker = data[end + 1]
+        if marker == 0x01:
+            return bytes(out), end + 2
+        if marker != 0xFF:
+            raise CodecError("bad escape in Map key")
+        out.append(0)
+        pos = end + 2
+
+
+def _decode_key_from(data: bytes, pos: int) -> tuple[Any, int]:
+    if pos >= len(data):
+        raise CodecError("truncated Map key")
+    tag = data[pos]
+    pos += 1
+    if tag == _K_INT:
+        if pos >= len(data):
+            raise CodecError("truncated Map key")
+        head = data[pos]
+        pos += 1
+        size = head - 0x80 if head >= 0x80 else 0x7F - head
+        raw = data[pos : pos + size]
+        if len(raw) != size:
+            raise CodecError("truncated Map key")
+        n = int.from_bytes(raw, "big")
+        value = n if head >= 0x80 else -((1 << (8 * size)) - 1 - n)
+        return value, pos + size
+    if tag in (_K_STR, _K_BYTES):
+        raw, pos = _unescape(data, pos)
+        if tag == _K_BYTES:
+            return raw, pos
+        try:
+            return raw.decode("utf-8", "surrogatepass"), pos
+        except UnicodeDecodeError as exc:
+            raise CodecError("invalid UTF-8 in Map key") from exc
+    if tag == _K_TUPLE:
+        items = []
+        while True:
+            if pos >= len(data):
+                raise CodecError("unterminated Map key tuple")
+            if data[pos] == _K_END:
+                return tuple(items), pos + 1
+            item, pos = _decode_key_from(data, pos)
+            items.append(item)
+    raise CodecError(f"unknown Map key tag 0x{tag:02x}")

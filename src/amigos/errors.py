@@ -1,0 +1,135 @@
+"""One exception hierarchy for all of Amigos.
+
+Two families:
+
+* :class:`DeployError` and other :class:`AmigosError` subclasses are raised to the host
+  (the embedding program, the CLI, the node) when a request itself is wrong.
+* :class:`ExecutionError` subclasses describe why a call failed. A call returns them inside
+  its receipt (``receipt.error``) instead of raising; a read-only query raises them.
+
+Every execution error has a stable ``type`` string (the class name) that receipts, the JSON
+output of the CLI and the HTTP API carry unchanged.
+"""
+
+from __future__ import annotations
+
+
+class AmigosError(Exception):
+    """Base class of every error Amigos raises on purpose."""
+
+
+class UsageError(AmigosError):
+    """A request to the runtime is malformed: a bad path, an unknown option, bad arguments."""
+
+
+class StoreError(AmigosError):
+    """The state store is unreadable or corrupt."""
+
+
+class CodecError(AmigosError):
+    """Bytes that do not decode to a value, or a value that has no canonical encoding."""
+
+
+class DeployError(AmigosError):
+    """Service source that breaks the language rules, or whose initialisation failed.
+
+    ``line`` is the 1-based source line (``None`` when the problem is not tied to one line) and
+    ``rule`` a short stable identifier of the rule that was broken, e.g. ``"dunder-name"``.
+    """
+
+    def __init__(self, message: str, *, line: int | None = None, rule: str = "invalid") -> None:
+        self.message = message
+        self.line = line
+        self.rule = rule
+        where = f"line {line}: " if line is not None else ""
+        super().__init__(f"{where}{message} [{rule}]")
+
+
+class ExecutionError(AmigosError):
+    """Why a call did not complete. Receipts hold these; queries raise them."""
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        self.message = message
+        self.line = line
+        super().__init__(message)
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"type": self.type, "message": self.message}
+        if self.line is not None:
+            out["line"] = self.line
+        return out
+
+    def __repr__(self) -> str:
+        return f"{self.type}({self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, ExecutionError)
+            and self.type == other.type
+            and self.message == other.message
+            and self.line == other.line
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class OutOfGas(ExecutionError):
+    """The call used all the gas it was given."""
+
+
+class LimitExceeded(ExecutionError):
+    """A hard limit was hit: value size, integer size, nesting depth, call depth, memory."""
+
+
+class ServiceError(ExecutionError):
+    """Service code raised an exception (including a failed ``std.require``)."""
+
+
+class Reentrancy(ExecutionError):
+    """A service already on the call stack was called again."""
+
+
+class NotFound(ExecutionError):
+    """No service at that path, or no exported function of that name."""
+
+
+class InvalidArgument(ExecutionError):
+    """Arguments or return values that are not plain data, or that do not fit the function."""
+
+
+class ReadOnlyViolation(ExecutionError):
+    """A query or ``render`` tried to change state or emit an event."""
+
+
+class Unauthorized(ExecutionError):
+    """The signer may not do this (e.g. deploy into a namespace owned by someone else)."""
+
+
+class WorkerCrashed(ExecutionError):
+    """The worker process running the call died (process isolation only)."""
+
+
+EXECUTION_ERRORS: dict[str, type[ExecutionError]] = {
+    cls.__name__: cls
+    for cls in (
+        OutOfGas,
+        LimitExceeded,
+        ServiceError,
+        Reentrancy,
+        NotFound,
+        InvalidArgument,
+        ReadOnlyViolation,
+        Unauthorized,
+        WorkerCrashed,
+    )
+}
+
+
+def execution_error(type_name: str, message: str, line: int | None = None) -> ExecutionError:
+    """Rebuild an execution error from its stable ``type`` string (e.g. read from a log)."""
+    cls = EXECUTION_ERRORS.get(type_name, ExecutionError)
+    return cls(message, line=line)

@@ -1,0 +1,446 @@
+"""``LocalRuntime``: the embedded runtime — deploy, call, query and render services in-process.
+
+State lives in SQLite under ``home`` (in memory when ``home`` is None). Each ``call`` or
+``deploy`` is one block: it gets the next height and the clock's time, and its writes are
+committed durably before it returns. Inside ``with rt.batch():`` all calls share one block and
+commit together, which is how a node (and a benchmark) reaches high throughput.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time as _time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from . import codec
+from .codec import Extensions
+from .errors import DeployError, ExecutionError, InvalidArgument, StoreError, UsageError
+from .jsonvalue import to_json
+from .store import SQLiteStore, Store
+from .vm import keys
+from .vm.gas import DEFAULT_GAS, DEPLOY_GAS, MAX_GAS, QUERY_GAS
+from .vm.machine import Context, Event, Machine
+from .vm.paths import namespace_of, path_to_import, validate_path
+from .vm.service import CompiledService, compile_service
+
+_ACCOUNT = re.compile(r"[A-Za-z0-9_.:@/+-]{1,128}")
+STATE_FILE = "state.sqlite"
+
+
+@dataclass
+class Receipt:
+    """The outcome of a call. ``error`` is None or an :class:`~amigos.errors.ExecutionError`
+    (with ``.type`` and ``.message``)."""
+
+    ok: bool
+    result: Any
+    error: ExecutionError | None
+    gas_used: int
+    events: list[Event] = field(default_factory=list)
+    height: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "result": to_json(self.result),
+            "error": None if self.error is None else self.error.to_dict(),
+            "gas_used": self.gas_used,
+            "events": [{**e.to_dict(), "attrs": to_json(e.attrs)} for e in self.events],
+            "height": self.height,
+        }
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    name: str
+    signature: str
+    doc: str | None
+    line: int
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    path: str
+    owner: str
+    version: int
+    code_hash: str
+    doc: str | None
+    functions: list[FunctionInfo]
+    dependencies: list[str]
+    versions: list[dict[str, Any]]
+    height: int
+
+    @property
+    def import_line(self) -> str:
+        return path_to_import(self.path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "owner": self.owner,
+            "version": self.version,
+            "code_hash": self.code_hash,
+            "doc": self.doc,
+            "functions": [f.__dict__ for f in self.functions],
+            "dependencies": self.dependencies,
+            "versions": self.versions,
+            "height": self.height,
+            "import": self.import_line,
+        }
+
+
+class StateView:
+    """The store seen through the current block's uncommitted writes, with a read cache."""
+
+    CACHE_ENTRIES = 200_000
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.pending: dict[bytes, bytes | None] = {}
+        self.cache: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.pending:
+            return self.pending[key]
+        try:
+            return self.cache[key]
+        except KeyError:
+            value = self.store.get(key)
+            if len(self.cache) >= self.CACHE_ENTRIES:
+                self.cache.clear()
+            self.cache[key] = value
+            return value
+
+    def scan(self, prefix: bytes, start: bytes | None = None, limit: int | None = None) -> list[tuple[bytes, bytes]]:
+        low = prefix if start is None or start < prefix else start
+        own = {k: v for k, v in self.pending.items() if k.startswith(prefix) and k >= low}
+        rows = self.store.scan(prefix, low, None if limit is None else limit + len(own))
+        merged = dict(rows)
+        for k, v in own.items():
+            if v is None:
+                merged.pop(k, None)
+            else:
+                merged[k] = v
+        out = sorted(merged.items())
+        return out if limit is None else out[:limit]
+
+    def apply(self, writes: dict[bytes, bytes | None]) -> None:
+        self.pending.update(writes)
+
+    def commit(self) -> None:
+        if not self.pending:
+            return
+        self.store.apply(self.pending)
+        for k, v in self.pending.items():
+            if k in self.cache or len(self.cache) < self.CACHE_ENTRIES:
+                self.cache[k] = v
+        self.pending = {}
+
+    def discard(self) -> None:
+        self.pending = {}
+        self.cache = {}
+
+
+def validate_account(signer: object) -> str:
+    if not isinstance(signer, str) or not _ACCOUNT.fullmatch(signer):
+        raise UsageError(
+            "a signer must be an account name of 1-128 characters (letters, digits and _.:@/+-)"
+        )
+    return signer
+
+
+def check_gas(value: object, default: int) -> int:
+    if value is None:
+        return default
+    if type(value) is not int or not 0 < value <= MAX_GAS:
+        raise UsageError(f"gas must be an int between 1 and {MAX_GAS}")
+    return value
+
+
+class LocalRuntime:
+    """The embedded runtime.
+
+    >>> rt = LocalRuntime()
+    >>> rt.deploy("hub.amigos.dev/alice/counter", "count = 0\\ndef get():\\n    return count\\n", signer="alice").version
+    1
+    >>> rt.query("hub.amigos.dev/alice/counter", "get")
+    0
+    """
+
+    def __init__(
+        self,
+        home: str | Path | None = None,
+        *,
+        isolation: str = "none",
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        if isolation != "none":
+            raise UsageError(f"unknown isolation {isolation!r} (supported: 'none')")
+        self.home = None if home is None else Path(home)
+        if self.home is not None:
+            self.home.mkdir(parents=True, exist_ok=True)
+        self.store: Store = SQLiteStore(None if self.home is None else self.home / STATE_FILE)
+        self.view = StateView(self.store)
+        self.machine = Machine(self.view)
+        self.clock: Callable[[], int] = clock or (lambda: int(_time.time()))
+        self._lock = threading.RLock()
+        self._block: Context | None = None
+        self._batch_depth = 0
+        self.height = self._stored_int(keys.HEIGHT)
+        self.time = self._stored_int(keys.TIME)
+
+    # ------------------------------------------------------------ blocks
+
+    def _stored_int(self, key: bytes) -> int:
+        raw = self.view.get(key)
+        return 0 if raw is None else int(codec.decode(raw))
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run many calls as one block, committed once at the end (all or nothing on crash)."""
+        with self._lock:
+            self._batch_depth += 1
+            try:
+                with self._in_block(origin=""):
+                    yield
+            finally:
+                self._batch_depth -= 1
+
+    @contextmanager
+    def _in_block(self, origin: str) -> Iterator[Context]:
+        if self._block is not None:
+            yield Context(origin, self._block.height, self._block.time)
+            return
+        height = self.height + 1
+        now = max(int(self.clock()), self.time)
+        self._block = Context(origin, height, now)
+        try:
+            yield self._block
+            self.view.apply({keys.HEIGHT: codec.encode(height), keys.TIME: codec.encode(now)})
+            self._commit()
+            self.height, self.time = height, now
+        except BaseException:
+            self.view.discard()
+            self.machine.forget()
+            raise
+        finally:
+            self._block = None
+
+    def _commit(self) -> None:
+        try:
+            self.view.commit()
+        except Exception as exc:
+            self.view.discard()
+            self.machine.forget()
+            raise StoreError(f"could not commit state: {exc}") from exc
+
+    # ------------------------------------------------------------ deploy
+
+    def deploy(self, path: str, source: str, *, signer: str, gas: int | None = None) -> ServiceInfo:
+        """Deploy (or, by its owner, upgrade) the service at ``path``.
+
+        Raises :class:`~amigos.errors.DeployError` if the source breaks a language rule, imports
+        a service that does not exist, or its initialisation fails.
+        """
+        validate_path(path)
+        validate_account(signer)
+        gas_limit = check_gas(gas, DEPLOY_GAS)
+        compiled = compile_service(path, source)
+        with self._lock:
+            owner = self._namespace_owner(path)
+            if owner is not None and owner != signer:
+                raise DeployError(f"namespace {namespace_of(path)!r} belongs to {owner}", rule="namespace-owner")
+            self._check_dependencies(compiled)
+            record = self._record(path)
+            with self._in_block(signer) as block:
+                outcome = self.machine.deploy(compiled, context=block, gas_limit=gas_limit, upgrade=record is not None)
+                if not outcome.ok:
+                    assert outcome.error is not None
+                    raise DeployError(
+                        f"initialisation failed: {outcome.error.type}: {outcome.error.message}",
+                        line=outcome.error.line,
+                        rule="init",
+                    )
+                record = self._next_record(compiled, signer, record, block.height)
+                writes = dict(outcome.writes)
+                writes[keys.code(path)] = source.encode("utf-8", "surrogatepass")
+                writes[keys.record(path)] = codec.encode(record)
+                writes[keys.namespace_owner(namespace_of(path))] = signer.encode()
+                self.view.apply(writes)
+        return self._info(path, record, compiled)
+
+    def _namespace_owner(self, path: str) -> str | None:
+        raw = self.view.get(keys.namespace_owner(namespace_of(path)))
+        return None if raw is None else raw.decode()
+
+    def _check_dependencies(self, compiled: CompiledService) -> None:
+        for local, target in compiled.analysis.imports.items():
+            if target.startswith("std"):
+                continue
+            if target == compiled.path:
+                raise DeployError("a service cannot import itself", line=_import_line(compiled, local), rule="missing-import")
+            if self.view.get(keys.code(target)) is None:
+                raise DeployError(f"imported service {target} does not exist", line=_import_line(compiled, local), rule="missing-import")
+
+    def _record(self, path: str) -> dict[str, Any] | None:
+        raw = self.view.get(keys.record(path))
+        return None if raw is None else codec.decode(raw)
+
+    @staticmethod
+    def _next_record(compiled: CompiledService, signer: str, old: dict[str, Any] | None, height: int) -> dict[str, Any]:
+        versions = [] if old is None else list(old["versions"])
+        versions.append({"version": len(versions) + 1, "code_hash": compiled.code_hash, "height": height})
+        return {
+            "owner": signer if old is None else old["owner"],
+            "version": len(versions),
+            "code_hash": compiled.code_hash,
+            "dependencies": compiled.dependencies,
+            "versions": versions,
+            "height": height if old is None else old["height"],
+        }
+
+    # ------------------------------------------------------------ calls and queries
+
+    def call(
+        self,
+        path: str,
+        function: str,
+        *args: Any,
+        signer: str,
+        gas: int | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> Receipt:
+        """Call an exported function as ``signer``. Failures come back in the receipt."""
+        validate_account(signer)
+        gas_limit = check_gas(gas, DEFAULT_GAS)
+        with self._lock, self._in_block(signer) as block:
+            outcome = self.machine.execute(path, function, args, kwargs or {}, context=block, gas_limit=gas_limit)
+            if outcome.ok:
+                self.view.apply(outcome.writes)
+            return Receipt(outcome.ok, outcome.result, outcome.error, outcome.gas_used, outcome.events, block.height)
+
+    def query(self, path: str, function: str, *args: Any, kwargs: dict[str, Any] | None = None,
+              gas: int | None = None, signer: str | None = None) -> Any:
+        """Call a function read-only and return its result; raises the call's
+        :class:`~amigos.errors.ExecutionError` if it fails or tries to change anything."""
+        origin = "" if signer is None else validate_account(signer)
+        gas_limit = check_gas(gas, QUERY_GAS)
+        with self._lock:
+            context = Context(origin, self.height, self.time)
+            outcome = self.machine.execute(path, function, args, kwargs or {}, context=context, gas_limit=gas_limit, readonly=True)
+        if not outcome.ok:
+            assert outcome.error is not None
+            raise outcome.error
+        return outcome.result
+
+    def render(self, path: str, subpath: str = "") -> str:
+        """The markdown the service's ``render(path)`` returns for ``subpath``."""
+        if not isinstance(subpath, str):
+            raise UsageError("a render path must be a string")
+        result = self.query(path, "render", subpath)
+        if not isinstance(result, str):
+            raise InvalidArgument(f"render() of {path} returned {type(result).__name__}, not str")
+        return result
+
+    # ------------------------------------------------------------ introspection
+
+    def service(self, path: str) -> ServiceInfo:
+        validate_path(path)
+        with self._lock:
+            record = self._record(path)
+            source = self.view.get(keys.code(path))
+        if record is None or source is None:
+            raise UsageError(f"no service at {path}")
+        return self._info(path, record, compile_service(path, source.decode("utf-8", "surrogatepass")))
+
+    def services(self) -> list[ServiceInfo]:
+        with self._lock:
+            rows = self.view.scan(keys.SERVICES_PREFIX)
+        return [self.service(k[len(keys.SERVICES_PREFIX):].decode()) for k, _ in rows]
+
+    def source(self, path: str) -> str:
+        validate_path(path)
+        raw = self.view.get(keys.code(path))
+        if raw is None:
+            raise UsageError(f"no service at {path}")
+        return raw.decode("utf-8", "surrogatepass")
+
+    @staticmethod
+    def _info(path: str, record: dict[str, Any], compiled: CompiledService) -> ServiceInfo:
+        functions = [FunctionInfo(e.name, e.signature, e.doc, e.line) for e in compiled.exports.values()]
+        return ServiceInfo(
+            path=path,
+            owner=record["owner"],
+            version=record["version"],
+            code_hash=record["code_hash"],
+            doc=compiled.analysis.doc,
+            functions=functions,
+            dependencies=list(record["dependencies"]),
+            versions=list(record["versions"]),
+            height=record["height"],
+        )
+
+    def state(self, path: str, map_entries: int = 20) -> dict[str, Any]:
+        """The service's persistent state as plain data: its globals, and for every ``std.Map``
+        its size and first ``map_entries`` entries. Objects show as ``{"$class": name, …}``."""
+        validate_path(path)
+        with self._lock:
+            if self.view.get(keys.code(path)) is None:
+                raise UsageError(f"no service at {path}")
+            prefix = keys.globals_prefix(path)
+            globals_ = {k[len(prefix):].decode(): codec.decode(v, _DUMP) for k, v in self.view.scan(prefix)}
+            seq = self.view.get(keys.map_sequence(path))
+            maps: dict[str, Any] = {}
+            for map_id in range(0 if seq is None else codec.decode(seq)):
+                count = self.view.get(keys.map_count(path, map_id))
+                entries_prefix = keys.map_entries(path, map_id)
+                rows = self.view.scan(entries_prefix, limit=map_entries)
+                maps[f"#{map_id}"] = {
+                    "size": 0 if count is None else codec.decode(count),
+                    "entries": [[codec.decode_key(k[len(entries_prefix):]), codec.decode(v, _DUMP)] for k, v in rows],
+                }
+        return {"globals": globals_, "maps": maps}
+
+    def state_items(self) -> list[tuple[bytes, bytes]]:
+        """Every committed and pending key-value pair, in key order."""
+        with self._lock:
+            return self.view.scan(b"")
+
+    def state_root(self) -> str:
+        """SHA-256 over all state (length-prefixed keys and values in key order), hex."""
+        digest = hashlib.sha256()
+        for key, value in self.state_items():
+            digest.update(codec.encode_varint(len(key)) + key + codec.encode_varint(len(value)) + value)
+        return digest.hexdigest()
+
+    def close(self) -> None:
+        with self._lock:
+            self.store.close()
+
+    def __enter__(self) -> LocalRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _import_line(compiled: CompiledService, local: str) -> int | None:
+    import ast
+
+    for node in compiled.analysis.tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any((a.asname or a.name) == local for a in node.names):
+            return node.lineno
+    return None
+
+
+_DUMP = Extensions(
+    map_id=lambda obj: None,
+    object_state=lambda obj: None,
+    make_map=lambda map_id: {"$map": f"#{map_id}"},
+    make_object=lambda name, attrs: {"$class": name, **attrs},
+)

@@ -1,0 +1,148 @@
+"""The gas schedule, the limits, and the meter that enforces them.
+
+Gas is charged for work the *service language* does, never for what the host happens to do:
+the same call on the same state costs the same gas on any machine, Python version or hash seed.
+One unit is roughly a nanosecond of interpreter time or a byte of memory.
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------- the schedule (units of gas)
+
+CALL = 20
+"""Entering a function or lambda the service defines."""
+LOOP = 10
+"""One iteration of ``for``/``while``, one element of a comprehension."""
+OP = 2
+"""One guarded operation: arithmetic, comparison, subscript, attribute, method call."""
+ELEMENT = 1
+"""Each element a builtin walks, compares, copies or creates (``sum``, ``sorted``, ``join``…)."""
+BYTE_DIVISOR = 8
+"""Strings and bytes are charged one ELEMENT per this many characters/bytes created or walked."""
+SORT_FACTOR = 2
+"""``sorted``/``sort`` charge ``n * ceil(log2 n) * SORT_FACTOR`` elements."""
+
+SERVICE_CALL = 500
+"""Calling another service (plus the bytes of arguments and results copied)."""
+STATE_READ = 100
+"""Reading one stored entry (a ``std.Map`` item), plus STATE_READ_BYTE per byte."""
+STATE_READ_BYTE = 1
+STATE_WRITE = 500
+"""Writing or deleting one stored entry, plus STATE_WRITE_BYTE per byte of key and value."""
+STATE_WRITE_BYTE = 10
+GLOBALS_READ_BYTE = 1
+"""Per byte of a service's persisted globals, each time a call enters the service."""
+EVENT = 100
+"""Emitting an event, plus EVENT_BYTE per byte of its encoded attributes."""
+EVENT_BYTE = 5
+COPY_BYTE_DIVISOR = 4
+"""Arguments and results are charged one ELEMENT per this many encoded bytes."""
+
+DEFAULT_GAS = 10_000_000
+"""Gas given to a call when the caller does not say."""
+MAX_GAS = 50_000_000
+"""The most gas one call may be given (about half a second of CPU at worst)."""
+QUERY_GAS = 10_000_000
+"""Gas given to read-only queries and ``render``."""
+DEPLOY_GAS = 20_000_000
+"""Gas given to a deploy's initialisation code when the caller does not say."""
+
+# ---------------------------------------------------------------- hard limits
+
+MAX_INT_BITS = 4096
+"""Largest integer a service may create (in bits, sign excluded)."""
+MAX_SEQUENCE = 4_000_000
+"""Most elements in one list/tuple/dict, or characters/bytes in one str/bytes."""
+MAX_CALL_DEPTH = 160
+"""Most nested Python frames a call may use (service functions plus guarded builtins)."""
+MAX_SOURCE_BYTES = 256 * 1024
+"""Largest service source file."""
+MAX_EVENTS = 1024
+"""Most events one call may emit."""
+MAX_FORMAT_WIDTH = 10_000
+"""Largest width or precision in a format specification."""
+
+
+class Halt(BaseException):
+    """Stops a call for good. Derives from BaseException so ``except Exception`` never catches
+    it, and every handler the instrumenter writes re-raises it, so it cannot be swallowed."""
+
+    error_type = "ExecutionError"
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+class OutOfGasHalt(Halt):
+    error_type = "OutOfGas"
+
+
+class LimitHalt(Halt):
+    error_type = "LimitExceeded"
+
+
+class ReentrancyHalt(Halt):
+    error_type = "Reentrancy"
+
+
+class ReadOnlyHalt(Halt):
+    error_type = "ReadOnlyViolation"
+
+
+class NotFoundHalt(Halt):
+    error_type = "NotFound"
+
+
+class InvalidArgumentHalt(Halt):
+    error_type = "InvalidArgument"
+
+
+class CalleeHalt(Halt):
+    """A service this call imported failed; the whole call fails with the callee's error."""
+
+    def __init__(self, error_type: str, message: str, line: int | None = None) -> None:
+        super().__init__(message, line)
+        self.error_type = error_type
+
+
+class Meter:
+    """Counts gas down; once it is below zero every further charge halts again.
+
+    A halt is also remembered (``halted``) so that the runtime fails the call even if service
+    code somehow continued after it.
+    """
+
+    __slots__ = ("limit", "remaining", "halted")
+
+    def __init__(self) -> None:
+        self.limit = 0
+        self.remaining = 0
+        self.halted: Halt | None = None
+
+    def reset(self, limit: int) -> None:
+        self.limit = limit
+        self.remaining = limit
+        self.halted = None
+
+    @property
+    def used(self) -> int:
+        return min(self.limit, self.limit - self.remaining)
+
+    def charge(self, amount: int) -> None:
+        self.remaining -= amount
+        if self.remaining < 0:
+            self.out_of_gas()
+
+    def out_of_gas(self) -> None:
+        self.remaining = min(self.remaining, -1)
+        raise self.halt(OutOfGasHalt(f"out of gas (limit {self.limit})"))
+
+    def halt(self, exc: Halt) -> Halt:
+        if self.halted is None:
+            self.halted = exc
+        return exc
+
+    def limit_exceeded(self, message: str) -> Halt:
+        return self.halt(LimitHalt(message))

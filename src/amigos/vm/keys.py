@@ -1,0 +1,54 @@
+"""Where a service's state lives in the key-value store.
+
+All keys of one service share its path, so a whole service can be listed by prefix::
+
+    c/<path>                         source code
+    i/<path>                         service record (owner, version, code hash, exports, deps)
+    g/<path>\\0<name>                 one persisted global
+    m/<path>\\0<map id><Map key>      one std.Map entry (map id as a varint, key order-preserving)
+    n/<path>\\0<map id>               number of entries in one std.Map
+    q/<path>                         next std.Map id of the service
+    o/<namespace>                    owner of a namespace
+    r/height, r/time                 the runtime's block height and time
+"""
+
+from __future__ import annotations
+
+from ..codec import encode_varint
+
+
+def code(path: str) -> bytes:
+    return b"c/" + path.encode()
+
+
+def record(path: str) -> bytes:
+    return b"i/" + path.encode()
+
+
+def globals_prefix(path: str) -> bytes:
+    return b"g/" + path.encode() + b"\x00"
+
+
+def global_(path: str, name: str) -> bytes:
+    return globals_prefix(path) + name.encode()
+
+
+def map_entries(path: str, map_id: int) -> bytes:
+    return b"m/" + path.encode() + b"\x00" + encode_varint(map_id)
+
+
+def map_count(path: str, map_id: int) -> bytes:
+    return b"n/" + path.encode() + b"\x00" + encode_varint(map_id)
+
+
+def map_sequence(path: str) -> bytes:
+    return b"q/" + path.encode()
+
+
+def namespace_owner(namespace: str) -> bytes:
+    return b"o/" + namespace.encode()
+
+
+HEIGHT = b"r/height"
+TIME = b"r/time"
+SERVICES_PREFIX = b"i/"

@@ -1,0 +1,632 @@
+"""The machine: runs one call of one service against a view of state, all or nothing.
+
+A call's life, in order:
+
+1. ``begin``       reset the meter, the call stack, the call's writes and events;
+2. ``enter``       load the service (code from the store, globals decoded) and charge for its state;
+3. run             the exported function, with arguments copied in as plain data;
+4. ``flush``       encode every changed global and ``std.Map`` entry into writes, charging for them;
+5. ``finish``      on success hand back the writes and normalise the loaded globals; on any
+                   failure restore every loaded service to its state before the call.
+
+The machine never writes to the store itself: it returns writes, and the runtime decides when
+they become durable. Everything it reads goes through a :class:`StateReader`, which lets the
+same machine run inside a confined worker process that asks its parent for state.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Callable, Protocol
+
+from .. import codec
+from ..codec import CodecError, Extensions
+from ..errors import ExecutionError, execution_error
+from . import gas, keys
+from .decimal_context import activate_decimal_context
+from .gas import (
+    CalleeHalt,
+    Halt,
+    InvalidArgumentHalt,
+    LimitHalt,
+    Meter,
+    NotFoundHalt,
+    ReadOnlyHalt,
+    ReentrancyHalt,
+)
+from .guards import is_service_class, make_builtins, scrub
+from .service import CompiledService, compile_service
+from .std import _MISSING, Map, RequirementFailed, ServiceProxy, Std
+
+IMMUTABLE = frozenset({int, str, bytes, bool, type(None), Decimal})
+PLAIN_SCALARS = frozenset({int, str, bytes, bool, type(None), Decimal})
+STACK_MARGIN = 40
+
+
+class StateReader(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def scan(self, prefix: bytes, start: bytes | None = None, limit: int | None = None) -> list[tuple[bytes, bytes]]: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    origin: str
+    height: int
+    time: int
+
+
+@dataclass(frozen=True)
+class Event:
+    service: str
+    name: str
+    attrs: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"service": self.service, "name": self.name, "attrs": self.attrs}
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    result: Any
+    error: ExecutionError | None
+    gas_used: int
+    events: list[Event] = field(default_factory=list)
+    writes: dict[bytes, bytes | None] = field(default_factory=dict)
+
+
+class Frame:
+    __slots__ = ("path", "caller")
+
+    def __init__(self, path: str, caller: str) -> None:
+        self.path = path
+        self.caller = caller
+
+
+class LoadedService:
+    """A service's live module: its namespace plus the bytes its globals were loaded from."""
+
+    __slots__ = ("path", "compiled", "ns", "snapshot", "objects", "pending", "ext")
+
+    def __init__(self, path: str, compiled: CompiledService, ns: dict[str, Any], ext: Extensions) -> None:
+        self.path = path
+        self.compiled = compiled
+        self.ns = ns
+        self.snapshot: dict[str, bytes] = {}
+        self.objects: dict[str, Any] = {}
+        """The objects the snapshot's immutable globals were decoded to: unchanged if still there."""
+        self.pending: dict[str, bytes | None] = {}
+        self.ext = ext
+
+    @property
+    def state_size(self) -> int:
+        return sum(len(v) for v in self.snapshot.values())
+
+    def state_names(self) -> list[str]:
+        code = self.compiled.analysis.code_names
+        return [n for n in self.ns if not n.startswith("__") and n not in code]
+
+
+class Machine:
+    def __init__(self, reader: StateReader) -> None:
+        self.reader = reader
+        self.meter = Meter()
+        self.std = Std(self)
+        self.builtins = make_builtins(self.meter, self._import)
+        self.modules: dict[str, LoadedService] = {}
+        self.context = Context("", 0, 0)
+        self._begin(0, Context("", 0, 0), readonly=True)
+
+    # ------------------------------------------------------------ public entry points
+
+    def execute(
+        self,
+        path: str,
+        function: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+        *,
+        context: Context,
+        gas_limit: int,
+        readonly: bool = False,
+    ) -> Outcome:
+        """Run ``path.function(*args, **kwargs)``; never raises for what the service did."""
+        self._begin(gas_limit, context, readonly)
+        saved_limit = self._raise_stack_limit()
+        try:
+            module = self._enter(path, NotFoundHalt)
+            fn = self._exported(module, function, NotFoundHalt)
+            args = self._copy_in(tuple(args), "argument")
+            kwargs = self._copy_in(dict(kwargs), "argument")
+            self.frames.append(Frame(path, context.origin))
+            result = fn(*args, **kwargs)
+            self.frames.pop()
+            result = self._copy_in(result, "return value")
+            writes = self._flush()
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a receipt error
+            return self._fail(exc, saved_limit)
+        return self._succeed(result, writes, saved_limit)
+
+    def deploy(
+        self,
+        compiled: CompiledService,
+        *,
+        context: Context,
+        gas_limit: int,
+        upgrade: bool,
+    ) -> Outcome:
+        """Run a service's initialisation (or an upgrade's new initialisers) and return the
+        writes of its initial state."""
+        path = compiled.path
+        self._begin(gas_limit, context, readonly=False)
+        saved_limit = self._raise_stack_limit()
+        try:
+            module = self._new_module(compiled)
+            if upgrade:
+                old = self._load(path, NotFoundHalt)
+                self._exec_definitions(module)
+                self._restore(module, old.snapshot)
+                code = compiled.upgrade_code(frozenset(old.snapshot))
+            else:
+                code = compiled.init_code
+            self.entered[path] = module
+            self.frames.append(Frame(path, context.origin))
+            exec(code, module.ns)  # noqa: S102 - checked, instrumented service code
+            self.frames.pop()
+            writes = self._flush()
+        except BaseException as exc:  # noqa: BLE001
+            return self._fail(exc, saved_limit)
+        self.modules[path] = module
+        return self._succeed(None, writes, saved_limit)
+
+    def forget(self, path: str | None = None) -> None:
+        """Drop cached modules (all when ``path`` is None) after state changed underneath."""
+        if path is None:
+            self.modules.clear()
+        else:
+            self.modules.pop(path, None)
+
+    # ------------------------------------------------------------ the call's life
+
+    def _begin(self, gas_limit: int, context: Context, readonly: bool) -> None:
+        self.meter.reset(gas_limit)
+        self.context = context
+        self.readonly = readonly
+        self.frames: list[Frame] = []
+        self.writes: dict[bytes, bytes | None] = {}
+        self.entries: dict[bytes, list[Any]] = {}
+        self.counts: dict[bytes, int] = {}
+        self.events: list[Event] = []
+        self.entered: dict[str, LoadedService] = {}
+        activate_decimal_context()
+
+    def _raise_stack_limit(self) -> int:
+        # Recursion is limited relative to where the call starts, so the limit service code
+        # sees is the same however deep the host is when it calls us.
+        depth = 0
+        frame = sys._getframe()
+        while frame is not None:
+            depth += 1
+            frame = frame.f_back  # type: ignore[assignment]
+        saved = sys.getrecursionlimit()
+        sys.setrecursionlimit(depth + gas.MAX_CALL_DEPTH + STACK_MARGIN)
+        return saved
+
+    def _succeed(self, result: Any, writes: dict[bytes, bytes | None], saved_limit: int) -> Outcome:
+        sys.setrecursionlimit(saved_limit)
+        halted = self.meter.halted
+        if halted is not None:  # a halt that service code managed to get past
+            return self._fail(halted, saved_limit)
+        for module in self.entered.values():
+            self._commit_module(module)
+        events = self.events
+        used = self.meter.used
+        self._begin(0, self.context, readonly=True)
+        return Outcome(True, result, None, used, events, writes)
+
+    def _fail(self, exc: BaseException, saved_limit: int) -> Outcome:
+        sys.setrecursionlimit(saved_limit)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise exc
+        error = self._error_from(exc)
+        for module in self.entered.values():
+            module.pending.clear()
+            self._restore(module, module.snapshot)
+        used = self.meter.used
+        self._begin(0, self.context, readonly=True)
+        return Outcome(False, None, error, used)
+
+    def _error_from(self, exc: BaseException) -> ExecutionError:
+        halted = self.meter.halted
+        if self.meter.remaining < 0:
+            return execution_error("OutOfGas", f"out of gas (limit {self.meter.limit})")
+        if halted is not None:
+            exc = halted
+        if isinstance(exc, Halt):
+            return execution_error(exc.error_type, scrub(exc.message), exc.line)
+        if isinstance(exc, RecursionError):
+            return execution_error("LimitExceeded", f"call depth limit exceeded ({gas.MAX_CALL_DEPTH} frames)")
+        if isinstance(exc, MemoryError):
+            return execution_error("LimitExceeded", "memory limit exceeded")
+        return execution_error("ServiceError", describe_exception(exc), service_line(exc.__traceback__))
+
+    # ------------------------------------------------------------ modules
+
+    def _new_module(self, compiled: CompiledService) -> LoadedService:
+        path = compiled.path
+        ns: dict[str, Any] = {"__builtins__": self.builtins, "__name__": path}
+        return LoadedService(path, compiled, ns, self._extensions(path, ns))
+
+    def _load(self, path: str, missing: type[Halt]) -> LoadedService:
+        module = self.modules.get(path)
+        if module is not None:
+            return module
+        source = self._read(keys.code(path))
+        if source is None:
+            raise self.meter.halt(missing(f"no service at {path}"))
+        compiled = compile_service(path, source.decode("utf-8", "surrogatepass"))
+        module = self._new_module(compiled)
+        self._exec_definitions(module)
+        prefix = keys.globals_prefix(path)
+        stored = {k[len(prefix) :].decode(): v for k, v in self.reader.scan(prefix)}
+        self._restore(module, stored)
+        self.modules[path] = module
+        return module
+
+    def _exec_definitions(self, module: LoadedService) -> None:
+        # Definitions cost nothing: no loops run and no function is called while they execute.
+        remaining = self.meter.remaining
+        exec(module.compiled.load_code, module.ns)  # noqa: S102
+        self.meter.remaining = remaining
+
+    def _enter(self, path: str, missing: type[Halt]) -> LoadedService:
+        module = self.entered.get(path)
+        if module is None:
+            module = self._load(path, missing)
+            self.entered[path] = module
+            self.meter.charge(module.state_size * gas.GLOBALS_READ_BYTE)
+        return module
+
+    @staticmethod
+    def _exported(module: LoadedService, name: str, missing: type[Halt]) -> Callable[..., Any]:
+        if not isinstance(name, str) or name not in module.compiled.exports:
+            raise missing(f"{module.path} has no exported function {name!r}")
+        return module.ns[name]  # type: ignore[no-any-return]
+
+    def _restore(self, module: LoadedService, snapshot: dict[str, bytes]) -> None:
+        """Make the module's globals exactly what ``snapshot`` holds."""
+        for name in module.state_names():
+            if name not in snapshot:
+                del module.ns[name]
+        module.objects = {}
+        for name, data in snapshot.items():
+            current = module.ns.get(name, _MISSING)
+            if not (type(current) in IMMUTABLE and codec.encode(current) == data):
+                current = codec.decode(data, module.ext)
+                module.ns[name] = current
+            module.objects[name] = current
+        module.snapshot = dict(snapshot)
+
+    def _commit_module(self, module: LoadedService) -> None:
+        for name, data in module.pending.items():
+            if data is None:
+                module.snapshot.pop(name, None)
+                module.objects.pop(name, None)
+            else:
+                module.snapshot[name] = data
+                value = module.ns.get(name)
+                if type(value) not in IMMUTABLE:
+                    # Re-read mutable globals from their bytes so that no aliasing between
+                    # them outlives the call: a restarted node must behave identically.
+                    value = codec.decode(data, module.ext)
+                    module.ns[name] = value
+                module.objects[name] = value
+        module.pending.clear()
+
+    def _import(self, target: str) -> Any:
+        if target == "std":
+            return self.std
+        if target.startswith("std."):
+            return getattr(self.std, target[4:])
+        return ServiceProxy(self, target)
+
+    def _extensions(self, path: str, ns: dict[str, Any]) -> Extensions:
+        def map_id(obj: Any) -> int | None:
+            if type(obj) is not Map:
+                return None
+            if obj._owner != path:
+                raise CodecError("a Map belongs to its service and cannot be stored elsewhere")
+            return obj._id
+
+        def object_state(obj: Any) -> tuple[str, dict[str, Any]] | None:
+            cls = type(obj)
+            if not is_service_class(cls) or isinstance(obj, BaseException):
+                return None
+            if cls.__module__ != path:
+                raise CodecError(f"objects of another service's class {cls.__name__} cannot be stored")
+            return cls.__name__, obj.__dict__
+
+        def make_map(map_id_: int) -> Map:
+            return Map(self, path, map_id_)
+
+        def make_object(name: str, attrs: dict[str, Any]) -> Any:
+            cls = ns.get(name)
+            if not isinstance(cls, type) or getattr(cls, "__module__", None) != path:
+                raise CodecError(f"stored object of class {name!r}, which the service no longer defines")
+            obj = cls.__new__(cls)
+            obj.__dict__.update(attrs)
+            return obj
+
+        return Extensions(map_id, object_state, make_map, make_object)
+
+    # ------------------------------------------------------------ flushing state
+
+    def _flush(self) -> dict[bytes, bytes | None]:
+        writes = dict(self.writes)
+        for module in self.entered.values():
+            self._flush_globals(module, writes)
+        for skey, (value, original, owner) in self.entries.items():
+            if value is _MISSING:
+                if original is not None:
+                    self._charge_write(skey, b"")
+                    writes[skey] = None
+                continue
+            try:
+                data = codec.encode(value, self.entered[owner].ext)
+            except CodecError as exc:
+                raise TypeError(f"a Map value cannot be stored: {exc}") from None
+            if data != original:
+                self._charge_write(skey, data)
+                writes[skey] = data
+        for ckey, delta in self.counts.items():
+            if delta:
+                data = codec.encode(self._stored_count(ckey) + delta)
+                self._charge_write(ckey, data)
+                writes[ckey] = data
+        if self.readonly and writes:
+            raise self.meter.halt(ReadOnlyHalt("a read-only call cannot change state"))
+        return writes
+
+    def _flush_globals(self, module: LoadedService, writes: dict[bytes, bytes | None]) -> None:
+        ns = module.ns
+        snapshot = module.snapshot
+        objects = module.objects
+        for name in module.state_names():
+            value = ns[name]
+            if value is objects.get(name, _MISSING) and (type(value) in IMMUTABLE or type(value) is Map):
+                continue
+            try:
+                data = codec.encode(value, module.ext)
+            except CodecError as exc:
+                raise TypeError(f"global {name!r} cannot be stored: {exc}") from None
+            module.pending[name] = data
+            old = snapshot.get(name)
+            if data != old:
+                if self.readonly:
+                    raise self.meter.halt(ReadOnlyHalt(f"a read-only call cannot change global {name!r}"))
+                key = keys.global_(module.path, name)
+                self._charge_write(key, data)
+                writes[key] = data
+        for name in snapshot:
+            if name not in ns:
+                if self.readonly:
+                    raise self.meter.halt(ReadOnlyHalt(f"a read-only call cannot delete global {name!r}"))
+                module.pending[name] = None
+                key = keys.global_(module.path, name)
+                self._charge_write(key, b"")
+                writes[key] = None
+
+    def _charge_write(self, key: bytes, data: bytes) -> None:
+        self.meter.charge(gas.STATE_WRITE + (len(key) + len(data)) * gas.STATE_WRITE_BYTE)
+
+    # ------------------------------------------------------------ reading state
+
+    def _read(self, key: bytes) -> bytes | None:
+        if key in self.writes:
+            return self.writes[key]
+        return self.reader.get(key)
+
+    def _scan(self, prefix: bytes, start: bytes, limit: int) -> list[bytes]:
+        """Keys under ``prefix`` from ``start``, merging the call's own writes."""
+        own = {k: v for k, v in self.writes.items() if k.startswith(prefix) and k >= start}
+        rows = self.reader.scan(prefix, start, limit + len(own))
+        merged = {k: True for k, _ in rows}
+        for k, v in own.items():
+            merged[k] = v is not None
+        return sorted(k for k, present in merged.items() if present)[:limit]
+
+    # ------------------------------------------------------------ std.Map support
+
+    def frame(self) -> Frame:
+        if not self.frames:
+            raise RuntimeError("no service is running")
+        return self.frames[-1]
+
+    @staticmethod
+    def map_prefix(owner: str, map_id: int) -> bytes:
+        return keys.map_entries(owner, map_id)
+
+    def new_map(self) -> Map:
+        owner = self.frame().path
+        self._check_writable(owner, "create a Map")
+        seq_key = keys.map_sequence(owner)
+        raw = self._read(seq_key)
+        next_id = 0 if raw is None else codec.decode(raw)
+        self.writes[seq_key] = codec.encode(next_id + 1)
+        self.meter.charge(gas.STATE_WRITE)
+        return Map(self, owner, next_id)
+
+    def _check_writable(self, owner: str, action: str) -> None:
+        if self.readonly:
+            raise self.meter.halt(ReadOnlyHalt(f"a read-only call cannot {action}"))
+        if self.frame().path != owner:
+            raise PermissionError(f"only {owner} can change its Maps")
+
+    def _entry(self, owner: str, skey: bytes) -> list[Any]:
+        entry = self.entries.get(skey)
+        if entry is None:
+            data = self._read(skey)
+            if owner not in self.entered:
+                raise PermissionError(f"a Map of {owner} is not reachable from here")
+            value = _MISSING if data is None else codec.decode(data, self.entered[owner].ext)
+            entry = [value, data, owner]
+            self.entries[skey] = entry
+        return entry
+
+    def map_get(self, m: Map, skey: bytes) -> Any:
+        entry = self._entry(m._owner, skey)
+        original = entry[1]
+        self.meter.charge(gas.STATE_READ + (len(original) * gas.STATE_READ_BYTE if original else 0))
+        return entry[0]
+
+    def map_set(self, m: Map, skey: bytes, value: Any) -> None:
+        self._check_writable(m._owner, "change a Map")
+        if self.map_get(m, skey) is _MISSING:
+            self._count_delta(m, +1)
+        self.entries[skey][0] = value
+
+    def map_delete(self, m: Map, skey: bytes) -> bool:
+        self._check_writable(m._owner, "change a Map")
+        if self.map_get(m, skey) is _MISSING:
+            return False
+        self._count_delta(m, -1)
+        self.entries[skey][0] = _MISSING
+        return True
+
+    def _count_delta(self, m: Map, delta: int) -> None:
+        ckey = keys.map_count(m._owner, m._id)
+        self.counts[ckey] = self.counts.get(ckey, 0) + delta
+
+    def _stored_count(self, ckey: bytes) -> int:
+        raw = self._read(ckey)
+        return 0 if raw is None else int(codec.decode(raw))
+
+    def map_len(self, m: Map) -> int:
+        self.meter.charge(gas.STATE_READ)
+        ckey = keys.map_count(m._owner, m._id)
+        return self._stored_count(ckey) + self.counts.get(ckey, 0)
+
+    def map_scan(self, m: Map, prefix: bytes, cursor: bytes | None, size: int, with_values: bool) -> list[tuple[bytes, Any]]:
+        start = cursor if cursor is not None else prefix
+        touched = {k: e for k, e in self.entries.items() if k.startswith(prefix) and k >= start}
+        found = set(self._scan(prefix, start, size + len(touched)))
+        for k, entry in touched.items():
+            if entry[0] is _MISSING:
+                found.discard(k)
+            else:
+                found.add(k)
+        rows: list[tuple[bytes, Any]] = []
+        for skey in sorted(found)[:size]:
+            if with_values:
+                rows.append((skey, self.map_get(m, skey)))
+            else:
+                self.meter.charge(gas.STATE_READ)
+                rows.append((skey, None))
+        return rows
+
+    # ------------------------------------------------------------ events and cross-service calls
+
+    def emit(self, name: Any, attrs: dict[str, Any]) -> None:
+        path = self.frame().path
+        if self.readonly:
+            raise self.meter.halt(ReadOnlyHalt("a read-only call cannot emit events"))
+        if type(name) is not str or not name or len(name) > 128:
+            raise ValueError("an event name must be a non-empty str of at most 128 characters")
+        if len(self.events) >= gas.MAX_EVENTS:
+            raise self.meter.limit_exceeded(f"more than {gas.MAX_EVENTS} events")
+        copied = self._copy_in(attrs, "event attribute")
+        size = len(codec.encode(copied))
+        self.meter.charge(gas.EVENT + size * gas.EVENT_BYTE)
+        self.events.append(Event(path, name, copied))
+
+    def cross_call(self, path: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self.meter.charge(gas.SERVICE_CALL)
+        for frame in self.frames:
+            if frame.path == path:
+                raise self.meter.halt(ReentrancyHalt(f"{path} is already on the call stack"))
+        caller = self.frame().path
+        module = self._enter(path, NotFoundHalt)
+        fn = self._exported(module, name, NotFoundHalt)
+        args = self._copy_in(args, "argument")
+        kwargs = self._copy_in(kwargs, "argument")
+        self.frames.append(Frame(path, caller))
+        try:
+            result = fn(*args, **kwargs)
+        except Halt:
+            raise
+        except RecursionError:
+            raise self.meter.limit_exceeded(f"call depth limit exceeded ({gas.MAX_CALL_DEPTH} frames)") from None
+        except Exception as exc:  # noqa: BLE001 - a callee's failure fails the whole call
+            message = f"{path}.{name}: {describe_exception(exc)}"
+            raise self.meter.halt(CalleeHalt("ServiceError", scrub(message), service_line(exc.__traceback__))) from None
+        finally:
+            self.frames.pop()
+        return self._copy_in(result, "return value")
+
+    # ------------------------------------------------------------ plain data at boundaries
+
+    def _copy_in(self, value: Any, what: str) -> Any:
+        """A deep copy of ``value`` as plain data, charged per element and byte; objects of
+        a service's classes become dicts of their attributes."""
+        try:
+            copied, size = _plain_copy(value, codec.MAX_DEPTH)
+        except CodecError as exc:
+            raise self.meter.halt(InvalidArgumentHalt(f"{what}: {exc}")) from None
+        except RecursionError:
+            raise self.meter.halt(LimitHalt(f"{what} nested too deeply")) from None
+        self.meter.charge(size // gas.COPY_BYTE_DIVISOR)
+        return copied
+
+
+def _plain_copy(value: Any, depth: int) -> tuple[Any, int]:
+    t = type(value)
+    if t in PLAIN_SCALARS:
+        if t is str or t is bytes:
+            return value, len(value) + 2
+        return value, 4
+    if depth <= 1:
+        raise CodecError("value nested too deeply")
+    if t is list or t is tuple:
+        items = []
+        size = 2
+        for item in value:
+            copied, n = _plain_copy(item, depth - 1)
+            items.append(copied)
+            size += n
+        return (items if t is list else tuple(items)), size
+    if t is dict:
+        out = {}
+        size = 2
+        for key, item in value.items():
+            k, n1 = _plain_copy(key, depth - 1)
+            v, n2 = _plain_copy(item, depth - 1)
+            out[k] = v
+            size += n1 + n2
+        return out, size
+    if is_service_class(t) and not isinstance(value, BaseException):
+        return _plain_copy(dict(value.__dict__), depth)
+    if t is Map:
+        raise CodecError("a Map cannot leave its service (pass its entries instead)")
+    raise CodecError(f"a value of type {codec.describe_type(value)} is not plain data")
+
+
+def describe_exception(exc: BaseException) -> str:
+    if isinstance(exc, RequirementFailed):
+        return scrub(str(exc))
+    text = str(exc)
+    name = type(exc).__name__
+    return scrub(f"{name}: {text}" if text else name)
+
+
+def service_line(tb: TracebackType | None) -> int | None:
+    """The line of the innermost service frame in a traceback."""
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith("hub.amigos.dev/"):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

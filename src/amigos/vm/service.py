@@ -1,0 +1,63 @@
+"""A service's source, checked and compiled once per code hash."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from types import CodeType
+
+from .checker import Analysis, Export, check_service
+from .instrument import DEFINITIONS, Instrumenter, instrument
+from .std import STD_EXPORTS
+
+
+@dataclass(frozen=True)
+class CompiledService:
+    path: str
+    source: str
+    code_hash: str
+    analysis: Analysis
+    init_code: CodeType
+    load_code: CodeType
+
+    @property
+    def exports(self) -> dict[str, Export]:
+        return self.analysis.exports
+
+    @property
+    def dependencies(self) -> list[str]:
+        return self.analysis.dependencies
+
+    def upgrade_code(self, existing_state: frozenset[str]) -> CodeType:
+        """The initialiser for an upgrade: definitions, plus every top-level statement except
+        assignments whose names all already hold state (so existing state is kept)."""
+        import copy
+
+        tree = copy.deepcopy(self.analysis.tree)
+        tree.body = [s for s in tree.body if isinstance(s, DEFINITIONS) or not _only_assigns(s, existing_state)]
+        return compile(Instrumenter()(tree, self.analysis), self.path, "exec")
+
+
+def _only_assigns(stmt: ast.stmt, names: frozenset[str]) -> bool:
+    if isinstance(stmt, ast.Assign):
+        targets = stmt.targets
+    elif isinstance(stmt, ast.AnnAssign):
+        targets = [stmt.target]
+    else:
+        return False
+    assigned = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return bool(assigned) and all(n in names for n in assigned)
+
+
+def code_hash(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@lru_cache(maxsize=512)
+def compile_service(path: str, source: str) -> CompiledService:
+    """Check and compile ``source`` for ``path``; raises :class:`~amigos.errors.DeployError`."""
+    analysis = check_service(source, STD_EXPORTS)
+    init_code, load_code = instrument(analysis, path)
+    return CompiledService(path, source, code_hash(source), analysis, init_code, load_code)

@@ -1,0 +1,209 @@
+"""What services see of the host: ``std``, ``std.Map`` and imported services.
+
+These objects are handed to untrusted code, so each keeps everything it holds in attributes
+starting with ``_`` (which service code cannot name) and offers only the methods below.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ..codec import encode_key, decode_key
+from ..errors import CodecError
+from . import gas
+
+if TYPE_CHECKING:
+    from .machine import Machine
+
+STD_EXPORTS = frozenset({"caller", "origin", "height", "time", "emit", "require", "Map", "current_service"})
+PAGE = 100
+"""Entries a Map reads from the store at a time while iterating."""
+
+
+class RequirementFailed(Exception):
+    """Raised by ``std.require``; the receipt's message is the requirement's message."""
+
+
+class Std:
+    """The ``std`` module of the service language."""
+
+    __slots__ = ("_m",)
+
+    def __init__(self, machine: Machine) -> None:
+        self._m = machine
+
+    def caller(self) -> str:
+        """Who called the running function: an account, or the path of the calling service."""
+        return self._m.frame().caller
+
+    def origin(self) -> str:
+        """The account that signed the transaction (the start of the call chain)."""
+        return self._m.context.origin
+
+    def height(self) -> int:
+        """The block height the call executes in."""
+        return self._m.context.height
+
+    def time(self) -> int:
+        """The block time in whole seconds since the Unix epoch (never the wall clock)."""
+        return self._m.context.time
+
+    def current_service(self) -> str:
+        """The path of the service whose code is running."""
+        return self._m.frame().path
+
+    def emit(self, name: str, /, **attrs: Any) -> None:
+        """Record an event in the call's receipt. It is kept only if the call succeeds."""
+        self._m.emit(name, attrs)
+
+    def require(self, condition: Any, message: str = "requirement failed") -> None:
+        """Fail the call with ``message`` unless ``condition`` is true."""
+        self._m.meter.charge(gas.OP)
+        if not condition:
+            raise RequirementFailed(str(message))
+
+    def Map(self) -> Map:  # noqa: N802 - a constructor, named like one
+        """A new persistent mapping owned by the running service."""
+        return self._m.new_map()
+
+    def __repr__(self) -> str:
+        return "<module std>"
+
+
+class Map:
+    """A persistent mapping whose entries are stored one by one and loaded only when used.
+
+    Keys are ints, str, bytes or tuples of those; values are anything a global may hold.
+    Iteration (``for k in m``, ``keys``, ``values``, ``items``) walks keys in order — integers
+    numerically, then bytes, then strings, then tuples — a page at a time.
+    """
+
+    __slots__ = ("_m", "_owner", "_id")
+
+    def __init__(self, machine: Machine, owner: str, map_id: int) -> None:
+        self._m = machine
+        self._owner = owner
+        self._id = map_id
+
+    def _key(self, key: Any) -> bytes:
+        try:
+            return self._m.map_prefix(self._owner, self._id) + encode_key(key)
+        except CodecError as exc:
+            raise TypeError(str(exc)) from None
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self._m.map_get(self, self._key(key))
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        value = self._m.map_get(self, self._key(key))
+        return default if value is _MISSING else value
+
+    def __contains__(self, key: Any) -> bool:
+        return self._m.map_get(self, self._key(key)) is not _MISSING
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._m.map_set(self, self._key(key), value)
+
+    def __delitem__(self, key: Any) -> None:
+        if not self._m.map_delete(self, self._key(key)):
+            raise KeyError(key)
+
+    def pop(self, key: Any, default: Any = None) -> Any:
+        skey = self._key(key)
+        value = self._m.map_get(self, skey)
+        if value is _MISSING:
+            return default
+        self._m.map_delete(self, skey)
+        return value
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        skey = self._key(key)
+        value = self._m.map_get(self, skey)
+        if value is _MISSING:
+            self._m.map_set(self, skey, default)
+            return default
+        return value
+
+    def __len__(self) -> int:
+        return self._m.map_len(self)
+
+    def keys(self, start: Any = None, limit: int | None = None) -> list[Any]:
+        """Up to ``limit`` keys (all when ``None``) from ``start`` on, in key order."""
+        return [k for k, _ in self._page(start, limit, with_values=False)]
+
+    def values(self, start: Any = None, limit: int | None = None) -> list[Any]:
+        return [v for _, v in self._page(start, limit, with_values=True)]
+
+    def items(self, start: Any = None, limit: int | None = None) -> list[tuple[Any, Any]]:
+        return list(self._page(start, limit, with_values=True))
+
+    def __iter__(self) -> Iterator[Any]:
+        return (k for k, _ in self._page(None, None, with_values=False))
+
+    def _page(self, start: Any, limit: int | None, with_values: bool) -> Iterator[tuple[Any, Any]]:
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise ValueError("limit must be a non-negative int")
+        prefix = self._m.map_prefix(self._owner, self._id)
+        cursor = None if start is None else self._key(start)
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = PAGE if remaining is None else min(PAGE, remaining)
+            rows = self._m.map_scan(self, prefix, cursor, size, with_values)
+            for skey, value in rows:
+                yield decode_key(skey[len(prefix) :]), value
+            if remaining is not None:
+                remaining -= len(rows)
+            if len(rows) < size:
+                return
+            cursor = rows[-1][0] + b"\x00"
+
+    def __repr__(self) -> str:
+        return f"Map(#{self._id})"
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
+
+
+class ServiceProxy:
+    """An imported service: ``counter.increment(2)`` calls it; nothing else is reachable."""
+
+    __slots__ = ("_m", "_path")
+
+    def __init__(self, machine: Machine, path: str) -> None:
+        self._m = machine
+        self._path = path
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return CrossCall(self._m, self._path, name)
+
+    def __repr__(self) -> str:
+        return f"<service {self._path}>"
+
+
+class CrossCall:
+    """One exported function of an imported service."""
+
+    __slots__ = ("_m", "_path", "_name")
+
+    def __init__(self, machine: Machine, path: str, name: str) -> None:
+        self._m = machine
+        self._path = path
+        self._name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._m.cross_call(self._path, self._name, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<function {self._path}.{self._name}>"
