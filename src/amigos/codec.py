@@ -88,6 +88,9 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------- values
 
+_INT_TAG = bytes((INT,))
+_SMALL_VARINT = [bytes((n,)) for n in range(128)]
+
 
 def int_bytes(n: int) -> bytes:
     """Minimal two's complement big-endian bytes of ``n``."""
@@ -96,6 +99,9 @@ def int_bytes(n: int) -> bytes:
 
 def encode(value: Any, ext: Extensions | None = None, max_depth: int = MAX_DEPTH) -> bytes:
     """The canonical bytes of ``value``; raises :class:`CodecError` for anything else."""
+    if type(value) is int:
+        b = value.to_bytes((value.bit_length() + 8) // 8, "big", signed=True)
+        return _INT_TAG + _SMALL_VARINT[len(b)] + b if len(b) < 128 else _INT_TAG + encode_varint(len(b)) + b
     out = bytearray()
     _encode_into(value, out, ext, max_depth)
     return bytes(out)
@@ -270,6 +276,10 @@ MAX_KEY_INT_BYTES = 120
 
 def encode_key(key: Any) -> bytes:
     """Order-preserving bytes of a Map key (int, str, bytes, or a tuple of those)."""
+    if type(key) is str:
+        raw = key.encode("utf-8", "surrogatepass")
+        if b"\x00" not in raw:
+            return b"\x03" + raw + b"\x00\x01"
     out = bytearray()
     _encode_key_into(key, out, 0)
     return bytes(out)

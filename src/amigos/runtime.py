@@ -147,7 +147,7 @@ class StateView:
 
 
 def validate_account(signer: object) -> str:
-    if not isinstance(signer, str) or not _ACCOUNT.fullmatch(signer):
+    if type(signer) is not str or not _ACCOUNT.fullmatch(signer):
         raise UsageError(
             "a signer must be an account name of 1-128 characters (letters, digits and _.:@/+-)"
         )
@@ -318,11 +318,19 @@ class LocalRuntime:
         """Call an exported function as ``signer``. Failures come back in the receipt."""
         validate_account(signer)
         gas_limit = check_gas(gas, DEFAULT_GAS)
-        with self._lock, self._in_block(signer) as block:
-            outcome = self.machine.execute(path, function, args, kwargs or {}, context=block, gas_limit=gas_limit)
-            if outcome.ok:
-                self.view.apply(outcome.writes)
-            return Receipt(outcome.ok, outcome.result, outcome.error, outcome.gas_used, outcome.events, block.height)
+        with self._lock:
+            if self._block is not None:  # inside a batch: no block of its own
+                return self._execute(path, function, args, kwargs, signer, gas_limit, self._block)
+            with self._in_block(signer) as block:
+                return self._execute(path, function, args, kwargs, signer, gas_limit, block)
+
+    def _execute(self, path: str, function: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
+                 signer: str, gas_limit: int, block: Context) -> Receipt:
+        context = Context(signer, block.height, block.time)
+        outcome = self.machine.execute(path, function, args, kwargs or {}, context=context, gas_limit=gas_limit)
+        if outcome.ok:
+            self.view.apply(outcome.writes)
+        return Receipt(outcome.ok, outcome.result, outcome.error, outcome.gas_used, outcome.events, block.height)
 
     def query(self, path: str, function: str, *args: Any, kwargs: dict[str, Any] | None = None,
               gas: int | None = None, signer: str | None = None) -> Any:

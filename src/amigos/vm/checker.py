@@ -143,6 +143,8 @@ class Analysis:
     code_names: set[str] = field(default_factory=set)
     classes: list[str] = field(default_factory=list)
     exports: dict[str, Export] = field(default_factory=dict)
+    state_names: list[str] = field(default_factory=list)
+    """Every name that can ever hold state: assigned at the top level or declared ``global``."""
 
     @property
     def dependencies(self) -> list[str]:
@@ -169,7 +171,22 @@ def check_service(source: str, std_names: frozenset[str]) -> Analysis:
     _check_top_level(tree, analysis, std_names)
     _check_nodes(tree)
     _check_names(tree, analysis)
+    analysis.state_names = _state_names(tree, analysis)
     return analysis
+
+
+def _state_names(tree: ast.Module, analysis: Analysis) -> list[str]:
+    names: dict[str, None] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+            continue
+        for node in _walk_same_function(stmt):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names[node.id] = None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            names.update(dict.fromkeys(node.names))
+    return [n for n in names if n not in analysis.code_names]
 
 
 # ---------------------------------------------------------------- module structure

@@ -90,7 +90,7 @@ class Frame:
 class LoadedService:
     """A service's live module: its namespace plus the bytes its globals were loaded from."""
 
-    __slots__ = ("path", "compiled", "ns", "snapshot", "objects", "pending", "ext")
+    __slots__ = ("path", "compiled", "ns", "snapshot", "objects", "pending", "ext", "state_size")
 
     def __init__(self, path: str, compiled: CompiledService, ns: dict[str, Any], ext: Extensions) -> None:
         self.path = path
@@ -101,14 +101,15 @@ class LoadedService:
         """The objects the snapshot's immutable globals were decoded to: unchanged if still there."""
         self.pending: dict[str, bytes | None] = {}
         self.ext = ext
+        self.state_size = 0
+        """Bytes of persisted globals: charged each time a call enters the service."""
 
-    @property
-    def state_size(self) -> int:
-        return sum(len(v) for v in self.snapshot.values())
+    def resize(self) -> None:
+        self.state_size = sum(len(v) for v in self.snapshot.values())
 
     def state_names(self) -> list[str]:
-        code = self.compiled.analysis.code_names
-        return [n for n in self.ns if not n.startswith("__") and n not in code]
+        ns = self.ns
+        return [n for n in self.compiled.analysis.state_names if n in ns]
 
 
 class Machine:
@@ -204,6 +205,17 @@ class Machine:
         self.entered: dict[str, LoadedService] = {}
         activate_decimal_context()
 
+    def _end(self) -> None:
+        # Drop what the call touched so that nothing of it lingers between calls.
+        self.meter.reset(0)
+        self.readonly = True
+        self.frames = []
+        self.writes = {}
+        self.entries = {}
+        self.counts = {}
+        self.events = []
+        self.entered = {}
+
     def _raise_stack_limit(self) -> int:
         # Recursion is limited relative to where the call starts, so the limit service code
         # sees is the same however deep the host is when it calls us.
@@ -213,11 +225,14 @@ class Machine:
             depth += 1
             frame = frame.f_back  # type: ignore[assignment]
         saved = sys.getrecursionlimit()
-        sys.setrecursionlimit(depth + gas.MAX_CALL_DEPTH + STACK_MARGIN)
+        wanted = depth + gas.MAX_CALL_DEPTH + STACK_MARGIN
+        if wanted != saved:
+            sys.setrecursionlimit(wanted)
         return saved
 
     def _succeed(self, result: Any, writes: dict[bytes, bytes | None], saved_limit: int) -> Outcome:
-        sys.setrecursionlimit(saved_limit)
+        if sys.getrecursionlimit() != saved_limit:
+            sys.setrecursionlimit(saved_limit)
         halted = self.meter.halted
         if halted is not None:  # a halt that service code managed to get past
             return self._fail(halted, saved_limit)
@@ -225,7 +240,7 @@ class Machine:
             self._commit_module(module)
         events = self.events
         used = self.meter.used
-        self._begin(0, self.context, readonly=True)
+        self._end()
         return Outcome(True, result, None, used, events, writes)
 
     def _fail(self, exc: BaseException, saved_limit: int) -> Outcome:
@@ -237,7 +252,7 @@ class Machine:
             module.pending.clear()
             self._restore(module, module.snapshot)
         used = self.meter.used
-        self._begin(0, self.context, readonly=True)
+        self._end()
         return Outcome(False, None, error, used)
 
     def _error_from(self, exc: BaseException) -> ExecutionError:
@@ -310,8 +325,11 @@ class Machine:
                 module.ns[name] = current
             module.objects[name] = current
         module.snapshot = dict(snapshot)
+        module.resize()
 
     def _commit_module(self, module: LoadedService) -> None:
+        if not module.pending:
+            return
         for name, data in module.pending.items():
             if data is None:
                 module.snapshot.pop(name, None)
@@ -326,6 +344,7 @@ class Machine:
                     module.ns[name] = value
                 module.objects[name] = value
         module.pending.clear()
+        module.resize()
 
     def _import(self, target: str) -> Any:
         if target == "std":
@@ -478,9 +497,12 @@ class Machine:
         return entry
 
     def map_get(self, m: Map, skey: bytes) -> Any:
-        entry = self._entry(m._owner, skey)
+        entry = self.entries.get(skey) or self._entry(m._owner, skey)
         original = entry[1]
-        self.meter.charge(gas.STATE_READ + (len(original) * gas.STATE_READ_BYTE if original else 0))
+        meter = self.meter
+        meter.remaining -= gas.STATE_READ + (len(original) * gas.STATE_READ_BYTE if original else 0)
+        if meter.remaining < 0:
+            meter.out_of_gas()
         return entry[0]
 
     def map_set(self, m: Map, skey: bytes, value: Any) -> None:
@@ -538,8 +560,7 @@ class Machine:
             raise ValueError("an event name must be a non-empty str of at most 128 characters")
         if len(self.events) >= gas.MAX_EVENTS:
             raise self.meter.limit_exceeded(f"more than {gas.MAX_EVENTS} events")
-        copied = self._copy_in(attrs, "event attribute")
-        size = len(codec.encode(copied))
+        copied, size = self._copy_sized(attrs, "event attribute")
         self.meter.charge(gas.EVENT + size * gas.EVENT_BYTE)
         self.events.append(Event(path, name, copied))
 
@@ -572,6 +593,12 @@ class Machine:
     def _copy_in(self, value: Any, what: str) -> Any:
         """A deep copy of ``value`` as plain data, charged per element and byte; objects of
         a service's classes become dicts of their attributes."""
+        return self._copy_sized(value, what)[0]
+
+    def _copy_sized(self, value: Any, what: str) -> tuple[Any, int]:
+        t = type(value)
+        if t is int or t is bool or value is None or ((t is tuple or t is dict) and not value):
+            return value, 4
         try:
             copied, size = _plain_copy(value, codec.MAX_DEPTH)
         except CodecError as exc:
@@ -579,7 +606,7 @@ class Machine:
         except RecursionError:
             raise self.meter.halt(LimitHalt(f"{what} nested too deeply")) from None
         self.meter.charge(size // gas.COPY_BYTE_DIVISOR)
-        return copied
+        return copied, size
 
 
 def _plain_copy(value: Any, depth: int) -> tuple[Any, int]:
@@ -594,16 +621,28 @@ def _plain_copy(value: Any, depth: int) -> tuple[Any, int]:
         items = []
         size = 2
         for item in value:
-            copied, n = _plain_copy(item, depth - 1)
-            items.append(copied)
-            size += n
+            ti = type(item)
+            if ti is int or ti is bool or item is None:
+                items.append(item)
+                size += 4
+            elif ti is str:
+                items.append(item)
+                size += len(item) + 2
+            else:
+                copied, n = _plain_copy(item, depth - 1)
+                items.append(copied)
+                size += n
         return (items if t is list else tuple(items)), size
     if t is dict:
         out = {}
         size = 2
         for key, item in value.items():
-            k, n1 = _plain_copy(key, depth - 1)
-            v, n2 = _plain_copy(item, depth - 1)
+            k, n1 = (key, len(key) + 2) if type(key) is str else _plain_copy(key, depth - 1)
+            ti = type(item)
+            if ti is int or ti is str or ti is bool or item is None:
+                v, n2 = item, (len(item) + 2 if ti is str else 4)
+            else:
+                v, n2 = _plain_copy(item, depth - 1)
             out[k] = v
             size += n1 + n2
         return out, size

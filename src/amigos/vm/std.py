@@ -78,16 +78,17 @@ class Map:
     numerically, then bytes, then strings, then tuples — a page at a time.
     """
 
-    __slots__ = ("_m", "_owner", "_id")
+    __slots__ = ("_m", "_owner", "_id", "_prefix")
 
     def __init__(self, machine: Machine, owner: str, map_id: int) -> None:
         self._m = machine
         self._owner = owner
         self._id = map_id
+        self._prefix = machine.map_prefix(owner, map_id)
 
     def _key(self, key: Any) -> bytes:
         try:
-            return self._m.map_prefix(self._owner, self._id) + encode_key(key)
+            return self._prefix + encode_key(key)
         except CodecError as exc:
             raise TypeError(str(exc)) from None
 
@@ -146,7 +147,7 @@ class Map:
     def _page(self, start: Any, limit: int | None, with_values: bool) -> Iterator[tuple[Any, Any]]:
         if limit is not None and (type(limit) is not int or limit < 0):
             raise ValueError("limit must be a non-negative int")
-        prefix = self._m.map_prefix(self._owner, self._id)
+        prefix = self._prefix
         cursor = None if start is None else self._key(start)
         remaining = limit
         while remaining is None or remaining > 0:
