@@ -191,8 +191,16 @@ class LocalRuntime:
         self._lock = threading.RLock()
         self._block: Context | None = None
         self._batch_depth = 0
+        self._valid_paths: set[str] = set()
         self.height = self._stored_int(keys.HEIGHT)
         self.time = self._stored_int(keys.TIME)
+
+    def _check_path(self, path: str) -> None:
+        if type(path) is not str or path not in self._valid_paths:
+            validate_path(path)
+            if len(self._valid_paths) > 10_000:
+                self._valid_paths.clear()
+            self._valid_paths.add(path)
 
     # ------------------------------------------------------------ blocks
 
@@ -317,6 +325,7 @@ class LocalRuntime:
     ) -> Receipt:
         """Call an exported function as ``signer``. Failures come back in the receipt."""
         validate_account(signer)
+        self._check_path(path)
         gas_limit = check_gas(gas, DEFAULT_GAS)
         with self._lock:
             if self._block is not None:  # inside a batch: no block of its own
@@ -337,6 +346,7 @@ class LocalRuntime:
         """Call a function read-only and return its result; raises the call's
         :class:`~amigos.errors.ExecutionError` if it fails or tries to change anything."""
         origin = "" if signer is None else validate_account(signer)
+        self._check_path(path)
         gas_limit = check_gas(gas, QUERY_GAS)
         with self._lock:
             context = Context(origin, self.height, self.time)

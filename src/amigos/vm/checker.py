@@ -171,8 +171,22 @@ def check_service(source: str, std_names: frozenset[str]) -> Analysis:
     _check_top_level(tree, analysis, std_names)
     _check_nodes(tree)
     _check_names(tree, analysis)
+    _check_imports_not_shadowed(tree, analysis, std_names)
     analysis.state_names = _state_names(tree, analysis)
     return analysis
+
+
+def _check_imports_not_shadowed(tree: ast.Module, analysis: Analysis, std_names: frozenset[str]) -> None:
+    # An imported name means the same thing everywhere in the file: the instrumenter compiles
+    # std.f(…) into a direct call, and a reader should never wonder which `std` this is.
+    for name, node in _bound_names(tree):
+        if name in analysis.imports and not isinstance(node, ast.alias):
+            raise fail(node, "rebind-code-name", f"{name!r} is imported and cannot be reassigned or shadowed")
+    std_locals = {local for local, target in analysis.imports.items() if target == "std"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in std_locals:
+            if node.attr not in std_names:
+                raise fail(node, "undefined-name", f"std has no name {node.attr!r}")
 
 
 def _state_names(tree: ast.Module, analysis: Analysis) -> list[str]:

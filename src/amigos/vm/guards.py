@@ -524,7 +524,9 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
         t = type(obj)
         table = METHOD_COSTS.get(t)
         if table is None:
-            charge(gas.OP)
+            meter.remaining -= gas.OP
+            if meter.remaining < 0:
+                meter.out_of_gas()
             return getattr(obj, name)(*args, **kwargs)
         cost = table.get(name)
         if cost is None:

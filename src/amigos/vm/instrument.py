@@ -65,8 +65,10 @@ def _is_cheap_operand(node: ast.expr) -> bool:
 
 
 class Instrumenter(ast.NodeTransformer):
-    def __init__(self) -> None:
+    def __init__(self, std_names: frozenset[str] = frozenset()) -> None:
         self._temps = 0
+        self.std_names = std_names
+        """Local names bound to the std module by ``import std``."""
 
     def _temp(self) -> str:
         self._temps += 1
@@ -169,6 +171,12 @@ class Instrumenter(ast.NodeTransformer):
         func = node.func
         args = [self._spread(self.visit(a)) for a in node.args]
         keywords = [self._spread_keyword(self.visit(k)) for k in node.keywords]
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in self.std_names:
+            # `std` can never be rebound, so std.f(…) calls the bound method directly.
+            node.func = ast.copy_location(_name(f"__am_std_{func.attr}__"), func)
+            node.args = args
+            node.keywords = keywords
+            return node
         if isinstance(func, ast.Attribute) and func.attr != "__init__":
             target = self.visit(func.value)
             call = _call("__am_callmethod__", target, _const(func.attr), *args, keywords=keywords)
@@ -356,6 +364,10 @@ def _has_starred(node: ast.expr) -> bool:
     return isinstance(node, (ast.Tuple, ast.List)) and any(isinstance(e, ast.Starred) for e in node.elts)
 
 
+def std_names(analysis: Analysis) -> frozenset[str]:
+    return frozenset(local for local, target in analysis.imports.items() if target == "std")
+
+
 DEFINITIONS = (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
 
 
@@ -367,6 +379,6 @@ def instrument(analysis: Analysis, path: str) -> tuple[CodeType, CodeType]:
     full = copy.deepcopy(analysis.tree)
     definitions = copy.deepcopy(analysis.tree)
     definitions.body = [s for s in definitions.body if isinstance(s, DEFINITIONS)]
-    init_tree = Instrumenter()(full, analysis)
-    load_tree = Instrumenter()(definitions, analysis)
+    init_tree = Instrumenter(std_names(analysis))(full, analysis)
+    load_tree = Instrumenter(std_names(analysis))(definitions, analysis)
     return compile(init_tree, path, "exec"), compile(load_tree, path, "exec")

@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 from .. import codec
 from ..codec import CodecError, Extensions
@@ -39,7 +39,7 @@ from .gas import (
 )
 from .guards import is_service_class, make_builtins, scrub
 from .service import CompiledService, compile_service
-from .std import _MISSING, Map, RequirementFailed, ServiceProxy, Std
+from .std import _MISSING, STD_EXPORTS, Map, RequirementFailed, ServiceProxy, Std
 
 IMMUTABLE = frozenset({int, str, bytes, bool, type(None), Decimal})
 PLAIN_SCALARS = frozenset({int, str, bytes, bool, type(None), Decimal})
@@ -52,15 +52,13 @@ class StateReader(Protocol):
     def scan(self, prefix: bytes, start: bytes | None = None, limit: int | None = None) -> list[tuple[bytes, bytes]]: ...
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     origin: str
     height: int
     time: int
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     service: str
     name: str
     attrs: dict[str, Any]
@@ -118,6 +116,8 @@ class Machine:
         self.meter = Meter()
         self.std = Std(self)
         self.builtins = make_builtins(self.meter, self._import)
+        for name in STD_EXPORTS:
+            self.builtins[f"__am_std_{name}__"] = getattr(self.std, name)
         self.modules: dict[str, LoadedService] = {}
         self.context = Context("", 0, 0)
         self._begin(0, Context("", 0, 0), readonly=True)

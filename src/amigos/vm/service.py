@@ -9,7 +9,7 @@ from functools import lru_cache
 from types import CodeType
 
 from .checker import Analysis, Export, check_service
-from .instrument import DEFINITIONS, Instrumenter, instrument
+from .instrument import DEFINITIONS, Instrumenter, instrument, std_names
 from .std import STD_EXPORTS
 
 
@@ -37,7 +37,7 @@ class CompiledService:
 
         tree = copy.deepcopy(self.analysis.tree)
         tree.body = [s for s in tree.body if isinstance(s, DEFINITIONS) or not _only_assigns(s, existing_state)]
-        return compile(Instrumenter()(tree, self.analysis), self.path, "exec")
+        return compile(Instrumenter(std_names(self.analysis))(tree, self.analysis), self.path, "exec")
 
 
 def _only_assigns(stmt: ast.stmt, names: frozenset[str]) -> bool:
