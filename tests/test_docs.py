@@ -94,24 +94,26 @@ SERVICE_EXAMPLES = collect(CHECKED)
 
 @pytest.mark.parametrize("example", PYTHON_EXAMPLES)
 def test_python_example(example: Example) -> None:
-    filename = f"{example.id} (line {example.line})"
+    # Pad with blank lines so that traceback line numbers are line numbers of the Markdown file.
+    source = "\n" * example.line + example.code
+    failure = None
     try:
-        code = compile(example.code, filename, "exec")
-        exec(code, {"__name__": "__doc_example__"})  # noqa: S102 - our own documentation
-    except Exception as exc:  # noqa: BLE001 - report the heading, then the traceback
-        pytest.fail(
-            f"example {example.id!r} ({example.file.name}, block at line {example.line}) failed:\n"
-            + "".join(traceback.format_exception(exc)),
-            pytrace=False,
-        )
+        exec(compile(source, str(example.file), "exec"), {"__name__": "__doc_example__"})  # noqa: S102
+    except Exception as exc:  # noqa: BLE001 - reported below with the example's heading
+        failure = "".join(traceback.format_exception(exc))
+    if failure is not None:
+        pytest.fail(f"example {example.id!r} (block at line {example.line}) failed:\n{failure}", pytrace=False)
 
 
 @pytest.mark.parametrize("example", SERVICE_EXAMPLES)
 def test_service_example_passes_the_checker(example: Example) -> None:
+    failure = None
     try:
         compile_service("hub.amigos.dev/docs/example", example.code)
     except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"service example {example.id!r} (line {example.line}) is rejected: {exc}", pytrace=False)
+        failure = str(exc)
+    if failure is not None:
+        pytest.fail(f"service example {example.id!r} (line {example.line}) is rejected: {failure}", pytrace=False)
 
 
 def test_examples_were_found() -> None:

@@ -34,7 +34,7 @@ class DeployError(AmigosError):
     """Service source that breaks the language rules, or whose initialisation failed.
 
     ``line`` is the 1-based source line (``None`` when the problem is not tied to one line) and
-    ``rule`` a short stable identifier of the rule that was broken, e.g. ``"dunder-name"``.
+    ``rule`` a short stable identifier of the rule that was broken, e.g. ``"double-underscore"``.
     """
 
     def __init__(self, message: str, *, line: int | None = None, rule: str = "invalid") -> None:

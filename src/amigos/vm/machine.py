@@ -16,6 +16,7 @@ same machine run inside a confined worker process that asks its parent for state
 
 from __future__ import annotations
 
+import decimal
 import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -169,7 +170,7 @@ class Machine:
             module = self._new_module(compiled)
             if upgrade:
                 old = self._load(path, NotFoundHalt)
-                self._exec_definitions(module)
+                self._exec_definitions(module)  # upgrade_code holds no definitions
                 self._restore(module, old.snapshot)
                 code = compiled.upgrade_code(frozenset(old.snapshot))
             else:
@@ -203,10 +204,12 @@ class Machine:
         self.counts: dict[bytes, int] = {}
         self.events: list[Event] = []
         self.entered: dict[str, LoadedService] = {}
+        self._host_decimal = decimal.getcontext()
         activate_decimal_context()
 
     def _end(self) -> None:
         # Drop what the call touched so that nothing of it lingers between calls.
+        decimal.setcontext(self._host_decimal)
         self.meter.reset(0)
         self.readonly = True
         self.frames = []
@@ -656,6 +659,8 @@ def _plain_copy(value: Any, depth: int) -> tuple[Any, int]:
 def describe_exception(exc: BaseException) -> str:
     if isinstance(exc, RequirementFailed):
         return scrub(str(exc))
+    if isinstance(exc, decimal.DivisionByZero):
+        return "ZeroDivisionError: division by zero"
     text = str(exc)
     name = type(exc).__name__
     return scrub(f"{name}: {text}" if text else name)

@@ -9,7 +9,7 @@ from functools import lru_cache
 from types import CodeType
 
 from .checker import Analysis, Export, check_service
-from .instrument import DEFINITIONS, Instrumenter, instrument, std_names
+from .instrument import Instrumenter, instrument, std_names
 from .std import STD_EXPORTS
 
 
@@ -31,24 +31,26 @@ class CompiledService:
         return self.analysis.dependencies
 
     def upgrade_code(self, existing_state: frozenset[str]) -> CodeType:
-        """The initialiser for an upgrade: definitions, plus every top-level statement except
-        assignments whose names all already hold state (so existing state is kept)."""
+        """The initialiser for an upgrade: only top-level assignments that introduce globals
+        which hold no state yet. Everything else ran once, at the first deploy."""
         import copy
 
         tree = copy.deepcopy(self.analysis.tree)
-        tree.body = [s for s in tree.body if isinstance(s, DEFINITIONS) or not _only_assigns(s, existing_state)]
+        tree.body = [s for s in tree.body if _introduces_new_globals(s, existing_state)]
         return compile(Instrumenter(std_names(self.analysis))(tree, self.analysis), self.path, "exec")
 
 
-def _only_assigns(stmt: ast.stmt, names: frozenset[str]) -> bool:
+def _introduces_new_globals(stmt: ast.stmt, existing: frozenset[str]) -> bool:
     if isinstance(stmt, ast.Assign):
         targets = stmt.targets
-    elif isinstance(stmt, ast.AnnAssign):
+    elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
         targets = [stmt.target]
     else:
         return False
+    if not all(isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.Starred, ast.Store)) for t in targets for n in ast.walk(t)):
+        return False
     assigned = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
-    return bool(assigned) and all(n in names for n in assigned)
+    return bool(assigned) and not any(n in existing for n in assigned)
 
 
 def code_hash(source: str) -> str:
