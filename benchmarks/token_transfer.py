@@ -56,7 +56,7 @@ def runtime_with_holders(home: str, holders: int) -> amigos.LocalRuntime:
     one = codec.encode(1)
     chunk = 100_000
     for first in range(0, holders, chunk):
-        rt.store.apply({prefix + codec.encode_key(f"h{i}"): one for i in range(first, min(first + chunk, holders))})
+        rt.store.apply({prefix + codec.encode_key(f"h{i:07d}"): one for i in range(first, min(first + chunk, holders))})
     rt.store.apply({keys.map_count(TOKEN, 0): codec.encode(holders + 1)})
     return rt
 
@@ -85,7 +85,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         rt = runtime_with_holders(tmp + "/small", 1_000)
-        recipients = [f"h{i}" for i in range(1_000)]
+        recipients = [f"h{i:07d}" for i in range(1_000)]
         vm_transfers(rt, 2_000, args.batch, recipients)  # warm up: load module, fill caches
         vm_rate, gas_small = vm_transfers(rt, args.transfers, args.batch, recipients)
         py_rate = plain_python(args.transfers)
@@ -97,11 +97,11 @@ def main() -> None:
 
         print(f"\nseeding a balances Map with {args.big_map:,} holders...", flush=True)
         big = runtime_with_holders(tmp + "/big", args.big_map)
-        spread = [f"h{(i * 7919) % args.big_map}" for i in range(20_000)]
+        spread = [f"h{(i * 7919) % args.big_map:07d}" for i in range(20_000)]
         vm_transfers(big, 2_000, args.batch, spread)
         big_rate, gas_big = vm_transfers(big, min(args.transfers, 50_000), args.batch, spread)
         small = runtime_with_holders(tmp + "/small2", 1_000)
-        small_spread = [f"h{(i * 7919) % 1_000}" for i in range(20_000)]
+        small_spread = [f"h{(i * 7919) % 1_000:07d}" for i in range(20_000)]
         vm_transfers(small, 2_000, args.batch, small_spread)
         small_rate, gas_small2 = vm_transfers(small, min(args.transfers, 50_000), args.batch, small_spread)
         print(f"transfer with 1,000 holders:    {small_rate:>10,.0f} /s, gas {gas_small2}")

@@ -29,6 +29,7 @@ class SQLiteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit that returned survives power loss, not only a process crash.
             self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages: hot Map entries stay in memory
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open state database {target}: {exc}") from exc
