@@ -190,7 +190,6 @@ class LocalRuntime:
         self.clock: Callable[[], int] = clock or (lambda: int(_time.time()))
         self._lock = threading.RLock()
         self._block: Context | None = None
-        self._batch_depth = 0
         self._valid_paths: set[str] = set()
         self.height = self._stored_int(keys.HEIGHT)
         self.time = self._stored_int(keys.TIME)
@@ -211,13 +210,8 @@ class LocalRuntime:
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Run many calls as one block, committed once at the end (all or nothing on crash)."""
-        with self._lock:
-            self._batch_depth += 1
-            try:
-                with self._in_block(origin=""):
-                    yield
-            finally:
-                self._batch_depth -= 1
+        with self._lock, self._in_block(origin=""):
+            yield
 
     @contextmanager
     def _in_block(self, origin: str) -> Iterator[Context]:

@@ -116,7 +116,6 @@ class Instrumenter(ast.NodeTransformer):
         self.generic_visit(node)
         if not node.bases:
             node.bases = [_name("__am_Object__")]
-        node.body = [_plain_assign(s) if isinstance(s, ast.AnnAssign) else s for s in node.body]
         return node
 
     # ------------------------------------------------------------ operators
