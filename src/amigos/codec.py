@@ -97,17 +97,32 @@ def int_bytes(n: int) -> bytes:
     return n.to_bytes((n.bit_length() + 8) // 8, "big", signed=True)
 
 
-def encode(value: Any, ext: Extensions | None = None, max_depth: int = MAX_DEPTH) -> bytes:
-    """The canonical bytes of ``value``; raises :class:`CodecError` for anything else."""
+class NestingTooDeep(CodecError):
+    """A value nested deeper than :data:`MAX_DEPTH`."""
+
+
+class ValueTooLarge(CodecError):
+    """An encoding that grew past the ``max_bytes`` it was given."""
+
+
+def encode(value: Any, ext: Extensions | None = None, max_depth: int = MAX_DEPTH, max_bytes: int | None = None) -> bytes:
+    """The canonical bytes of ``value``; raises :class:`CodecError` for anything else.
+
+    ``max_bytes`` stops the encoding early (:class:`ValueTooLarge`): a structure that shares
+    sub-values encodes each occurrence, so its encoding can be exponentially larger than it.
+    """
     if type(value) is int:
         b = value.to_bytes((value.bit_length() + 8) // 8, "big", signed=True)
         return _INT_TAG + _SMALL_VARINT[len(b)] + b if len(b) < 128 else _INT_TAG + encode_varint(len(b)) + b
     out = bytearray()
-    _encode_into(value, out, ext, max_depth)
+    _encode_into(value, out, ext, max_depth, max_bytes if max_bytes is not None else MAX_ENCODED)
     return bytes(out)
 
 
-def _encode_into(v: Any, out: bytearray, ext: Extensions | None, depth: int) -> None:
+MAX_ENCODED = 1 << 30
+
+
+def _encode_into(v: Any, out: bytearray, ext: Extensions | None, depth: int, room: int) -> None:
     t = type(v)
     if t is int:
         b = v.to_bytes((v.bit_length() + 8) // 8, "big", signed=True)
@@ -128,20 +143,18 @@ def _encode_into(v: Any, out: bytearray, ext: Extensions | None, depth: int) -> 
         out += encode_varint(len(v))
         out += v
     elif t is list or t is tuple:
-        if depth <= 1:
-            raise CodecError("value nested too deeply")
+        _check_room(out, depth, room)
         out.append(LIST if t is list else TUPLE)
         out += encode_varint(len(v))
         for item in v:
-            _encode_into(item, out, ext, depth - 1)
+            _encode_into(item, out, ext, depth - 1, room)
     elif t is dict:
-        if depth <= 1:
-            raise CodecError("value nested too deeply")
+        _check_room(out, depth, room)
         out.append(DICT)
         out += encode_varint(len(v))
         for key, item in v.items():
-            _encode_into(key, out, ext, depth - 1)
-            _encode_into(item, out, ext, depth - 1)
+            _encode_into(key, out, ext, depth - 1, room)
+            _encode_into(item, out, ext, depth - 1, room)
     elif t is Decimal:
         if not v.is_finite():
             raise CodecError("only finite Decimals can be stored")
@@ -150,10 +163,18 @@ def _encode_into(v: Any, out: bytearray, ext: Extensions | None, depth: int) -> 
         out += encode_varint(len(b))
         out += b
     else:
-        _encode_extension(v, out, ext, depth)
+        _encode_extension(v, out, ext, depth, room)
 
 
-def _encode_extension(v: Any, out: bytearray, ext: Extensions | None, depth: int) -> None:
+def _check_room(out: bytearray, depth: int, room: int) -> None:
+    # Checked on entering each container, which bounds the work as well as the output.
+    if depth <= 1:
+        raise NestingTooDeep("value nested too deeply")
+    if len(out) > room:
+        raise ValueTooLarge(f"value larger than {room} bytes when encoded")
+
+
+def _encode_extension(v: Any, out: bytearray, ext: Extensions | None, depth: int, room: int) -> None:
     if ext is not None:
         map_id = ext.map_id(v)
         if map_id is not None:
@@ -162,12 +183,11 @@ def _encode_extension(v: Any, out: bytearray, ext: Extensions | None, depth: int
             return
         state = ext.object_state(v)
         if state is not None:
-            if depth <= 1:
-                raise CodecError("value nested too deeply")
+            _check_room(out, depth, room)
             name, attrs = state
             out.append(OBJECT)
-            _encode_into(name, out, None, depth - 1)
-            _encode_into(attrs, out, ext, depth - 1)
+            _encode_into(name, out, None, depth - 1, room)
+            _encode_into(attrs, out, ext, depth - 1, room)
             return
     raise CodecError(f"a value of type {describe_type(v)} cannot be stored or passed")
 
@@ -224,7 +244,7 @@ def _decode_from(data: bytes, pos: int, ext: Extensions | None, depth: int) -> t
         return _take(data, pos)
     if tag in (LIST, TUPLE, DICT):
         if depth <= 1:
-            raise CodecError("value nested too deeply")
+            raise NestingTooDeep("value nested too deeply")
         count, pos = _read_varint(data, pos)
         if count > len(data) - pos:
             raise CodecError("container count exceeds data")
@@ -259,7 +279,7 @@ def _decode_from(data: bytes, pos: int, ext: Extensions | None, depth: int) -> t
         return ext.make_map(map_id), pos
     if ext is not None and tag == OBJECT:
         if depth <= 1:
-            raise CodecError("value nested too deeply")
+            raise NestingTooDeep("value nested too deeply")
         name, pos = _decode_from(data, pos, None, depth - 1)
         attrs, pos = _decode_from(data, pos, ext, depth - 1)
         if type(name) is not str or type(attrs) is not dict:
@@ -272,16 +292,28 @@ def _decode_from(data: bytes, pos: int, ext: Extensions | None, depth: int) -> t
 
 _K_END, _K_INT, _K_BYTES, _K_STR, _K_TUPLE = 0x00, 0x01, 0x02, 0x03, 0x04
 MAX_KEY_INT_BYTES = 120
+MAX_KEY_BYTES = 4096
+"""Longest encoded Map key: keys are read and hashed on every access, so they stay small."""
+MAX_KEY_PARTS = 32
+"""Most elements in one tuple key (at any nesting level)."""
+
+
+class KeyTooLarge(CodecError):
+    """A Map key over :data:`MAX_KEY_BYTES` or :data:`MAX_KEY_PARTS`."""
 
 
 def encode_key(key: Any) -> bytes:
     """Order-preserving bytes of a Map key (int, str, bytes, or a tuple of those)."""
     if type(key) is str:
+        if len(key) > MAX_KEY_BYTES:
+            raise KeyTooLarge(f"a Map key is limited to {MAX_KEY_BYTES} bytes")
         raw = key.encode("utf-8", "surrogatepass")
-        if b"\x00" not in raw:
+        if b"\x00" not in raw and len(raw) <= MAX_KEY_BYTES:
             return b"\x03" + raw + b"\x00\x01"
     out = bytearray()
     _encode_key_into(key, out, 0)
+    if len(out) > MAX_KEY_BYTES:
+        raise KeyTooLarge(f"a Map key is limited to {MAX_KEY_BYTES} bytes")
     return bytes(out)
 
 
@@ -292,6 +324,9 @@ def _escape(raw: bytes, out: bytearray) -> None:
 
 
 def _encode_key_into(key: Any, out: bytearray, depth: int) -> None:
+    # Every element adds at least one byte, so checking here bounds the work too.
+    if len(out) > MAX_KEY_BYTES:
+        raise KeyTooLarge(f"a Map key is limited to {MAX_KEY_BYTES} bytes")
     t = type(key)
     if t is int:
         magnitude = -key if key < 0 else key
@@ -305,15 +340,16 @@ def _encode_key_into(key: Any, out: bytearray, depth: int) -> None:
         else:
             out.append(0x7F - size)
             out += ((1 << (8 * size)) - 1 - magnitude).to_bytes(size, "big")
-    elif t is str:
-        out.append(_K_STR)
-        _escape(key.encode("utf-8", "surrogatepass"), out)
-    elif t is bytes:
-        out.append(_K_BYTES)
-        _escape(key, out)
+    elif t is str or t is bytes:
+        if len(key) > MAX_KEY_BYTES:
+            raise KeyTooLarge(f"a Map key is limited to {MAX_KEY_BYTES} bytes")
+        out.append(_K_STR if t is str else _K_BYTES)
+        _escape(key.encode("utf-8", "surrogatepass") if t is str else key, out)
     elif t is tuple:
         if depth >= 8:
             raise CodecError("Map key tuple nested too deeply")
+        if len(key) > MAX_KEY_PARTS:
+            raise KeyTooLarge(f"a Map key tuple is limited to {MAX_KEY_PARTS} elements")
         out.append(_K_TUPLE)
         for item in key:
             _encode_key_into(item, out, depth + 1)

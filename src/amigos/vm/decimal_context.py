@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import decimal
 
+DECIMAL_DIGITS = 34
 SERVICE_CONTEXT = decimal.Context(
-    prec=34,
+    prec=DECIMAL_DIGITS,
     rounding=decimal.ROUND_HALF_EVEN,
     Emin=-6143,
     Emax=6144,
@@ -24,3 +25,21 @@ SERVICE_CONTEXT = decimal.Context(
 def activate_decimal_context() -> None:
     SERVICE_CONTEXT.clear_flags()
     decimal.setcontext(SERVICE_CONTEXT)
+
+
+def fit_decimal(value: decimal.Decimal) -> decimal.Decimal:
+    """``value`` as a service may hold it: finite, at most 34 significant digits, exponent in
+    range. Arithmetic keeps Decimals there; this guards the ways in (``Decimal(...)``, arguments,
+    stored state). It refuses rather than rounds: an amount must never change silently."""
+    if not value.is_finite():
+        raise decimal.InvalidOperation("only finite Decimals are supported")
+    if not value.is_zero() and not SERVICE_CONTEXT.Etiny() <= value.adjusted() <= SERVICE_CONTEXT.Emax:
+        raise decimal.Overflow(f"Decimal exponent outside {SERVICE_CONTEXT.Etiny()}..{SERVICE_CONTEXT.Emax}")
+    try:
+        return _EXACT.plus(value)
+    except decimal.Inexact:
+        raise decimal.InvalidOperation(f"a Decimal holds at most {DECIMAL_DIGITS} significant digits") from None
+
+
+_EXACT = SERVICE_CONTEXT.copy()
+_EXACT.traps[decimal.Inexact] = True

@@ -2,7 +2,10 @@
 
 Gas is charged for work the *service language* does, never for what the host happens to do:
 the same call on the same state costs the same gas on any machine, Python version or hash seed.
-One unit is roughly a nanosecond of interpreter time or a byte of memory.
+One unit buys at most about 30 nanoseconds of CPU (service code that only calls guarded
+operations runs at 15-30 ns per unit, a builtin working in C far faster) or 10 bytes of memory:
+:data:`MAX_GAS` bounds one call to about 1.5 seconds of CPU and 500 MB. The bomb suite
+(tests/test_bombs.py) holds every operation to that.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ CALL = 20
 """Entering a function or lambda the service defines."""
 LOOP = 10
 """One iteration of ``for``/``while``, one element of a comprehension."""
-OP = 2
+OP = 8
 """One guarded operation: arithmetic, comparison, subscript, attribute, method call."""
 ELEMENT = 1
 """Each element a builtin walks, compares, copies or creates (``sum``, ``sorted``, ``join``…)."""
@@ -21,12 +24,30 @@ BYTE_DIVISOR = 8
 """Strings and bytes are charged one ELEMENT per this many characters/bytes created or walked."""
 SORT_FACTOR = 2
 """``sorted``/``sort`` charge ``n * ceil(log2 n) * SORT_FACTOR`` elements."""
+NEW_OBJECT = 6
+"""Each new object a builtin creates per element (an int of ``range``, a tuple of ``zip``, a
+word of ``split``…): about 50 bytes of memory each."""
+WALK_NODE = 12
+"""Each container or object the host walks in Python (to price a repr, a comparison, a hash)."""
+HANDLER = 50
+"""Entering an ``except`` or ``finally`` block: unwinding the stack is not free."""
+
+DECIMAL_OP = 10
+"""Decimal ``+ - * %`` and comparisons (about 70 ns each)."""
+DECIMAL_DIV = 30
+"""Decimal ``/`` and ``//``."""
+DECIMAL_ROOT = 300
+"""``Decimal.sqrt`` and Decimal powers with an integral exponent (microseconds)."""
+DECIMAL_TRANSCENDENTAL = 6000
+"""``exp``, ``ln``, ``log10`` and powers with a fractional exponent (tens of microseconds)."""
 
 SERVICE_CALL = 500
 """Calling another service (plus the bytes of arguments and results copied)."""
-STATE_READ = 100
+STATE_READ = 300
 """Reading one stored entry (a ``std.Map`` item), plus STATE_READ_BYTE per byte."""
 STATE_READ_BYTE = 1
+TUPLE_KEY_BYTE = 4
+"""Per encoded byte of a tuple Map key (encoded in Python, element by element)."""
 STATE_WRITE = 500
 """Writing or deleting one stored entry, plus STATE_WRITE_BYTE per byte of key and value."""
 STATE_WRITE_BYTE = 10
@@ -41,7 +62,7 @@ COPY_BYTE_DIVISOR = 4
 DEFAULT_GAS = 10_000_000
 """Gas given to a call when the caller does not say."""
 MAX_GAS = 50_000_000
-"""The most gas one call may be given (about half a second of CPU at worst)."""
+"""The most gas one call may be given (about 1.5 seconds of CPU at worst)."""
 QUERY_GAS = 10_000_000
 """Gas given to read-only queries and ``render``."""
 DEPLOY_GAS = 20_000_000
@@ -61,6 +82,10 @@ MAX_EVENTS = 1024
 """Most events one call may emit."""
 MAX_FORMAT_WIDTH = 10_000
 """Largest width or precision in a format specification."""
+MAX_HASH_DEPTH = 64
+"""Deepest tuple that may be hashed (a dict key): CPython hashes tuples recursively in C."""
+MAX_MESSAGE = 2_000
+"""Longest error message a receipt carries (longer ones are cut)."""
 
 
 class Halt(BaseException):

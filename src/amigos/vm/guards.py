@@ -17,19 +17,30 @@ Three rules hold throughout:
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
+import sys
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable, Iterator
+from itertools import islice, repeat
+from typing import Any, Callable
 
 from ..errors import CodecError
 from . import gas
+from .decimal_context import DECIMAL_DIGITS, fit_decimal
 from .gas import Halt, Meter
 
 INT_LIMIT = 1 << gas.MAX_INT_BITS
+INT_DIGITS = len(str(INT_LIMIT))
+"""Decimal digits of the largest int a service may hold."""
 CHEAP_TYPES = frozenset({int, bool, type(None), Decimal})
-SIZED_TYPES = (list, tuple, str, bytes, dict, range)
-VIEW_TYPES = (type({}.keys()), type({}.values()), type({}.items()))
+INT_KINDS = frozenset({int, bool})
+NUMBER_KINDS = frozenset({int, bool, Decimal})
+STR_KIND = frozenset({str})
+KEYS_VIEW, VALUES_VIEW, ITEMS_VIEW = type({}.keys()), type({}.values()), type({}.items())
+VIEW_TYPES = (KEYS_VIEW, VALUES_VIEW, ITEMS_VIEW)
+CHUNK = 4096
+"""Elements pulled from an unsized iterator at a time (C speed, paid for in between)."""
 TEXT_ENCODINGS = frozenset({"utf-8", "utf8", "ascii", "latin-1", "latin1"})
 TEXT_ERRORS = frozenset({"strict", "replace", "ignore"})
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
@@ -67,6 +78,65 @@ def scrub(text: str) -> str:
     if " at 0x" in text:
         return _ADDRESS.sub("", text)
     return text
+
+
+def bounded_repr(value: Any, limit: int = gas.MAX_MESSAGE) -> str:
+    """A repr of ``value`` cut at about ``limit`` characters, built without ever producing the
+    whole text: for error messages, which are made outside the meter. Safe on self-referencing
+    and shared structures, and never shows a host object's insides."""
+    out: list[str] = []
+    room = limit
+
+    def put(text: str) -> None:
+        nonlocal room
+        out.append(text[: max(room, 0)])
+        room -= len(text)
+
+    def walk(v: Any, depth: int) -> None:
+        if room <= 0:
+            return
+        t = type(v)
+        if t is str or t is bytes:
+            put(repr(v[: room + 1]))
+        elif t is int or t is bool or v is None or t is Decimal:
+            put(repr(v))
+        elif depth >= 8:
+            put("...")
+        elif t is list or t is tuple or t is dict:
+            items = list(v.items()) if t is dict else v
+            put("[" if t is list else "(" if t is tuple else "{")
+            for i, item in enumerate(items):
+                if room <= 0:
+                    break
+                if i:
+                    put(", ")
+                if t is dict:
+                    walk(item[0], depth + 1)
+                    put(": ")
+                    walk(item[1], depth + 1)
+                else:
+                    walk(item, depth + 1)
+            put("]" if t is list else ",)" if t is tuple and len(v) == 1 else ")" if t is tuple else "}")
+        elif isinstance(v, BaseException):
+            put(f"{t.__name__}(")
+            walk(v.args[0] if len(v.args) == 1 else v.args, depth + 1)
+            put(")")
+        elif is_service_class(t):
+            put(f"{t.__name__}(")
+            for i, (name, item) in enumerate(vars(v).items()):
+                if room <= 0:
+                    break
+                put(f"{', ' if i else ''}{name}=")
+                walk(item, depth + 1)
+            put(")")
+        elif t.__module__.startswith("amigos.") or t is range:
+            put(scrub(repr(v)))  # std objects, proxies, Maps: short fixed reprs
+        else:
+            put(f"<{t.__name__}>")
+
+    walk(value, 0)
+    text = "".join(out)
+    return text if room >= 0 else text + "…"
 
 
 def is_service_class(cls: type) -> bool:
@@ -113,97 +183,175 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
 
     # -------------------------------------------------------------- walking values
 
-    def walk_cost(value: Any) -> int:
-        """Charge for walking ``value`` deeply; return an estimate of its repr length."""
+    def measure(value: Any, max_depth: int = 0) -> int:
+        """Charge for walking ``value`` and return an estimate of its repr length.
+
+        The walk sees the value as ``repr``, ``==``, hashing and copying do: as a tree, so a
+        structure shared ``n`` times is paid ``n`` times (a self-referencing one runs into the
+        limits). Flat runs of ints or strs are sized at C speed; every container or object
+        costs WALK_NODE. With ``max_depth``, nesting deeper than that is refused.
+        """
         size = 0
-        nodes = 0
-        stack = [value]
-        seen: set[int] = set()
+        elements = 0
+        walked = 0
+        stack: list[tuple[Any, int]] = [(value, 1)]
         while stack:
-            v = stack.pop()
-            nodes += 1
+            v, depth = stack.pop()
             t = type(v)
             if t is str:
                 size += len(v) + 2
+            elif t is int or t is bool:
+                size += v.bit_length() // 3 + 2
             elif t is bytes:
                 size += 4 * len(v) + 3
-            elif t is int:
-                size += v.bit_length() // 3 + 2
-            elif v is None or t is bool or t is Decimal:
-                size += 8
-            elif t is list or t is tuple or t is dict or isinstance(v, ServiceObject) or is_service_class(t):
-                if id(v) in seen:
-                    size += 5
-                    continue
-                seen.add(id(v))
-                items: Iterable[Any]
-                if t is dict:
-                    items = [x for kv in v.items() for x in kv]
-                elif t is list or t is tuple:
-                    items = v
-                else:
-                    attrs = getattr(v, "__dict__", {})
-                    items = list(attrs.values())
-                    size += len(t.__name__) + sum(len(k) + 1 for k in attrs)
-                count = len(items)  # type: ignore[arg-type]
-                if nodes + count > gas.MAX_SEQUENCE:
-                    raise limit("value too large to walk")
-                size += 2 + 2 * count
-                stack.extend(items)
+            elif v is None or t is Decimal:
+                size += 16
             else:
-                size += 64
-            if nodes & 1023 == 0:
-                charge(1024 * gas.ELEMENT)
-            if size > gas.MAX_SEQUENCE * 4:
-                raise limit("text representation too large")
-        charge(gas.OP + (nodes & 1023) * gas.ELEMENT + size // gas.BYTE_DIVISOR)
+                if t is list or t is tuple:
+                    parts: tuple[Any, ...] = (v,)
+                elif t is dict:
+                    parts = (v.keys(), v.values())
+                elif is_service_class(t) and not isinstance(v, BaseException):
+                    attrs = v.__dict__
+                    size += len(t.__name__) + 3 * len(attrs) + sum(map(len, attrs))
+                    parts = (attrs.values(),)
+                else:
+                    size += 64
+                    elements += 1
+                    continue
+                walked += 1
+                if max_depth and depth > max_depth:
+                    raise limit(f"value nested deeper than {max_depth} levels")
+                for part in parts:
+                    n = len(part)
+                    if not n:
+                        size += 2
+                        continue
+                    size += 2 + 2 * n
+                    kinds = set(map(type, part))
+                    if kinds <= INT_KINDS:
+                        size += sum(map(int.bit_length, part)) // 3 + n
+                        elements += n
+                    elif kinds == STR_KIND:
+                        size += sum(map(len, part))
+                        elements += n
+                    else:
+                        stack.extend(zip(part, repeat(depth + 1)))
+                if walked & 255 == 0:
+                    charge(256 * gas.WALK_NODE)
+                if elements + walked > gas.MAX_SEQUENCE:
+                    raise limit("value too large to walk (shared or self-referencing structure?)")
+                if size > 4 * gas.MAX_SEQUENCE:
+                    raise limit("text representation too large")
+            elements += 1
+        if size > 4 * gas.MAX_SEQUENCE:
+            raise limit("text representation too large")
+        charge(gas.OP + elements * gas.ELEMENT + (walked & 255) * gas.WALK_NODE + size // gas.BYTE_DIVISOR)
         return size
+
+    def compare_cost(item: Any) -> int:
+        """Gas per comparison against ``item`` (comparing walks it at worst)."""
+        if type(item) in CHEAP_TYPES:
+            return gas.ELEMENT
+        if type(item) is str or type(item) is bytes:
+            return gas.ELEMENT + len(item) // gas.BYTE_DIVISOR
+        return gas.ELEMENT + measure(item) // gas.BYTE_DIVISOR
 
     def cost_of_compare(a: Any, b: Any) -> None:
         ta, tb = type(a), type(b)
         if ta in CHEAP_TYPES or tb in CHEAP_TYPES:
-            charge(gas.OP)
+            charge(gas.DECIMAL_OP if ta is Decimal or tb is Decimal else gas.OP)
         elif (ta is str or ta is bytes) and (tb is str or tb is bytes):
             charge(gas.OP + min(len(a), len(b)) // gas.BYTE_DIVISOR)
         elif ta is tb and ta in (list, tuple, dict):
-            walk_cost(a if len(a) <= len(b) else b)
+            measure(a if len(a) <= len(b) else b)
+        elif ta in VIEW_TYPES or tb in VIEW_TYPES:
+            charge_len((len(a) if ta in VIEW_TYPES else 0) + (len(b) if tb in VIEW_TYPES else 0))
         else:
             charge(gas.OP)
 
-    def cost_of_key(key: Any) -> None:
-        # Hashing a tuple walks it every time (tuples do not cache their hash).
+    def check_key(key: Any) -> None:
+        """Before ``key`` is hashed: tuples are hashed recursively in C, every time."""
         if type(key) is tuple:
-            walk_cost(key)
+            measure(key, gas.MAX_HASH_DEPTH)
 
-    def metered(iterable: Any) -> Iterator[Any]:
-        for item in iterable:
-            charge(gas.ELEMENT)
-            yield item
+    def dict_key(key: Any) -> Any:
+        """A key of a dict display or comprehension, checked before it is hashed."""
+        if type(key) is tuple:
+            measure(key, gas.MAX_HASH_DEPTH)
+        return key
+
+    def size_of(obj: Any) -> int:
+        try:
+            return len(obj)
+        except OverflowError:
+            raise limit(f"more than {gas.MAX_SEQUENCE} elements") from None
 
     def materialize(iterable: Any) -> list[Any] | tuple[Any, ...]:
+        """``iterable`` as a list or tuple, paid per element before (sized) or as (unsized) it
+        is built; more than MAX_SEQUENCE elements are refused."""
         t = type(iterable)
         if t is list or t is tuple:
             charge_len(len(iterable))
             return iterable
-        if t in SIZED_TYPES or t in VIEW_TYPES:
+        if t is dict or t is KEYS_VIEW or t is VALUES_VIEW or t is bytes:
             charge_len(len(iterable))
             return list(iterable)
-        out = []
-        for item in iterable:
-            charge(gas.ELEMENT)
-            out.append(item)
+        per = gas.ELEMENT + gas.NEW_OBJECT
+        if t is range or t is str or t is ITEMS_VIEW:
+            n = size_of(iterable)
+            charge_len(n)
+            charge(n * gas.NEW_OBJECT)
+            return list(iterable)
+        # Unsized: pull at C speed in chunks no larger than the gas left can pay for, so an
+        # endless C iterator stops within one chunk of running out.
+        it = iter(iterable)
+        out: list[Any] = []
+        while True:
+            want = min(CHUNK, gas.MAX_SEQUENCE + 1 - len(out), meter.remaining // per + 1)
+            chunk = list(islice(it, want))
+            charge(len(chunk) * per)
+            out += chunk
             if len(out) > gas.MAX_SEQUENCE:
                 raise limit(f"more than {gas.MAX_SEQUENCE} elements")
-        return out
+            if len(chunk) < want:
+                return out
 
     def spread(value: Any) -> Any:
         t = type(value)
-        if t in SIZED_TYPES or t in VIEW_TYPES:
+        if t is dict:
             charge_len(len(value))
             return value
         if callable(getattr(value, "keys", None)):  # a mapping (std.Map charges per access)
             return value
-        return metered(value)
+        return materialize(value)
+
+    # -------------------------------------------------------------- numbers
+
+    def int_product_cost(a_bits: int, b_bits: int) -> int:
+        # Schoolbook/Karatsuba multiplication and long division of big ints, calibrated on
+        # CPython: 4096 x 4096 bits is about 7 us.
+        return gas.OP + ((a_bits * b_bits) >> 12) + ((a_bits + b_bits) >> 4)
+
+    def int_text_cost(n: int) -> int:
+        # int <-> decimal text is quadratic in CPython (4096 bits: about 19 us).
+        bits = n.bit_length()
+        return gas.OP + (bits >> 4) + ((bits * bits) >> 13)
+
+    def int_from_decimal(d: Decimal) -> None:
+        """Before converting a Decimal to an int: refuse huge results, pay for the digits."""
+        if d.is_finite() and not d.is_zero():
+            digits = d.adjusted() + 1
+            if digits > INT_DIGITS:
+                raise limit(f"integer larger than {gas.MAX_INT_BITS} bits")
+            charge(gas.OP + max(digits, 0) ** 2 // 256)
+
+    def numeric_cost(a: Any, b: Any) -> int:
+        return gas.DECIMAL_OP if type(a) is Decimal or type(b) is Decimal else gas.OP
+
+    def refuse_views(a: Any, b: Any) -> None:
+        if type(a) in VIEW_TYPES or type(b) in VIEW_TYPES:
+            raise TypeError("set operations on dict views are not supported (sets iterate in hash-seed order)")
 
     # -------------------------------------------------------------- binary operators
 
@@ -217,7 +365,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
         if ta in (str, bytes, list, tuple) and type(b) is ta:
             charge_size(ta, len(a) + len(b))
         else:
-            charge(gas.OP)
+            charge(numeric_cost(a, b))
         return check_result(a + b)
 
     def op_Sub(a: Any, b: Any) -> Any:
@@ -226,7 +374,8 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
             if -INT_LIMIT < r < INT_LIMIT:
                 return r
             raise limit(f"integer larger than {gas.MAX_INT_BITS} bits")
-        charge(gas.OP)
+        refuse_views(a, b)
+        charge(numeric_cost(a, b))
         return check_result(a - b)
 
     def repeat_size(seq: Any, n: Any) -> None:
@@ -240,24 +389,31 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
         if ta is int and tb is int:
             if a.bit_length() + b.bit_length() > gas.MAX_INT_BITS + 1:
                 raise limit(f"integer larger than {gas.MAX_INT_BITS} bits")
-            charge(gas.OP + (a.bit_length() * b.bit_length()) // 4096)
+            charge(int_product_cost(a.bit_length(), b.bit_length()))
             return check_int(a * b)
         if ta in (str, bytes, list, tuple):
             repeat_size(a, b)
         elif tb in (str, bytes, list, tuple):
             repeat_size(b, a)
         else:
-            charge(gas.OP)
+            charge(numeric_cost(a, b))
         return check_result(a * b)
 
+    def division_cost(a: Any, b: Any) -> int:
+        if type(a) is int and type(b) is int:
+            return int_product_cost(a.bit_length(), b.bit_length())
+        if type(a) is Decimal or type(b) is Decimal:
+            return gas.DECIMAL_DIV
+        return gas.OP
+
     def op_Div(a: Any, b: Any) -> Any:
-        charge(gas.OP)
+        charge(gas.DECIMAL_DIV)
         if type(a) in (int, bool) and type(b) in (int, bool):
             return Decimal(a) / Decimal(b)
         return check_result(a / b)
 
     def op_FloorDiv(a: Any, b: Any) -> Any:
-        charge(gas.OP)
+        charge(division_cost(a, b))
         return check_result(a // b)
 
     def check_percent_format(fmt: str | bytes, args: Any) -> None:
@@ -269,44 +425,61 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
                     raise TypeError("* widths are not supported in % formatting")
                 if part is not None and int(part) > gas.MAX_FORMAT_WIDTH:
                     raise limit(f"format width above {gas.MAX_FORMAT_WIDTH}")
-        walk_cost(args)
+        values = args if type(args) is tuple else args.values() if type(args) is dict else (args,)
+        for value in values:
+            if type(value) is Decimal:  # %d converts it to an int
+                int_from_decimal(value)
+            elif type(value) is int:
+                charge(int_text_cost(value))
+        measure(args)
 
     def op_Mod(a: Any, b: Any) -> Any:
         ta = type(a)
         if ta is str or ta is bytes:
             check_percent_format(a, b)
             return scrub(a % b) if ta is str else a % b
-        charge(gas.OP)
+        charge(division_cost(a, b))
         return check_result(a % b)
 
     def op_Pow(a: Any, b: Any) -> Any:
         ta, tb = type(a), type(b)
         if ta in (int, bool) and tb in (int, bool):
             if b < 0:
-                charge(gas.OP)
+                charge(gas.DECIMAL_ROOT)
                 return Decimal(a) ** b
-            if abs(a) > 1 and (abs(a).bit_length() - 1) * b > gas.MAX_INT_BITS:
+            bits = max(abs(a).bit_length() - 1, 1) * b if abs(a) > 1 else 1
+            if bits > gas.MAX_INT_BITS:
                 raise limit(f"integer larger than {gas.MAX_INT_BITS} bits")
-            charge(gas.OP + abs(a).bit_length() * min(b, gas.MAX_INT_BITS) // 64)
+            cost_bits = min(abs(a).bit_length() * b, 2 * gas.MAX_INT_BITS)
+            charge(int_product_cost(cost_bits, cost_bits))
             return check_int(a**b)
-        charge(gas.OP)
+        if ta is Decimal or tb is Decimal:
+            integral = tb in (int, bool) or (tb is Decimal and b.is_finite() and b == b.to_integral_value())
+            charge(gas.DECIMAL_ROOT if integral else gas.DECIMAL_TRANSCENDENTAL)
+        else:
+            charge(gas.OP)
         return check_result(a**b)
 
     def op_LShift(a: Any, b: Any) -> Any:
         if type(a) in (int, bool) and type(b) in (int, bool) and a and b > 0:
             if a.bit_length() + b > gas.MAX_INT_BITS:
                 raise limit(f"integer larger than {gas.MAX_INT_BITS} bits")
-        charge(gas.OP)
+            charge(gas.OP + ((a.bit_length() + b) >> 4))
+        else:
+            charge(gas.OP)
         return check_result(a << b)
 
     def op_RShift(a: Any, b: Any) -> Any:
-        charge(gas.OP)
+        charge(gas.OP + (a.bit_length() >> 4 if type(a) is int else 0))
         return check_result(a >> b)
 
     def op_dictlike(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         def apply(a: Any, b: Any) -> Any:
+            refuse_views(a, b)
             if type(a) is dict and type(b) is dict:
                 charge_len(len(a) + len(b))
+            elif type(a) is int and type(b) is int:
+                charge(gas.OP + (max(a.bit_length(), b.bit_length()) >> 4))
             else:
                 charge(gas.OP)
             return check_result(op(a, b))
@@ -338,9 +511,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
 
             def iadd(a: Any, b: Any) -> Any:
                 if type(a) is list:  # keeps list aliasing semantics: a += b extends in place
-                    a.extend(materialize(b))
-                    if len(a) > gas.MAX_SEQUENCE:
-                        raise limit(f"list longer than {gas.MAX_SEQUENCE}")
+                    m_extend(a, "extend", (b,), {})
                     return a
                 return plain(a, b)
 
@@ -349,8 +520,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
 
             def ior(a: Any, b: Any) -> Any:
                 if type(a) is dict:
-                    charge_len(len(b) if hasattr(b, "__len__") else 0)
-                    a |= b
+                    m_update(a, "update", (b,), {})
                     return a
                 return plain(a, b)
 
@@ -387,19 +557,26 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
 
     def contains(container: Any, item: Any) -> bool:
         t = type(container)
-        if t is dict:
-            cost_of_key(item)
+        if t is dict or t is KEYS_VIEW or t is ITEMS_VIEW:
+            check_key(item)
             charge(gas.OP)
         elif t is str or t is bytes:
             n = len(container) + (len(item) if type(item) in (str, bytes) else 0)
             charge(gas.OP + n // gas.BYTE_DIVISOR)
-        elif t is list or t is tuple:
-            per_item = 1
-            if type(item) not in CHEAP_TYPES:
-                per_item += walk_cost(item) // 8
-            charge(gas.OP + len(container) * per_item * gas.ELEMENT)
-        else:
+        elif t is list or t is tuple or t is VALUES_VIEW:
+            charge(gas.OP + len(container) * compare_cost(item))
+        elif t is range:
+            if type(item) is not int and type(item) is not bool:  # CPython walks the range
+                charge(gas.OP + size_of(container) * compare_cost(item))
             charge(gas.OP)
+        elif hasattr(t, "__contains__"):  # std.Map (charges per read)
+            charge(gas.OP)
+        else:  # an iterator: scan it here, paying per element, as Python would
+            for element in container:
+                charge(gas.LOOP)
+                if element is item or cmp_Eq(element, item):
+                    return True
+            return False
         return item in container
 
     def cmp_In(a: Any, b: Any) -> bool:
@@ -455,10 +632,8 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
                 charge(gas.OP)
             return obj[key]
         if t is dict:
-            if type(key) is tuple:
-                walk_cost(key)
-            else:
-                charge(gas.OP)
+            check_key(key)
+            charge(gas.OP)
             return obj[key]
         charge(gas.OP)
         return obj[key]
@@ -477,7 +652,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
             obj[key] = value
             return
         if t is dict:
-            cost_of_key(key)
+            check_key(key)
             if len(obj) >= gas.MAX_SEQUENCE and key not in obj:
                 raise limit(f"dict larger than {gas.MAX_SEQUENCE}")
         charge(gas.OP)
@@ -488,7 +663,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
         if t is list:
             charge_len(len(obj))
         elif t is dict:
-            cost_of_key(key)
+            check_key(key)
             charge(gas.OP)
         else:
             charge(gas.OP)
@@ -599,8 +774,11 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
             source = args[0]
             if type(source) is dict:
                 charge_len(len(source))
-            else:
+            elif not callable(getattr(source, "keys", None)):  # std.Map charges per read
                 source = materialize(source)
+                for pair in source:
+                    if type(pair) in (tuple, list) and len(pair) == 2:
+                        check_key(pair[0])
             obj.update(source)
         charge_len(len(kwargs))
         obj.update(kwargs)
@@ -614,8 +792,55 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
         return getattr(obj, name)(*args, **kwargs)
 
     def m_sort(obj: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        charge_sort(len(obj))
+        charge_sort(obj)
         obj.sort(*args, **kwargs)
+
+    def m_search(obj: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        # list/tuple count, index, remove: one comparison per element, each walking the item.
+        charge(gas.OP + len(obj) * compare_cost(args[0] if args else None))
+        return getattr(obj, name)(*args, **kwargs)
+
+    def m_split(obj: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = m_linear(obj, name, args, kwargs)
+        charge(len(result) * gas.NEW_OBJECT)  # one new str per part: bounded work, paid after
+        return result
+
+    def m_keyed(obj: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if args:
+            check_key(args[0])
+        charge(gas.OP)
+        return getattr(obj, name)(*args, **kwargs)
+
+    def m_isdisjoint(obj: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        other = materialize(args[0]) if len(args) == 1 and not kwargs else ()
+        for item in other:
+            check_key(item)
+        charge_len(len(obj) + len(other))
+        return obj.isdisjoint(*((other,) if args else ()), **kwargs)
+
+    def m_range_search(obj: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if args and type(args[0]) not in (int, bool):  # CPython walks the range for these
+            charge(size_of(obj) * compare_cost(args[0]))
+        charge(gas.OP)
+        return getattr(obj, name)(*args, **kwargs)
+
+    def m_decimal(cost: int) -> Callable[..., Any]:
+        def run(obj: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            if "context" in kwargs or any(isinstance(a, decimal.Context) for a in args):
+                raise TypeError(f"{name}() does not take a context")
+            charge(cost)
+            return check_result(getattr(obj, name)(*args, **kwargs))
+
+        return run
+
+    def m_integer_ratio(obj: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if type(obj) is Decimal and obj.is_finite():
+            exponent = obj.as_tuple().exponent
+            if abs(exponent) + len(obj.as_tuple().digits) > INT_DIGITS:  # type: ignore[arg-type]
+                raise limit(f"integer larger than {gas.MAX_INT_BITS} bits")
+            int_from_decimal(obj)
+        charge(gas.OP)
+        return obj.as_integer_ratio()
 
     def m_to_bytes(obj: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         length = args[0] if args else kwargs.get("length", 1)
@@ -647,48 +872,47 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
         charge_text(len(text))
         return bytes.fromhex(text)
 
-    def m_quantize(obj: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        charge(gas.OP)
-        if kwargs.get("context") is not None or len(args) > 2:
-            raise TypeError("quantize() does not take a context")
-        return obj.quantize(*args, **{k: v for k, v in kwargs.items() if k == "rounding"})
-
     str_linear = """capitalize casefold count endswith find index isalnum isalpha isascii isdecimal
         isdigit isidentifier islower isnumeric isprintable isspace istitle isupper lower lstrip
-        partition removeprefix removesuffix rfind rindex rpartition rsplit rstrip split splitlines
+        partition removeprefix removesuffix rfind rindex rpartition rstrip
         startswith strip swapcase title upper""".split()
     bytes_linear = """capitalize count endswith find hex index isalnum isalpha isascii isdigit
         islower isspace istitle isupper lower lstrip partition removeprefix removesuffix rfind
-        rindex rpartition rsplit rstrip split splitlines startswith strip swapcase title upper""".split()
+        rindex rpartition rstrip startswith strip swapcase title upper""".split()
+    splitters = {"split": m_split, "rsplit": m_split, "splitlines": m_split}
     str_methods: dict[str, Callable[..., Any]] = {n: m_linear for n in str_linear}
+    str_methods.update(splitters)
     str_methods.update(center=m_pad, ljust=m_pad, rjust=m_pad, zfill=m_pad, expandtabs=m_expandtabs,
                        replace=m_replace, join=m_join, encode=m_encode)
     bytes_methods: dict[str, Callable[..., Any]] = {n: m_linear for n in bytes_linear}
+    bytes_methods.update(splitters)
     bytes_methods.update(center=m_pad, ljust=m_pad, rjust=m_pad, zfill=m_pad, expandtabs=m_expandtabs,
                          replace=m_replace, join=m_join, decode=m_decode, fromhex=m_fromhex)
     list_methods: dict[str, Callable[..., Any]] = {
-        "append": m_append, "clear": m_const, "copy": m_linear, "count": m_linear, "extend": m_extend,
-        "index": m_linear, "insert": m_linear, "pop": m_linear, "remove": m_linear, "reverse": m_linear,
+        "append": m_append, "clear": m_const, "copy": m_linear, "count": m_search, "extend": m_extend,
+        "index": m_search, "insert": m_linear, "pop": m_linear, "remove": m_search, "reverse": m_linear,
         "sort": m_sort,
     }
     dict_methods: dict[str, Callable[..., Any]] = {
-        "clear": m_const, "copy": m_linear, "get": m_const, "items": m_const, "keys": m_const,
-        "values": m_const, "pop": m_const, "popitem": m_const, "setdefault": m_const, "update": m_update,
+        "clear": m_const, "copy": m_linear, "get": m_keyed, "items": m_const, "keys": m_const,
+        "values": m_const, "pop": m_keyed, "popitem": m_const, "setdefault": m_keyed, "update": m_update,
     }
-    tuple_methods: dict[str, Callable[..., Any]] = {"count": m_linear, "index": m_linear}
+    tuple_methods: dict[str, Callable[..., Any]] = {"count": m_search, "index": m_search}
     int_methods: dict[str, Callable[..., Any]] = {
         "bit_length": m_const, "bit_count": m_const, "conjugate": m_const, "as_integer_ratio": m_const,
         "to_bytes": m_to_bytes, "from_bytes": m_from_bytes,
     }
     decimal_methods: dict[str, Callable[..., Any]] = {
-        n: m_const
-        for n in """adjusted as_integer_ratio as_tuple compare copy_abs copy_negate copy_sign exp
-            is_finite is_infinite is_nan is_signed is_zero ln log10 max min normalize sqrt
-            to_eng_string to_integral to_integral_value""".split()
+        n: m_decimal(gas.DECIMAL_OP)
+        for n in """adjusted as_tuple compare copy_abs copy_negate copy_sign is_finite is_infinite
+            is_nan is_signed is_zero max min normalize quantize to_eng_string to_integral
+            to_integral_value""".split()
     }
-    decimal_methods["quantize"] = m_quantize
-    view_methods: dict[str, Callable[..., Any]] = {"isdisjoint": m_linear}
-    range_methods: dict[str, Callable[..., Any]] = {"count": m_const, "index": m_const}
+    decimal_methods.update(sqrt=m_decimal(gas.DECIMAL_ROOT), exp=m_decimal(gas.DECIMAL_TRANSCENDENTAL),
+                           ln=m_decimal(gas.DECIMAL_TRANSCENDENTAL), log10=m_decimal(gas.DECIMAL_TRANSCENDENTAL),
+                           as_integer_ratio=m_integer_ratio)
+    view_methods: dict[str, Callable[..., Any]] = {"isdisjoint": m_isdisjoint}
+    range_methods: dict[str, Callable[..., Any]] = {"count": m_range_search, "index": m_range_search}
 
     METHOD_COSTS: dict[type, dict[str, Callable[..., Any]]] = {
         str: str_methods,
@@ -716,10 +940,12 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
         t = type(value)
         if t is str and not use_repr:
             return value
-        if t in (int, bool) or value is None or t is Decimal:
+        if t is int or t is bool:
+            charge(int_text_cost(value))
+        elif value is None or t is Decimal:
             charge(gas.OP)
         else:
-            walk_cost(value)
+            measure(value)
         return scrub(repr(value) if use_repr else str(value))
 
     def fmt(value: Any, conversion: int, spec: str) -> str:
@@ -732,20 +958,34 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
             for number in _FORMAT_NUMBER.findall(spec):
                 if int(number) > gas.MAX_FORMAT_WIDTH:
                     raise limit(f"format width above {gas.MAX_FORMAT_WIDTH}")
-            if type(value) not in (str, int, bool, Decimal):
-                raise TypeError(f"format spec not supported for {type(value).__name__}")
-            charge_text(len(value) if type(value) is str else 0)
+            t = type(value)
+            if t is str:
+                charge_text(len(value))
+            elif t is int or t is bool:
+                charge(int_text_cost(value))
+            elif t is Decimal:
+                if value.is_finite():  # fixed-point notation writes every digit of the exponent
+                    charge_text(abs(value.as_tuple().exponent) + len(value.as_tuple().digits))  # type: ignore[arg-type]
+            else:
+                raise TypeError(f"format spec not supported for {t.__name__}")
             return format(value, spec)
         if type(value) is str:
             return value
         return to_text(value, use_repr=False)
 
+    def fstring(*parts: str) -> str:
+        charge_text(sum(map(len, parts)))
+        return "".join(parts)
+
     # -------------------------------------------------------------- builtins
 
-    def charge_sort(n: int) -> None:
+    def charge_sort(items: list[Any]) -> None:
+        n = len(items)
         charge_len(n)
         if n > 1:
-            charge(n * math.ceil(math.log2(n)) * gas.SORT_FACTOR * gas.ELEMENT)
+            # Each comparison may walk a whole element: price them at the average size.
+            per = gas.ELEMENT if CHEAP_TYPES.issuperset(map(type, items)) else gas.ELEMENT + measure(items) // (n * gas.BYTE_DIVISOR)
+            charge(n * math.ceil(math.log2(n)) * gas.SORT_FACTOR * per)
 
     def b_list(iterable: Any = ()) -> list[Any]:
         return list(materialize(iterable))
@@ -786,7 +1026,10 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
     def b_int(value: Any = 0, *args: Any, **kwargs: Any) -> int:
         t = type(value)
         if t is str or t is bytes:
-            charge_text(len(value))
+            n = len(value)
+            charge(gas.OP + n // gas.BYTE_DIVISOR + n * n // 256)  # parsing is quadratic
+        elif t is Decimal:
+            int_from_decimal(value)
         else:
             charge(gas.OP)
         if t not in (int, bool, str, bytes, Decimal):
@@ -804,15 +1047,22 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
                 raise limit("Decimal text longer than 200 characters")
         elif t not in (int, bool, Decimal, tuple):
             raise TypeError(f"Decimal() argument must be str, int or Decimal, not '{t.__name__}'")
+        elif t is tuple and (len(value) != 3 or type(value[1]) is not tuple or len(value[1]) > 2 * DECIMAL_DIGITS):
+            raise ValueError(f"Decimal((sign, digits, exponent)) takes at most {2 * DECIMAL_DIGITS} digits")
         charge(gas.OP)
-        result = Decimal(value)
-        if not result.is_finite():
-            raise InvalidOperation("only finite Decimals are supported")
-        return result
+        try:
+            return fit_decimal(Decimal(value))
+        except decimal.Overflow as exc:
+            raise limit(str(exc)) from None
 
     def b_sum(iterable: Any, /, start: Any = 0) -> Any:
         items = materialize(iterable)
-        if type(start) in (int, Decimal) and all(type(x) in (int, bool, Decimal) for x in items):
+        kinds = set(map(type, items))
+        if type(start) is int and kinds <= INT_KINDS:
+            charge(sum(map(int.bit_length, items)) >> 4)
+            return check_result(sum(items, start))
+        if type(start) in (int, Decimal) and kinds <= NUMBER_KINDS:
+            charge(len(items) * gas.DECIMAL_OP)
             return check_result(sum(items, start))
         total = start
         for item in items:
@@ -821,7 +1071,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
 
     def b_sorted(iterable: Any, /, *, key: Any = None, reverse: bool = False) -> list[Any]:
         items = list(materialize(iterable))
-        charge_sort(len(items))
+        charge_sort(items)
         items.sort(key=key, reverse=reverse)
         return items
 
@@ -829,27 +1079,31 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
         def run(*args: Any, **kwargs: Any) -> Any:
             items = materialize(args[0]) if len(args) == 1 else args
             charge_len(len(items))
+            if not CHEAP_TYPES.issuperset(map(type, items)):
+                measure(items)  # each comparison may walk a whole element
             return pick(items, **kwargs)
 
         return run
 
     def b_any(iterable: Any) -> bool:
         for item in iterable:
-            charge(gas.ELEMENT)
+            charge(gas.LOOP)
             if item:
                 return True
         return False
 
     def b_all(iterable: Any) -> bool:
         for item in iterable:
-            charge(gas.ELEMENT)
+            charge(gas.LOOP)
             if not item:
                 return False
         return True
 
     def b_round(number: Any, ndigits: Any = None) -> Any:
-        charge(gas.OP)
+        charge(gas.DECIMAL_OP)
         if ndigits is None:
+            if type(number) is Decimal:
+                int_from_decimal(number)
             return round(number)
         if type(ndigits) is not int or abs(ndigits) > 1000:
             raise ValueError("round() ndigits must be an int between -1000 and 1000")
@@ -858,11 +1112,17 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
     def b_pow(base: Any, exp: Any, mod: Any = None) -> Any:
         if mod is None:
             return op_Pow(base, exp)
-        charge(gas.OP + gas.MAX_INT_BITS // 8)
+        if type(base) not in (int, bool) or type(exp) not in (int, bool) or type(mod) not in (int, bool):
+            raise TypeError("pow() with a modulus takes ints")
+        m_bits = max(abs(mod).bit_length(), abs(base).bit_length())
+        if exp < 0:  # a modular inverse: an extended Euclid
+            charge(gas.OP + m_bits * m_bits // 64)
+        else:  # one modular multiplication per bit of the exponent
+            charge(gas.OP + (exp.bit_length() * m_bits * m_bits >> 12))
         return check_result(pow(base, exp, mod))
 
     def b_divmod(a: Any, b: Any) -> Any:
-        charge(gas.OP)
+        charge(division_cost(a, b))
         return divmod(a, b)
 
     def b_len(obj: Any) -> int:
@@ -871,7 +1131,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
 
     def int_text(convert: Callable[[Any], str]) -> Callable[[Any], str]:
         def run(number: Any) -> str:
-            charge(gas.OP + gas.MAX_INT_BITS // 64)
+            charge(gas.OP + (number.bit_length() >> 4 if type(number) is int else 0))
             return convert(number)
 
         return run
@@ -902,15 +1162,34 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
         return run
 
     def check_exc(exc: BaseException) -> None:
+        """First thing in every ``except`` block: halts go on, and what service code may see
+        of the exception is cleaned."""
         if isinstance(exc, Halt):
             raise exc
+        charge(gas.HANDLER)
         if isinstance(exc, RecursionError):
             raise limit(f"call depth limit exceeded ({gas.MAX_CALL_DEPTH} frames)") from None
         if isinstance(exc, MemoryError):
             raise limit("memory limit exceeded") from None
+        # CPython walks the whole __context__ chain on every raise inside a handler: cut it,
+        # or a recursion through handlers turns quadratic.
+        exc.__context__ = None
+        if isinstance(exc, AttributeError):
+            exc.obj = None  # the object whose attribute was missing: possibly a host object
         if isinstance(exc, CodecError):
             return
         exc.args = tuple(scrub(a) if type(a) is str else a for a in exc.args)
+
+    def enter_finally() -> None:
+        """First thing in every ``finally`` block: when a halt is unwinding the call, the block
+        is skipped (nothing it does can survive), else the handled exception's chain is cut."""
+        exc = sys.exc_info()[1]
+        if exc is None:
+            return
+        if isinstance(exc, Halt):
+            raise exc
+        charge(gas.HANDLER)
+        exc.__context__ = None
 
     def tick(amount: int) -> bool:
         charge(amount)
@@ -968,6 +1247,9 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
     names["__am_g__"] = charge
     names["__am_tick__"] = tick
     names["__am_check_exc__"] = check_exc
+    names["__am_finally__"] = enter_finally
+    names["__am_fstring__"] = fstring
+    names["__am_key__"] = dict_key
     names["__am_BaseException__"] = BaseException
     names["__am_Object__"] = ServiceObject
     names["__am_import__"] = importer

@@ -16,9 +16,11 @@ service code                   becomes
 ``x[a:b]``                     ``__am_getitem__(x, __am_mkslice__(a, b, None))``
 ``o.name``, ``o.name = v``     ``__am_getattr__(o, "name")``, ``__am_setattr__(v, o, "name")``
 ``o.m(…)``                     ``__am_callmethod__(o, "m", …)``
-``f"{x:spec}"``                ``f"{__am_fmt__(x, conversion, spec)}"``
+``f"a{x:spec}"``               ``__am_fstring__("a", __am_fmt__(x, conversion, spec))``
+``{k: v}``, ``{k: v for …}``   ``{__am_key__(k): v}`` (unless ``k`` is a constant)
 ``*xs`` / ``**d`` unpacking    ``*__am_spread__(xs)`` / ``**__am_spread__(d)``
 ``except …:``                  ``except … as __am_e__: __am_check_exc__(__am_e__); …``
+``finally:``                   ``finally: __am_finally__(); …``
 ``import``/``from … import``   ``name = __am_import__("target")``
 ``class C:``                   ``class C(__am_Object__):`` (deterministic repr)
 =============================  ===============================================================
@@ -208,15 +210,22 @@ class Instrumenter(ast.NodeTransformer):
     def visit_Dict(self, node: ast.Dict) -> ast.expr:
         self.generic_visit(node)
         node.values = [_call("__am_spread__", v) if k is None else v for k, v in zip(node.keys, node.values)]
+        node.keys = [_checked_key(k) for k in node.keys]
         return node
 
-    def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.FormattedValue:
+    def visit_DictComp(self, node: ast.DictComp) -> ast.expr:
+        self.generic_visit(node)
+        node.key = _checked_key(node.key)
+        return node
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.expr:
+        parts = [self.visit(v) for v in node.values]
+        return ast.copy_location(_call("__am_fstring__", *parts), node)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.expr:
         value = self.visit(node.value)
         spec: ast.expr = self.visit(node.format_spec) if node.format_spec is not None else _const("")
-        node.value = _call("__am_fmt__", value, _const(node.conversion), spec)
-        node.conversion = -1
-        node.format_spec = None
-        return node
+        return ast.copy_location(_call("__am_fmt__", value, _const(node.conversion), spec), node)
 
     # ------------------------------------------------------------ statements with targets
 
@@ -295,6 +304,12 @@ class Instrumenter(ast.NodeTransformer):
                 out.append(ast.copy_location(ast.Delete(targets=[target]), node))
         return out
 
+    def visit_Try(self, node: ast.Try) -> ast.Try:
+        self.generic_visit(node)
+        if node.finalbody:
+            node.finalbody.insert(0, ast.Expr(value=_call("__am_finally__")))
+        return node
+
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.ExceptHandler:
         self.generic_visit(node)
         if node.type is None:
@@ -328,6 +343,13 @@ class Instrumenter(ast.NodeTransformer):
             body.extend(result if isinstance(result, list) else [result])
         tree.body = body
         return ast.fix_missing_locations(tree)
+
+
+def _checked_key(key: ast.expr | None) -> ast.expr | None:
+    # A tuple key is hashed recursively in C: the helper refuses one nested too deeply.
+    if key is None or isinstance(key, ast.Constant):
+        return key
+    return _call("__am_key__", key)
 
 
 def _no_args() -> ast.arguments:

@@ -17,6 +17,7 @@ same machine run inside a confined worker process that asks its parent for state
 from __future__ import annotations
 
 import decimal
+import gc
 import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,7 +28,7 @@ from .. import codec
 from ..codec import CodecError, Extensions
 from ..errors import ExecutionError, execution_error
 from . import gas, keys
-from .decimal_context import activate_decimal_context
+from .decimal_context import activate_decimal_context, fit_decimal
 from .gas import (
     CalleeHalt,
     Halt,
@@ -38,7 +39,7 @@ from .gas import (
     ReadOnlyHalt,
     ReentrancyHalt,
 )
-from .guards import is_service_class, make_builtins, scrub
+from .guards import bounded_repr, is_service_class, make_builtins, scrub
 from .service import CompiledService, compile_service
 from .std import _MISSING, STD_EXPORTS, Map, RequirementFailed, ServiceProxy, Std
 
@@ -145,7 +146,7 @@ class Machine:
             args = self._copy_in(tuple(args), "argument")
             kwargs = self._copy_in(dict(kwargs), "argument")
             self.frames.append(Frame(path, context.origin))
-            result = fn(*args, **kwargs)
+            result = _call_exported(fn, function, args, kwargs)
             self.frames.pop()
             result = self._copy_in(result, "return value")
             writes = self._flush()
@@ -206,10 +207,16 @@ class Machine:
         self.entered: dict[str, LoadedService] = {}
         self._host_decimal = decimal.getcontext()
         activate_decimal_context()
+        # The collector walks every live object: in a call that builds millions of them it
+        # would cost the host time the meter never sees. Garbage is collected between calls.
+        self._host_gc = gc.isenabled()
+        gc.disable()
 
     def _end(self) -> None:
         # Drop what the call touched so that nothing of it lingers between calls.
         decimal.setcontext(self._host_decimal)
+        if self._host_gc:
+            gc.enable()
         self.meter.reset(0)
         self.readonly = True
         self.frames = []
@@ -397,10 +404,7 @@ class Machine:
                     self._charge_write(skey, b"")
                     writes[skey] = None
                 continue
-            try:
-                data = codec.encode(value, self.entered[owner].ext)
-            except CodecError as exc:
-                raise TypeError(f"a Map value cannot be stored: {exc}") from None
+            data = self._encode(value, self.entered[owner].ext, "a Map value")
             if data != original:
                 self._charge_write(skey, data)
                 writes[skey] = data
@@ -421,10 +425,7 @@ class Machine:
             value = ns[name]
             if value is objects.get(name, _MISSING) and (type(value) in IMMUTABLE or type(value) is Map):
                 continue
-            try:
-                data = codec.encode(value, module.ext)
-            except CodecError as exc:
-                raise TypeError(f"global {name!r} cannot be stored: {exc}") from None
+            data = self._encode(value, module.ext, f"global {name!r}")
             module.pending[name] = data
             old = snapshot.get(name)
             if data != old:
@@ -441,6 +442,19 @@ class Machine:
                 key = keys.global_(module.path, name)
                 self._charge_write(key, b"")
                 writes[key] = None
+
+    def _encode(self, value: Any, ext: Extensions, what: str) -> bytes:
+        # Stop encoding once the bytes could not be paid for anyway (see codec.ValueTooLarge).
+        affordable = max(self.meter.remaining, 0) // gas.STATE_WRITE_BYTE + 1
+        try:
+            return codec.encode(value, ext, max_bytes=affordable)
+        except codec.ValueTooLarge:
+            self.meter.out_of_gas()
+            raise  # unreachable: out_of_gas raises
+        except codec.NestingTooDeep:
+            raise self.meter.limit_exceeded(f"{what} is nested deeper than {codec.MAX_DEPTH} levels") from None
+        except CodecError as exc:
+            raise TypeError(f"{what} cannot be stored: {exc}") from None
 
     def _charge_write(self, key: bytes, data: bytes) -> None:
         self.meter.charge(gas.STATE_WRITE + (len(key) + len(data)) * gas.STATE_WRITE_BYTE)
@@ -579,7 +593,7 @@ class Machine:
         kwargs = self._copy_in(kwargs, "argument")
         self.frames.append(Frame(path, caller))
         try:
-            result = fn(*args, **kwargs)
+            result = _call_exported(fn, name, args, kwargs)
         except Halt:
             raise
         except RecursionError:
@@ -604,6 +618,8 @@ class Machine:
             return value, 4
         try:
             copied, size = _plain_copy(value, codec.MAX_DEPTH)
+        except codec.ValueTooLarge as exc:
+            raise self.meter.limit_exceeded(f"{what}: {exc}") from None
         except CodecError as exc:
             raise self.meter.halt(InvalidArgumentHalt(f"{what}: {exc}")) from None
         except RecursionError:
@@ -612,11 +628,30 @@ class Machine:
         return copied, size
 
 
+MAX_COPY_BYTES = 4 * gas.MAX_SEQUENCE
+"""Largest argument, result or event, measured as copied (shared values count each time)."""
+
+
+def _call_exported(fn: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except TypeError as exc:
+        # Raised by the call itself (binding the arguments), not by anything inside it.
+        if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
+            raise InvalidArgumentHalt(f"{name}(): {exc}".replace(f"{fn.__name__}() ", "")) from None
+        raise
+
+
 def _plain_copy(value: Any, depth: int) -> tuple[Any, int]:
     t = type(value)
     if t in PLAIN_SCALARS:
         if t is str or t is bytes:
             return value, len(value) + 2
+        if t is Decimal:
+            try:
+                return fit_decimal(value), 16
+            except decimal.DecimalException as exc:
+                raise CodecError(str(exc)) from None
         return value, 4
     if depth <= 1:
         raise CodecError("value nested too deeply")
@@ -635,6 +670,8 @@ def _plain_copy(value: Any, depth: int) -> tuple[Any, int]:
                 copied, n = _plain_copy(item, depth - 1)
                 items.append(copied)
                 size += n
+                if size > MAX_COPY_BYTES:
+                    raise codec.ValueTooLarge(f"value larger than {MAX_COPY_BYTES} bytes")
         return (items if t is list else tuple(items)), size
     if t is dict:
         out = {}
@@ -648,6 +685,8 @@ def _plain_copy(value: Any, depth: int) -> tuple[Any, int]:
                 v, n2 = _plain_copy(item, depth - 1)
             out[k] = v
             size += n1 + n2
+            if size > MAX_COPY_BYTES:
+                raise codec.ValueTooLarge(f"value larger than {MAX_COPY_BYTES} bytes")
         return out, size
     if is_service_class(t) and not isinstance(value, BaseException):
         return _plain_copy(dict(value.__dict__), depth)
@@ -657,12 +696,21 @@ def _plain_copy(value: Any, depth: int) -> tuple[Any, int]:
 
 
 def describe_exception(exc: BaseException) -> str:
-    if isinstance(exc, RequirementFailed):
-        return scrub(str(exc))
+    """``Type: message`` for a receipt, bounded in size whatever the exception holds."""
+    name = type(exc).__name__
+    args = exc.args
     if isinstance(exc, decimal.DivisionByZero):
         return "ZeroDivisionError: division by zero"
-    text = str(exc)
-    name = type(exc).__name__
+    if len(args) == 1 and type(args[0]) is str and not isinstance(exc, KeyError):
+        text = args[0][: gas.MAX_MESSAGE] + ("…" if len(args[0]) > gas.MAX_MESSAGE else "")
+    elif len(args) == 1:
+        text = bounded_repr(args[0])
+    elif args:
+        text = bounded_repr(args)
+    else:
+        text = ""
+    if isinstance(exc, RequirementFailed):
+        return scrub(text)
     return scrub(f"{name}: {text}" if text else name)
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
-from ..codec import encode_key, decode_key
+from ..codec import KeyTooLarge, decode_key, encode_key
 from ..errors import CodecError
 from . import gas
+from .guards import bounded_repr
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -60,7 +61,7 @@ class Std:
         """Fail the call with ``message`` unless ``condition`` is true."""
         self._m.meter.charge(gas.OP)
         if not condition:
-            raise RequirementFailed(str(message))
+            raise RequirementFailed(message if type(message) is str else bounded_repr(message))
 
     def Map(self) -> Map:  # noqa: N802 - a constructor, named like one
         """A new persistent mapping owned by the running service."""
@@ -88,9 +89,14 @@ class Map:
 
     def _key(self, key: Any) -> bytes:
         try:
-            return self._prefix + encode_key(key)
+            skey = encode_key(key)
+        except KeyTooLarge as exc:
+            raise self._m.meter.limit_exceeded(str(exc)) from None
         except CodecError as exc:
             raise TypeError(str(exc)) from None
+        if type(key) is tuple:  # encoded element by element in Python
+            self._m.meter.charge(len(skey) * gas.TUPLE_KEY_BYTE)
+        return self._prefix + skey
 
     def __getitem__(self, key: Any) -> Any:
         value = self._m.map_get(self, self._key(key))
