@@ -144,7 +144,7 @@ def test_reentrancy_is_refused(rt, deploy):
         def ping():
             return 1
     """)
-    b = deploy("b", """
+    deploy("b", """
         from hub.alice import a
         def relay():
             return a.ping()

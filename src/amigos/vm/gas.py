@@ -24,10 +24,10 @@ BYTE_DIVISOR = 8
 """Strings and bytes are charged one ELEMENT per this many characters/bytes created or walked."""
 SORT_FACTOR = 2
 """``sorted``/``sort`` charge ``n * ceil(log2 n) * SORT_FACTOR`` elements."""
-NEW_OBJECT = 6
+NEW_OBJECT = 10
 """Each new object a builtin creates per element (an int of ``range``, a tuple of ``zip``, a
 word of ``split``…): about 50 bytes of memory each."""
-WALK_NODE = 12
+WALK_NODE = 40
 """Each container or object the host walks in Python (to price a repr, a comparison, a hash)."""
 HANDLER = 50
 """Entering an ``except`` or ``finally`` block: unwinding the stack is not free."""

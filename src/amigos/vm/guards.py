@@ -21,7 +21,7 @@ import decimal
 import math
 import re
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from itertools import islice, repeat
 from typing import Any, Callable
 

@@ -616,9 +616,12 @@ class Machine:
         t = type(value)
         if t is int or t is bool or value is None or ((t is tuple or t is dict) and not value):
             return value, 4
+        affordable = max(self.meter.remaining, 0) * gas.COPY_BYTE_DIVISOR
         try:
-            copied, size = _plain_copy(value, codec.MAX_DEPTH)
+            copied, size = _plain_copy(value, codec.MAX_DEPTH, min(affordable, MAX_COPY_BYTES))
         except codec.ValueTooLarge as exc:
+            if affordable < MAX_COPY_BYTES:
+                self.meter.out_of_gas()
             raise self.meter.limit_exceeded(f"{what}: {exc}") from None
         except CodecError as exc:
             raise self.meter.halt(InvalidArgumentHalt(f"{what}: {exc}")) from None
@@ -630,6 +633,8 @@ class Machine:
 
 MAX_COPY_BYTES = 4 * gas.MAX_SEQUENCE
 """Largest argument, result or event, measured as copied (shared values count each time)."""
+CONTAINER_BYTES = 48
+"""What copying one list, tuple, dict or object counts for: its Python-level work, not its bytes."""
 
 
 def _call_exported(fn: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -642,7 +647,10 @@ def _call_exported(fn: Callable[..., Any], name: str, args: tuple[Any, ...], kwa
         raise
 
 
-def _plain_copy(value: Any, depth: int) -> tuple[Any, int]:
+def _plain_copy(value: Any, depth: int, room: int) -> tuple[Any, int]:
+    """A copy of ``value`` as plain data and its size; :class:`codec.ValueTooLarge` once the
+    size passes ``room`` (each nested value gets only the room its siblings left, so the
+    work stops there too, however much of the value is shared)."""
     t = type(value)
     if t in PLAIN_SCALARS:
         if t is str or t is bytes:
@@ -657,7 +665,7 @@ def _plain_copy(value: Any, depth: int) -> tuple[Any, int]:
         raise CodecError("value nested too deeply")
     if t is list or t is tuple:
         items = []
-        size = 2
+        size = CONTAINER_BYTES
         for item in value:
             ti = type(item)
             if ti is int or ti is bool or item is None:
@@ -667,29 +675,29 @@ def _plain_copy(value: Any, depth: int) -> tuple[Any, int]:
                 items.append(item)
                 size += len(item) + 2
             else:
-                copied, n = _plain_copy(item, depth - 1)
+                copied, n = _plain_copy(item, depth - 1, room - size)
                 items.append(copied)
                 size += n
-                if size > MAX_COPY_BYTES:
-                    raise codec.ValueTooLarge(f"value larger than {MAX_COPY_BYTES} bytes")
+        if size > room:
+            raise codec.ValueTooLarge("value too large to copy")
         return (items if t is list else tuple(items)), size
     if t is dict:
         out = {}
-        size = 2
+        size = CONTAINER_BYTES
         for key, item in value.items():
-            k, n1 = (key, len(key) + 2) if type(key) is str else _plain_copy(key, depth - 1)
+            k, n1 = (key, len(key) + 2) if type(key) is str else _plain_copy(key, depth - 1, room - size)
             ti = type(item)
             if ti is int or ti is str or ti is bool or item is None:
                 v, n2 = item, (len(item) + 2 if ti is str else 4)
             else:
-                v, n2 = _plain_copy(item, depth - 1)
+                v, n2 = _plain_copy(item, depth - 1, room - size - n1)
             out[k] = v
             size += n1 + n2
-            if size > MAX_COPY_BYTES:
-                raise codec.ValueTooLarge(f"value larger than {MAX_COPY_BYTES} bytes")
+        if size > room:
+            raise codec.ValueTooLarge("value too large to copy")
         return out, size
     if is_service_class(t) and not isinstance(value, BaseException):
-        return _plain_copy(dict(value.__dict__), depth)
+        return _plain_copy(dict(value.__dict__), depth, room)
     if t is Map:
         raise CodecError("a Map cannot leave its service (pass its entries instead)")
     raise CodecError(f"a value of type {codec.describe_type(value)} is not plain data")
