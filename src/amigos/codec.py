@@ -181,9 +181,19 @@ def describe_type(v: Any) -> str:
 
 def decode(data: bytes, ext: Extensions | None = None, max_depth: int = MAX_DEPTH) -> Any:
     """The value whose canonical bytes are ``data``; raises :class:`CodecError` otherwise."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
+    if type(data) is bytes:
+        # Fast path for the commonest stored value: an int with a one-byte length. It accepts
+        # exactly what _decode_from does: a payload longer than one byte is canonical when it
+        # has the length int_bytes() gives (one value has one two's complement per length).
+        size = len(data) - 2
+        if 0 < size < 0x80 and data[0] == INT and data[1] == size:
+            value = int.from_bytes(data[2:], "big", signed=True)
+            if size == 1 or (value.bit_length() + 8) // 8 == size:
+                return value
+    elif not isinstance(data, (bytes, bytearray, memoryview)):
         raise CodecError("decode expects bytes")
-    data = bytes(data)
+    else:
+        data = bytes(data)
     value, pos = _decode_from(data, 0, ext, max_depth)
     if pos != len(data):
         raise CodecError("trailing bytes after value")
