@@ -282,6 +282,9 @@ def _decode_from(data: bytes, pos: int, ext: Extensions | None, depth: int) -> t
 
 _K_END, _K_INT, _K_BYTES, _K_STR, _K_TUPLE = 0x00, 0x01, 0x02, 0x03, 0x04
 MAX_KEY_INT_BYTES = 120
+KEY_STR_TAG = b"\x03"
+KEY_STR_END = b"\x00\x01"
+"""A str key without NUL encodes as KEY_STR_TAG + its UTF-8 + KEY_STR_END."""
 
 
 def encode_key(key: Any) -> bytes:
@@ -289,7 +292,7 @@ def encode_key(key: Any) -> bytes:
     if type(key) is str:
         raw = key.encode("utf-8", "surrogatepass")
         if b"\x00" not in raw:
-            return b"\x03" + raw + b"\x00\x01"
+            return KEY_STR_TAG + raw + KEY_STR_END
     out = bytearray()
     _encode_key_into(key, out, 0)
     return bytes(out)
