@@ -231,6 +231,7 @@ class LocalRuntime:
         self._lock = threading.RLock()
         self._block: Context | None = None
         self._valid_paths: set[str] = set()
+        self._valid_signers: set[str] = set()
         self.height = self._stored_int(keys.HEIGHT)
         self.time = self._stored_int(keys.TIME)
 
@@ -240,6 +241,14 @@ class LocalRuntime:
             if len(self._valid_paths) > 10_000:
                 self._valid_paths.clear()
             self._valid_paths.add(path)
+
+    def _check_signer(self, signer: str) -> None:
+        # Like _check_path: a signer seen valid before skips the regular expression.
+        if type(signer) is not str or signer not in self._valid_signers:
+            validate_account(signer)
+            if len(self._valid_signers) > 10_000:
+                self._valid_signers.clear()
+            self._valid_signers.add(signer)
 
     # ------------------------------------------------------------ blocks
 
@@ -358,7 +367,7 @@ class LocalRuntime:
         kwargs: dict[str, Any] | None = None,
     ) -> Receipt:
         """Call an exported function as ``signer``. Failures come back in the receipt."""
-        validate_account(signer)
+        self._check_signer(signer)
         self._check_path(path)
         gas_limit = check_gas(gas, DEFAULT_GAS)
         with self._lock:
