@@ -88,11 +88,9 @@ class Map:
         self._str_prefix = self._prefix + KEY_STR_TAG
 
     def _key(self, key: Any) -> bytes:
-        if type(key) is str:
+        if type(key) is str and "\x00" not in key:
             # The common key, encoded here exactly as encode_key does: one call less per access.
-            raw = key.encode("utf-8", "surrogatepass")
-            if b"\x00" not in raw:
-                return self._str_prefix + raw + KEY_STR_END
+            return self._str_prefix + key.encode("utf-8", "surrogatepass") + KEY_STR_END
         try:
             return self._prefix + encode_key(key)
         except CodecError as exc:
