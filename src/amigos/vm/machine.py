@@ -124,6 +124,7 @@ class Machine:
             self.builtins[f"__am_std_{name}__"] = getattr(self.std, name)
         self.modules: dict[str, LoadedService] = {}
         self.context = Context("", 0, 0)
+        self._depth_hint = 1
         self._begin(0, Context("", 0, 0), readonly=True)
 
     # ------------------------------------------------------------ public entry points
@@ -225,11 +226,8 @@ class Machine:
     def _raise_stack_limit(self) -> int:
         # Recursion is limited relative to where the call starts, so the limit service code
         # sees is the same however deep the host is when it calls us.
-        depth = 0
-        frame = sys._getframe()
-        while frame is not None:
-            depth += 1
-            frame = frame.f_back  # type: ignore[assignment]
+        depth = _stack_depth(self._depth_hint)
+        self._depth_hint = depth
         saved = sys.getrecursionlimit()
         wanted = depth + gas.MAX_CALL_DEPTH + STACK_MARGIN
         if wanted != saved:
@@ -675,6 +673,24 @@ def _plain_copy(value: Any, depth: int) -> tuple[Any, int]:
     if t is Map:
         raise CodecError("a Map cannot leave its service (pass its entries instead)")
     raise CodecError(f"a value of type {codec.describe_type(value)} is not plain data")
+
+
+def _stack_depth(hint: int) -> int:
+    """The number of frames on the stack, the caller's included. A host calls from the same
+    depth again and again, so ``hint`` (the last answer) is checked first with one lookup done
+    in C; the frames are walked one by one only when it is wrong."""
+    try:
+        bottom = sys._getframe(hint)  # the caller's frame is number 1 here
+    except ValueError:  # fewer frames than the hint
+        bottom = None
+    if bottom is not None and bottom.f_back is None:
+        return hint
+    depth = 0
+    frame = sys._getframe(1)
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    return depth
 
 
 def describe_exception(exc: BaseException) -> str:
