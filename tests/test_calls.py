@@ -231,7 +231,7 @@ def _transfer_gas(holders: int) -> int:
     reads: list[bytes] = []
     original_get = rt.store.get
     rt.store.get = lambda key: reads.append(key) or original_get(key)  # type: ignore[method-assign]
-    rt.view.cache.clear()
+    rt.view.clear_cache()
     r = rt.call("hub.amigos.dev/amigos/token", "transfer", "h5", 10, signer="alice")
     assert r.ok
     assert len(reads) < 20, "a transfer must read a handful of keys, never the whole Map"

@@ -79,3 +79,34 @@ def test_bad_map_keys(key):
         return
     with pytest.raises(CodecError):
         codec.encode_key(key)
+
+
+def _general_decode(data: bytes) -> object:
+    """The decoder without decode()'s fast path for small ints."""
+    value, pos = codec._decode_from(data, 0, None, codec.MAX_DEPTH)
+    if pos != len(data):
+        raise CodecError("trailing bytes after value")
+    return value
+
+
+def _outcome(decoder, data: bytes) -> tuple[str, object]:
+    try:
+        value = decoder(data)
+    except CodecError:
+        return ("error", None)
+    return (type(value).__name__, value)
+
+
+def test_small_int_fast_path_agrees_with_the_general_decoder():
+    import random
+
+    rng = random.Random(11)
+    payloads = [bytes([a]) for a in range(256)] + [bytes([a, b]) for a in range(256) for b in (0, 1, 0x7F, 0x80, 0xFF)]
+    payloads += [bytes(rng.randrange(256) for _ in range(rng.randrange(3, 20))) for _ in range(3000)]
+    payloads += [b"\x00" * n for n in range(1, 130)] + [b"\xff" * n for n in range(1, 130)]
+    for payload in payloads:
+        for length in {len(payload), len(payload) - 1, len(payload) + 1, 0x80}:
+            data = bytes([codec.INT, length % 256]) + payload
+            assert _outcome(codec.decode, data) == _outcome(_general_decode, data), data
+    for n in [0, 1, -1, 127, 128, -128, -129, 255, 256, 2**63, -(2**63), 2**1000, -(2**1000)]:
+        assert codec.decode(codec.encode(n)) == n

@@ -179,3 +179,42 @@ def test_state_dump(rt, deploy):
     state = rt.state(path)
     assert state["globals"] == {"total": 3, "m": {"$map": "#0"}}
     assert state["maps"]["#0"] == {"size": 2, "entries": [[2, [1]], ["a", 1]]}
+
+
+def _cache_bytes_recounted(view: "amigos.runtime.StateView") -> int:
+    return sum(view._entry_size(k, v) for k, v in view.cache.items())
+
+
+def test_view_cache_is_bounded_in_bytes_and_stays_correct():
+    from amigos.runtime import StateView
+    from amigos.store import SQLiteStore
+
+    view = StateView(SQLiteStore())
+    view.CACHE_BYTES = 20_000
+    committed: dict[bytes, bytes] = {}
+    for round_ in range(5):
+        writes = {b"k%05d" % i: b"v%d-%d" % (i, round_) for i in range(round_ * 50, round_ * 50 + 300)}
+        view.apply(writes)
+        view.commit()
+        committed.update(writes)
+        for key in list(committed)[::7] + [b"missing%d" % i for i in range(100)]:
+            assert view.get(key) == committed.get(key)
+        assert view.cache_bytes == _cache_bytes_recounted(view) <= view.CACHE_BYTES
+    assert 0 < len(view.cache) < len(committed)
+
+
+def test_view_cache_keeps_no_large_entries():
+    from amigos.runtime import StateView
+    from amigos.store import SQLiteStore
+
+    view = StateView(SQLiteStore())
+    huge_key = b"m/" + b"x" * 100_000
+    assert view.get(huge_key) is None
+    view.apply({b"big": b"v" * 100_000, b"small": b"v"})
+    view.commit()
+    assert view.get(b"big") == b"v" * 100_000
+    assert huge_key not in view.cache and b"big" not in view.cache and b"small" in view.cache
+    view.apply({b"small": b"w" * 100_000})  # an entry that grows too large leaves the cache
+    view.commit()
+    assert b"small" not in view.cache and view.get(b"small") == b"w" * 100_000
+    assert view.cache_bytes == _cache_bytes_recounted(view)

@@ -95,14 +95,26 @@ class ServiceInfo:
 
 
 class StateView:
-    """The store seen through the current block's uncommitted writes, with a read cache."""
+    """The store seen through the current block's uncommitted writes, with a read cache.
 
-    CACHE_ENTRIES = 200_000
+    The cache holds committed values (and absences) of keys read or written lately, so that a
+    hot Map entry costs a dict lookup instead of a query. It is bounded in bytes: an entry
+    larger than CACHE_ITEM_BYTES is never kept (a service can read a missing key of any length
+    for the price of one read), and past CACHE_BYTES the oldest entries are dropped.
+    """
+
+    CACHE_BYTES = 64 * 1024 * 1024
+    """Most memory the cache may hold: keys, values and ENTRY_OVERHEAD for each entry."""
+    CACHE_ITEM_BYTES = 8 * 1024
+    """Largest entry (key, value and overhead) worth keeping."""
+    ENTRY_OVERHEAD = 128
+    """Bytes Python spends on one entry besides its data: dict slot and two bytes objects."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.pending: dict[bytes, bytes | None] = {}
         self.cache: dict[bytes, bytes | None] = {}
+        self.cache_bytes = 0
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.pending:
@@ -111,10 +123,31 @@ class StateView:
             return self.cache[key]
         except KeyError:
             value = self.store.get(key)
-            if len(self.cache) >= self.CACHE_ENTRIES:
-                self.cache.clear()
-            self.cache[key] = value
+            self._remember(key, value)
             return value
+
+    def _entry_size(self, key: bytes, value: bytes | None) -> int:
+        return self.ENTRY_OVERHEAD + len(key) + (0 if value is None else len(value))
+
+    def _remember(self, key: bytes, value: bytes | None) -> None:
+        """Cache ``key`` (which must not be cached yet) if it is small enough."""
+        size = self._entry_size(key, value)
+        if size > self.CACHE_ITEM_BYTES:
+            return
+        self.cache[key] = value
+        self.cache_bytes += size
+        if self.cache_bytes > self.CACHE_BYTES:
+            self._evict(self.CACHE_BYTES * 3 // 4)
+
+    def _evict(self, target: int) -> None:
+        """Drop the oldest entries until the cache holds at most ``target`` bytes. Dropping a
+        quarter at once keeps eviction rare, so its cost per read stays negligible."""
+        cache = self.cache
+        while cache and self.cache_bytes > target:
+            key = next(iter(cache))
+            self.cache_bytes -= self._entry_size(key, cache.pop(key))
+        if not cache:
+            self.cache_bytes = 0
 
     def scan(self, prefix: bytes, start: bytes | None = None, limit: int | None = None) -> list[tuple[bytes, bytes]]:
         low = prefix if start is None or start < prefix else start
@@ -136,14 +169,21 @@ class StateView:
         if not self.pending:
             return
         self.store.apply(self.pending)
-        for k, v in self.pending.items():
-            if k in self.cache or len(self.cache) < self.CACHE_ENTRIES:
-                self.cache[k] = v
+        # What was just written is what is read next: cache it, as the newest entries.
+        cache = self.cache
+        for key, value in self.pending.items():
+            if key in cache:
+                self.cache_bytes -= self._entry_size(key, cache.pop(key))
+            self._remember(key, value)
         self.pending = {}
 
     def discard(self) -> None:
         self.pending = {}
+        self.clear_cache()
+
+    def clear_cache(self) -> None:
         self.cache = {}
+        self.cache_bytes = 0
 
 
 def validate_account(signer: object) -> str:
@@ -191,6 +231,7 @@ class LocalRuntime:
         self._lock = threading.RLock()
         self._block: Context | None = None
         self._valid_paths: set[str] = set()
+        self._valid_signers: set[str] = set()
         self.height = self._stored_int(keys.HEIGHT)
         self.time = self._stored_int(keys.TIME)
 
@@ -200,6 +241,14 @@ class LocalRuntime:
             if len(self._valid_paths) > 10_000:
                 self._valid_paths.clear()
             self._valid_paths.add(path)
+
+    def _check_signer(self, signer: str) -> None:
+        # Like _check_path: a signer seen valid before skips the regular expression.
+        if type(signer) is not str or signer not in self._valid_signers:
+            validate_account(signer)
+            if len(self._valid_signers) > 10_000:
+                self._valid_signers.clear()
+            self._valid_signers.add(signer)
 
     # ------------------------------------------------------------ blocks
 
@@ -318,7 +367,7 @@ class LocalRuntime:
         kwargs: dict[str, Any] | None = None,
     ) -> Receipt:
         """Call an exported function as ``signer``. Failures come back in the receipt."""
-        validate_account(signer)
+        self._check_signer(signer)
         self._check_path(path)
         gas_limit = check_gas(gas, DEFAULT_GAS)
         with self._lock:

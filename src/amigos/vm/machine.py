@@ -44,6 +44,9 @@ from .service import CompiledService, compile_service
 from .std import _MISSING, STD_EXPORTS, Map, RequirementFailed, ServiceProxy, Std
 
 IMMUTABLE = frozenset({int, str, bytes, bool, type(None), Decimal})
+UNCHANGED_IF_SAME = IMMUTABLE | {Map}
+"""Globals that need no re-encoding while they are the very object loaded (a Map's entries
+are flushed on their own)."""
 PLAIN_SCALARS = frozenset({int, str, bytes, bool, type(None), Decimal})
 STACK_MARGIN = 40
 
@@ -122,6 +125,7 @@ class Machine:
             self.builtins[f"__am_std_{name}__"] = getattr(self.std, name)
         self.modules: dict[str, LoadedService] = {}
         self.context = Context("", 0, 0)
+        self._depth_hint = 1
         self._begin(0, Context("", 0, 0), readonly=True)
 
     # ------------------------------------------------------------ public entry points
@@ -229,11 +233,8 @@ class Machine:
     def _raise_stack_limit(self) -> int:
         # Recursion is limited relative to where the call starts, so the limit service code
         # sees is the same however deep the host is when it calls us.
-        depth = 0
-        frame = sys._getframe()
-        while frame is not None:
-            depth += 1
-            frame = frame.f_back  # type: ignore[assignment]
+        depth = _stack_depth(self._depth_hint)
+        self._depth_hint = depth
         saved = sys.getrecursionlimit()
         wanted = depth + gas.MAX_CALL_DEPTH + STACK_MARGIN
         if wanted != saved:
@@ -247,7 +248,8 @@ class Machine:
         if halted is not None:  # a halt that service code managed to get past
             return self._fail(halted, saved_limit)
         for module in self.entered.values():
-            self._commit_module(module)
+            if module.pending:
+                self._commit_module(module)
         events = self.events
         used = self.meter.used
         self._end()
@@ -398,7 +400,7 @@ class Machine:
         writes = dict(self.writes)
         for module in self.entered.values():
             self._flush_globals(module, writes)
-        for skey, (value, original, owner) in self.entries.items():
+        for skey, (value, original, owner, _) in self.entries.items():
             if value is _MISSING:
                 if original is not None:
                     self._charge_write(skey, b"")
@@ -421,9 +423,11 @@ class Machine:
         ns = module.ns
         snapshot = module.snapshot
         objects = module.objects
-        for name in module.state_names():
-            value = ns[name]
-            if value is objects.get(name, _MISSING) and (type(value) in IMMUTABLE or type(value) is Map):
+        for name in module.compiled.analysis.state_names:
+            value = ns.get(name, _MISSING)
+            if value is _MISSING:  # never assigned, or deleted: see the loop over snapshot
+                continue
+            if value is objects.get(name, _MISSING) and type(value) in UNCHANGED_IF_SAME:
                 continue
             data = self._encode(value, module.ext, f"global {name!r}")
             module.pending[name] = data
@@ -503,37 +507,52 @@ class Machine:
             raise PermissionError(f"only {owner} can change its Maps")
 
     def _entry(self, owner: str, skey: bytes) -> list[Any]:
+        """The call's entry for ``skey``, loading it on first use: ``[value, stored bytes,
+        owner, gas one read of it costs]``. The cost is fixed by the stored bytes, so it is
+        worked out once here instead of on every read."""
         entry = self.entries.get(skey)
         if entry is None:
             data = self._read(skey)
             if owner not in self.entered:
                 raise PermissionError(f"a Map of {owner} is not reachable from here")
             value = _MISSING if data is None else codec.decode(data, self.entered[owner].ext)
-            entry = [value, data, owner]
+            cost = gas.STATE_READ + (len(data) * gas.STATE_READ_BYTE if data else 0)
+            entry = [value, data, owner, cost]
             self.entries[skey] = entry
         return entry
 
-    def map_get(self, m: Map, skey: bytes) -> Any:
-        entry = self.entries.get(skey) or self._entry(m._owner, skey)
-        original = entry[1]
+    def _charged_entry(self, owner: str, skey: bytes) -> list[Any]:
+        """The entry for ``skey``, charging one read of it (every Map access is one read)."""
+        entry = self.entries.get(skey) or self._entry(owner, skey)
         meter = self.meter
-        meter.remaining -= gas.STATE_READ + (len(original) * gas.STATE_READ_BYTE if original else 0)
+        meter.remaining -= entry[3]
+        if meter.remaining < 0:
+            meter.out_of_gas()
+        return entry
+
+    def map_get(self, m: Map, skey: bytes) -> Any:
+        # The hottest path of std.Map: _charged_entry inlined.
+        entry = self.entries.get(skey) or self._entry(m._owner, skey)
+        meter = self.meter
+        meter.remaining -= entry[3]
         if meter.remaining < 0:
             meter.out_of_gas()
         return entry[0]
 
     def map_set(self, m: Map, skey: bytes, value: Any) -> None:
         self._check_writable(m._owner, "change a Map")
-        if self.map_get(m, skey) is _MISSING:
+        entry = self._charged_entry(m._owner, skey)
+        if entry[0] is _MISSING:
             self._count_delta(m, +1)
-        self.entries[skey][0] = value
+        entry[0] = value
 
     def map_delete(self, m: Map, skey: bytes) -> bool:
         self._check_writable(m._owner, "change a Map")
-        if self.map_get(m, skey) is _MISSING:
+        entry = self._charged_entry(m._owner, skey)
+        if entry[0] is _MISSING:
             return False
         self._count_delta(m, -1)
-        self.entries[skey][0] = _MISSING
+        entry[0] = _MISSING
         return True
 
     def _count_delta(self, m: Map, delta: int) -> None:
@@ -701,6 +720,24 @@ def _plain_copy(value: Any, depth: int, room: int) -> tuple[Any, int]:
     if t is Map:
         raise CodecError("a Map cannot leave its service (pass its entries instead)")
     raise CodecError(f"a value of type {codec.describe_type(value)} is not plain data")
+
+
+def _stack_depth(hint: int) -> int:
+    """The number of frames on the stack, the caller's included. A host calls from the same
+    depth again and again, so ``hint`` (the last answer) is checked first with one lookup done
+    in C; the frames are walked one by one only when it is wrong."""
+    try:
+        bottom = sys._getframe(hint)  # the caller's frame is number 1 here
+    except ValueError:  # fewer frames than the hint
+        bottom = None
+    if bottom is not None and bottom.f_back is None:
+        return hint
+    depth = 0
+    frame = sys._getframe(1)
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    return depth
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
-from ..codec import KeyTooLarge, decode_key, encode_key
+from ..codec import FAST_STR_KEY, KEY_STR_END, KEY_STR_TAG, KeyTooLarge, decode_key, encode_key
 from ..errors import CodecError
 from . import gas
 from .guards import bounded_repr
@@ -79,15 +79,19 @@ class Map:
     numerically, then bytes, then strings, then tuples — a page at a time.
     """
 
-    __slots__ = ("_m", "_owner", "_id", "_prefix")
+    __slots__ = ("_m", "_owner", "_id", "_prefix", "_str_prefix")
 
     def __init__(self, machine: Machine, owner: str, map_id: int) -> None:
         self._m = machine
         self._owner = owner
         self._id = map_id
         self._prefix = machine.map_prefix(owner, map_id)
+        self._str_prefix = self._prefix + KEY_STR_TAG
 
     def _key(self, key: Any) -> bytes:
+        if type(key) is str and len(key) <= FAST_STR_KEY and "\x00" not in key:
+            # The common key, encoded here exactly as encode_key does: one call less per access.
+            return self._str_prefix + key.encode("utf-8", "surrogatepass") + KEY_STR_END
         try:
             skey = encode_key(key)
         except KeyTooLarge as exc:
