@@ -29,7 +29,7 @@ import pytest
 
 from amigos.errors import SandboxUnavailable
 from amigos.vm import confine as confine_mod
-from amigos.vm.confine import ALLOW, KILL, POLICY, Limits, build_filter
+from amigos.vm.confine import ALLOW, KILL, POLICY, Limits, bwrap_command, build_filter
 
 ARCH: confine_mod.Arch | None
 try:
@@ -408,3 +408,64 @@ def test_unsupported_architecture_is_refused_before_anything_changes(tmp_path: P
                          timeout=TIMEOUT)
     assert out.returncode == 0, out.stderr
     assert "no seccomp policy for riscv64" in out.stdout
+
+
+# --- Namespaces -------------------------------------------------------------------------------
+
+TESTS = str(Path(__file__).resolve().parent)
+
+
+def _bwrap_or_skip() -> Any:
+    wrap = bwrap_command(["true"], readonly=[TESTS])
+    if wrap is None:
+        import shutil
+
+        if shutil.which("bwrap") is None:
+            pytest.skip("bwrap is not installed (Debian package bubblewrap)")
+        pytest.skip("bwrap is installed but cannot create namespaces here")
+    return lambda argv: bwrap_command(argv, readonly=[TESTS])
+
+
+def test_bwrap_namespaces_hide_network_processes_and_files(tmp_path: Path) -> None:
+    wrap = _bwrap_or_skip()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not for the worker")
+    probe = (
+        "import json, os, socket\n"
+        f"try:\n    open({TESTS!r} + '/written', 'w')\n    ro = False\n"
+        "except OSError as e:\n    ro = e.errno == 30\n"
+        "print(json.dumps({'pid': os.getpid(), 'uid': os.getuid(), 'ifaces': [n for _, n in socket.if_nameindex()],"
+        f" 'outside': os.path.exists({str(outside)!r}), 'readonly': ro,"
+        " 'procs': sorted(int(p) for p in os.listdir('/proc') if p.isdigit())}))\n"
+    )
+    out = subprocess.run(wrap([sys.executable, "-c", probe]), capture_output=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert seen["ifaces"] == ["lo"]  # a fresh net namespace: no way out
+    assert seen["uid"] == 65534  # nobody, in a user namespace of its own
+    assert seen["pid"] <= 3 and max(seen["procs"]) <= 3  # a fresh pid namespace
+    assert not seen["outside"]  # only the interpreter and import path are visible
+    assert seen["readonly"]  # and read-only
+
+
+@needs_seccomp
+def test_confined_worker_inside_bwrap(worker: Any) -> None:
+    wrap = _bwrap_or_skip()
+    w = worker(wrap=wrap)
+    # bwrap (pid 1 inside) starts the worker as its child: find the worker's host pid.
+    pids = [w.pid]
+    for pid in pids:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            pids += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+    inner = [p for p in pids if _status(p)["Name"].startswith("python")]
+    assert len(inner) == 1, [(_status(p)["Name"], p) for p in pids]
+    status = _status(inner[0])
+    assert status["Seccomp"] == "2" and status["NoNewPrivs"] == "1"
+    assert len(status["NSpid"].split()) == 2  # it lives in a pid namespace of its own
+    assert int(status["CapEff"], 16) == 0  # no capabilities, even if the test runs as root
+    for ns in ("user", "mnt", "pid", "net", "ipc", "uts"):
+        assert os.readlink(f"/proc/{inner[0]}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+    assert w.run("result = sum(range(10))") == {"ok": True, "result": "45"}
+    assert (w.run("open('/etc/passwd')") or {}).get("type") == "PermissionError"
+    assert w.run("import socket\nsocket.socket()") is None
+    assert w.died_of() == signal.SIGSYS

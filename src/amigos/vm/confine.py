@@ -18,6 +18,10 @@ installed through the ``seccomp`` system call via :mod:`ctypes`, so no compiled 
 needed. Only 64-bit x86_64 and aarch64 are supported; elsewhere :func:`confine` raises
 :class:`~amigos.errors.SandboxUnavailable` instead of running unconfined.
 
+:func:`bwrap_command` additionally wraps a worker command in bubblewrap (fresh mount, pid, net,
+ipc and uts namespaces, no network, a read-only view of just the interpreter) where bubblewrap
+is installed and works.
+
 Observable from outside: ``/proc/PID/status`` of a confined worker shows ``NoNewPrivs: 1`` and
 ``Seccomp: 2``; ``/proc/PID/limits`` shows the limits.
 """
@@ -26,12 +30,15 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import platform
 import resource
+import shutil
 import struct
+import subprocess
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import SandboxUnavailable
@@ -378,11 +385,87 @@ def _set_limits(limits: Limits, nofile: int) -> None:
         resource.setrlimit(which, (soft, hard))
 
 
+# --- Namespaces (bubblewrap) -------------------------------------------------------------
+
+
+def _readonly_paths(extra: Iterable[str]) -> list[str]:
+    """What a worker must see to start the interpreter and import its modules."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths.update(p for p in sys.path if p and os.path.isdir(p))
+    paths.update(extra)
+    # Drop paths inside others: binding the outer one covers them.
+    found = sorted({os.path.abspath(p) for p in paths if os.path.exists(p)})
+    return [p for p in found if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in found)]
+
+
+def _bwrap_args(readonly: Iterable[str]) -> list[str]:
+    args = [
+        "--unshare-all",  # fresh ipc, pid, net (loopback only), uts and cgroup namespaces
+        # ... and a user namespace, in which the worker is "nobody" with no capabilities at
+        # all, even when the node runs as root.
+        "--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
+        "--die-with-parent",  # a worker never outlives the node
+        "--new-session",  # no controlling terminal to inject keystrokes into
+        "--chdir", "/",
+        "--proc", "/proc",  # the new pid namespace's own /proc
+        "--dev", "/dev",  # a minimal /dev (null, zero, urandom, ...)
+    ]  # fmt: skip
+    # The system's libraries, so that the interpreter's shared objects load.
+    for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    args += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    for path in _readonly_paths(readonly):
+        args += ["--ro-bind", path, path]
+    return args
+
+
+@functools.cache
+def _bwrap_works(bwrap: str, args: tuple[str, ...]) -> bool:
+    """Whether bwrap can build this sandbox here (it cannot where user namespaces are off for
+    unprivileged users, or inside some containers). Probed once by starting the interpreter."""
+    try:
+        probe = subprocess.run(
+            [bwrap, *args, "--", sys.executable, "-S", "-c", "pass"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return probe.returncode == 0
+
+
+def bwrap_command(argv: Sequence[str], readonly: Iterable[str] = ()) -> list[str] | None:
+    """``argv`` wrapped in bubblewrap, or None where bubblewrap is missing or cannot run here.
+
+    The command runs in fresh mount, pid, net (loopback only: no network), ipc and uts
+    namespaces and sees only a read-only view of the system libraries, the interpreter, the
+    import path and ``readonly``; no home, no /etc beyond the loader cache, no /tmp. Inherited
+    descriptors (the worker's pipes) pass through. The worker still calls :func:`confine`.
+
+    Inside, bwrap is pid 1 and the worker its child, so the Popen pid is bwrap's; when the
+    worker dies of a signal, bwrap exits with 128 + the signal number. Give ``argv`` with
+    absolute paths: the command starts in ``/``.
+    """
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return None
+    args = tuple(_bwrap_args(readonly))
+    if not _bwrap_works(bwrap, args):
+        return None
+    return [bwrap, *args, "--", *argv]
+
+
 __all__ = [
     "ALLOW",
     "KILL",
     "Limits",
     "POLICY",
+    "bwrap_command",
     "build_filter",
     "confine",
     "current_arch",
