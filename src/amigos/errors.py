@@ -26,6 +26,10 @@ class StoreError(AmigosError):
     """The state store is unreadable or corrupt."""
 
 
+class SandboxUnavailable(AmigosError):
+    """The process wall cannot be built on this machine (unsupported OS or architecture)."""
+
+
 class CodecError(AmigosError):
     """Bytes that do not decode to a value, or a value that has no canonical encoding."""
 
