@@ -11,9 +11,15 @@ import amigos
 HUB = Path(__file__).resolve().parent.parent / "hub"
 
 
+@pytest.fixture(params=["none", "process"])
+def isolation(request: pytest.FixtureRequest) -> str:
+    """Tests that take a runtime run twice: in-process, and in confined worker processes."""
+    return request.param
+
+
 @pytest.fixture
-def rt() -> amigos.LocalRuntime:
-    runtime = amigos.LocalRuntime()
+def rt(isolation: str) -> amigos.LocalRuntime:
+    runtime = amigos.LocalRuntime(isolation=isolation)
     yield runtime
     runtime.close()
 

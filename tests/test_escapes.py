@@ -183,11 +183,12 @@ def canary(tmp_path: Path) -> Canary:
     return Canary(path, secret)
 
 
-@pytest.fixture(scope="module")
-def shared_runtime() -> Iterator[amigos.LocalRuntime]:
+@pytest.fixture(scope="module", params=["none", "process"])
+def shared_runtime(request: pytest.FixtureRequest) -> Iterator[amigos.LocalRuntime]:
     """One runtime every attack is deployed into (next to the victim), so that the last test
-    can check the whole corpus left it working."""
-    rt = amigos.LocalRuntime()
+    can check the whole corpus left it working. The corpus runs in-process and again in
+    confined worker processes."""
+    rt = amigos.LocalRuntime(isolation=request.param)
     rt.deploy(VICTIM, VICTIM_SOURCE, signer="victim")
     yield rt
     if hasattr(rt, "close"):

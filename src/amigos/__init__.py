@@ -13,12 +13,13 @@ The embedding API::
 
 from . import errors
 from .errors import DeployError, ExecutionError
-from .runtime import FunctionInfo, LocalRuntime, Receipt, ServiceInfo
+from .runtime import Call, FunctionInfo, LocalRuntime, Receipt, ServiceInfo
 from .vm.machine import Event
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Call",
     "DeployError",
     "Event",
     "ExecutionError",

@@ -15,7 +15,7 @@ import time as _time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 from . import codec
 from .codec import Extensions
@@ -24,10 +24,13 @@ from .jsonvalue import to_json
 from .store import SQLiteStore, Store
 from .vm import keys
 from .vm.gas import DEFAULT_GAS, DEPLOY_GAS, MAX_GAS, QUERY_GAS
-from .vm.machine import Context, Event, Machine
+from .vm.machine import Context, Event, Machine, Outcome
+from .vm.pool import WorkerPool
 from .vm.paths import namespace_of, path_to_import, validate_path
 from .vm.service import CompiledService, compile_service
 
+ISOLATIONS = ("none", "process")
+"""Where service code runs: in this process (tests, tools), or in confined worker processes."""
 _ACCOUNT = re.compile(r"[A-Za-z0-9_.:@/+-]{1,128}")
 STATE_FILE = "state.sqlite"
 
@@ -53,6 +56,17 @@ class Receipt:
             "events": [{**e.to_dict(), "attrs": to_json(e.attrs)} for e in self.events],
             "height": self.height,
         }
+
+
+class Call(NamedTuple):
+    """One call for :meth:`LocalRuntime.call_many`."""
+
+    path: str
+    function: str
+    args: Sequence[Any] = ()
+    kwargs: dict[str, Any] | None = None
+    signer: str = ""
+    gas: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,8 @@ class StateView:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.watchers: list[Callable[[list[bytes] | None], None]] = []
+        """Told of every change: the keys written, or None when pending writes are dropped."""
         self.pending: dict[bytes, bytes | None] = {}
         self.cache: dict[bytes, bytes | None] = {}
         self.cache_bytes = 0
@@ -162,8 +178,13 @@ class StateView:
         out = sorted(merged.items())
         return out if limit is None else out[:limit]
 
+    def watch(self, watcher: Callable[[list[bytes] | None], None]) -> None:
+        self.watchers.append(watcher)
+
     def apply(self, writes: dict[bytes, bytes | None]) -> None:
         self.pending.update(writes)
+        for watcher in self.watchers:
+            watcher(list(writes))
 
     def commit(self) -> None:
         if not self.pending:
@@ -180,6 +201,8 @@ class StateView:
     def discard(self) -> None:
         self.pending = {}
         self.clear_cache()
+        for watcher in self.watchers:
+            watcher(None)
 
     def clear_cache(self) -> None:
         self.cache = {}
@@ -219,14 +242,15 @@ class LocalRuntime:
         isolation: str = "none",
         clock: Callable[[], int] | None = None,
     ) -> None:
-        if isolation != "none":
-            raise UsageError(f"unknown isolation {isolation!r} (supported: 'none')")
+        if isolation not in ISOLATIONS:
+            raise UsageError(f"unknown isolation {isolation!r} (supported: {', '.join(map(repr, ISOLATIONS))})")
         self.home = None if home is None else Path(home)
         if self.home is not None:
             self.home.mkdir(parents=True, exist_ok=True)
         self.store: Store = SQLiteStore(None if self.home is None else self.home / STATE_FILE)
         self.view = StateView(self.store)
-        self.machine = Machine(self.view)
+        self.pool = WorkerPool(self.view) if isolation == "process" else None
+        self.machine: Machine | WorkerPool = self.pool or Machine(self.view)
         self.clock: Callable[[], int] = clock or (lambda: int(_time.time()))
         self._lock = threading.RLock()
         self._block: Context | None = None
@@ -376,6 +400,26 @@ class LocalRuntime:
             with self._in_block(signer) as block:
                 return self._execute(path, function, args, kwargs, signer, gas_limit, block)
 
+    def call_many(self, calls: Sequence[Call]) -> list[Receipt]:
+        """Run ``calls`` in order in one block and return their receipts. Under process
+        isolation the whole list goes to a worker in one round trip. Each call stands alone: one
+        failing does not undo the others (use one service function for all-or-nothing)."""
+        checked = [(c, check_gas(c.gas, DEFAULT_GAS)) for c in calls]
+        for c, _ in checked:
+            self._check_signer(c.signer)
+            self._check_path(c.path)
+        with self._lock, self._in_block(origin="") as block:
+            if self.pool is None:
+                return [self._execute(c.path, c.function, tuple(c.args), c.kwargs, c.signer, gas, block) for c, gas in checked]
+            jobs = [["call", c.path, c.function, list(c.args), dict(c.kwargs or {}), c.signer, block.height, block.time, gas, False]
+                    for c, gas in checked]
+            outcomes = self.pool.run(jobs, on_outcome=self._apply)
+            return [Receipt(o.ok, o.result, o.error, o.gas_used, o.events, block.height) for o in outcomes]
+
+    def _apply(self, outcome: Outcome) -> None:
+        if outcome.ok:
+            self.view.apply(outcome.writes)
+
     def _execute(self, path: str, function: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
                  signer: str, gas_limit: int, block: Context) -> Receipt:
         context = Context(signer, block.height, block.time)
@@ -481,6 +525,8 @@ class LocalRuntime:
 
     def close(self) -> None:
         with self._lock:
+            if self.pool is not None:
+                self.pool.close()
             self.store.close()
 
     def __enter__(self) -> LocalRuntime:

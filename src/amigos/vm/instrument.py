@@ -32,6 +32,7 @@ underscores), so service code cannot reach or shadow the helpers.
 from __future__ import annotations
 
 import ast
+import copy
 from types import CodeType
 
 from . import gas
@@ -395,8 +396,6 @@ DEFINITIONS = (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
 def instrument(analysis: Analysis, path: str) -> tuple[CodeType, CodeType]:
     """Compile the checked module twice: ``init`` runs the whole file once at deploy; ``load``
     runs only its definitions (imports, functions, classes) to rebuild it from stored state."""
-    import copy
-
     full = copy.deepcopy(analysis.tree)
     definitions = copy.deepcopy(analysis.tree)
     definitions.body = [s for s in definitions.body if isinstance(s, DEFINITIONS)]

@@ -36,6 +36,7 @@ from .gas import (
     LimitHalt,
     Meter,
     NotFoundHalt,
+    OutOfGasHalt,
     ReadOnlyHalt,
     ReentrancyHalt,
 )
@@ -145,10 +146,12 @@ class Machine:
         self._begin(gas_limit, context, readonly)
         saved_limit = self._raise_stack_limit()
         try:
-            module = self._enter(path, NotFoundHalt)
-            fn = self._exported(module, function, NotFoundHalt)
+            # Arguments first: whether they are plain data does not depend on state, so a
+            # caller outside this machine (the worker pool) can tell the same way.
             args = self._copy_in(tuple(args), "argument")
             kwargs = self._copy_in(dict(kwargs), "argument")
+            module = self._enter(path, NotFoundHalt)
+            fn = self._exported(module, function, NotFoundHalt)
             self.frames.append(Frame(path, context.origin))
             result = _call_exported(fn, function, args, kwargs)
             self.frames.pop()
@@ -635,17 +638,12 @@ class Machine:
         t = type(value)
         if t is int or t is bool or value is None or ((t is tuple or t is dict) and not value):
             return value, 4
-        affordable = max(self.meter.remaining, 0) * gas.COPY_BYTE_DIVISOR
         try:
-            copied, size = _plain_copy(value, codec.MAX_DEPTH, min(affordable, MAX_COPY_BYTES))
-        except codec.ValueTooLarge as exc:
-            if affordable < MAX_COPY_BYTES:
+            copied, size = copy_plain(value, what, self.meter.remaining)
+        except Halt as halt:
+            if isinstance(halt, OutOfGasHalt):
                 self.meter.out_of_gas()
-            raise self.meter.limit_exceeded(f"{what}: {exc}") from None
-        except CodecError as exc:
-            raise self.meter.halt(InvalidArgumentHalt(f"{what}: {exc}")) from None
-        except RecursionError:
-            raise self.meter.halt(LimitHalt(f"{what} nested too deeply")) from None
+            raise self.meter.halt(halt) from None
         self.meter.charge(size // gas.COPY_BYTE_DIVISOR)
         return copied, size
 
@@ -654,6 +652,23 @@ MAX_COPY_BYTES = 4 * gas.MAX_SEQUENCE
 """Largest argument, result or event, measured as copied (shared values count each time)."""
 CONTAINER_BYTES = 48
 """What copying one list, tuple, dict or object counts for: its Python-level work, not its bytes."""
+
+
+def copy_plain(value: Any, what: str, gas_left: int) -> tuple[Any, int]:
+    """A deep copy of ``value`` as plain data and its size in bytes (what it is charged), or a
+    halt saying why it cannot cross a service boundary: not plain data (InvalidArgument), too
+    large (LimitExceeded) or more than ``gas_left`` can pay for (OutOfGas)."""
+    affordable = max(gas_left, 0) * gas.COPY_BYTE_DIVISOR
+    try:
+        return _plain_copy(value, codec.MAX_DEPTH, min(affordable, MAX_COPY_BYTES))
+    except codec.ValueTooLarge as exc:
+        if affordable < MAX_COPY_BYTES:
+            raise OutOfGasHalt(f"out of gas copying {what}") from None
+        raise LimitHalt(f"{what}: {exc}") from None
+    except CodecError as exc:
+        raise InvalidArgumentHalt(f"{what}: {exc}") from None
+    except RecursionError:
+        raise LimitHalt(f"{what} nested too deeply") from None
 
 
 def _call_exported(fn: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,8 +34,6 @@ class CompiledService:
     def upgrade_code(self, existing_state: frozenset[str]) -> CodeType:
         """The initialiser for an upgrade: only top-level assignments that introduce globals
         which hold no state yet. Everything else ran once, at the first deploy."""
-        import copy
-
         tree = copy.deepcopy(self.analysis.tree)
         tree.body = [s for s in tree.body if _introduces_new_globals(s, existing_state)]
         return compile(Instrumenter(std_names(self.analysis))(tree, self.analysis), self.path, "exec")

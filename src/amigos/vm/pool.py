@@ -1,0 +1,341 @@
+"""``WorkerPool``: service code runs in confined worker processes (the second sandbox wall).
+
+The pool has the :class:`~amigos.vm.machine.Machine` interface (``execute``, ``deploy``,
+``forget``) plus :meth:`WorkerPool.run`, which sends a whole batch of jobs to one worker in one
+round trip. The parent keeps the database: a worker asks it for every entry it reads (and caches
+them), and sends back each call's outcome, which the parent applies before answering the next
+read, so a worker sees exactly what an in-process machine would.
+
+Caches stay valid through a change log: every key the parent's state view changes is logged
+with the worker that produced it, and a worker receives the keys changed by anyone else since
+its last batch before it runs the next one.
+
+A worker that dies (a crash, a resource limit, a seccomp kill, a malformed or late message) is
+replaced. The calls of its batch that finished stand; the one it was running is re-run alone on
+a fresh worker, and if that one dies too the call fails with ``WorkerCrashed`` (or
+``LimitExceeded`` when the CPU limit killed it). The rest of the batch then goes on as usual.
+Nothing is half-applied: the parent only applies outcomes a worker finished.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import ExecutionError, execution_error
+from .channel import Channel, ChannelClosed
+from .confine import Limits, bwrap_command
+from .gas import Halt, OutOfGasHalt
+from .machine import Context, Event, Outcome, copy_plain
+from .service import CompiledService
+
+Job = list[Any]
+OnOutcome = Callable[[Outcome], None]
+
+DEFAULT_LIMITS = Limits(address_space=2 << 30, cpu_seconds=600)
+"""A worker's rlimits: room for one call's 500 MB (the gas bound) several times over; CPU
+seconds over its whole life, so the pool retires a worker at half of them."""
+ANSWER_TIMEOUT = 30.0
+"""Seconds a worker may take to send its next message (a call is bounded by gas far below)."""
+START_TIMEOUT = 30.0
+"""Seconds a new worker may take to import, confine itself and say it is ready."""
+MAX_LOG = 100_000
+"""Logged key changes kept; a worker that fell further behind drops all its caches instead."""
+
+
+class WorkerDied(Exception):
+    def __init__(self, message: str, signal_number: int | None) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number
+
+
+class Worker:
+    """One confined worker process and its channel."""
+
+    def __init__(self, limits: Limits, namespaces: bool) -> None:
+        parent_read, child_write = os.pipe()
+        child_read, parent_write = os.pipe()
+        argv = [sys.executable, "-m", "amigos.vm.worker", str(child_read), str(child_write),
+                str(limits.address_space), str(limits.cpu_seconds)]
+        command = (bwrap_command(argv) if namespaces else None) or argv
+        self.in_namespaces = command is not argv
+        try:
+            self.process = subprocess.Popen(
+                command,
+                pass_fds=(child_read, child_write),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+                start_new_session=True,
+            )
+        finally:
+            os.close(child_read)
+            os.close(child_write)
+        self.channel = Channel(parent_read, parent_write)
+        self.synced = 0
+        """Position in the pool's change log up to which this worker's caches are valid."""
+        self.cpu_seconds = 0.0
+        self._expect("ready", START_TIMEOUT)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _expect(self, kind: str, timeout: float) -> list[Any]:
+        message = self.receive(timeout)
+        if message[0] != kind:
+            raise self.died(f"expected {kind!r}, got {message[0]!r}")
+        return message
+
+    def receive(self, timeout: float = ANSWER_TIMEOUT) -> list[Any]:
+        try:
+            message = self.channel.receive(timeout)
+        except ChannelClosed as exc:
+            raise self.died(str(exc)) from None
+        if type(message) is not list or not message or type(message[0]) is not str:
+            raise self.died("malformed message")
+        return message
+
+    def send(self, message: list[Any]) -> None:
+        try:
+            self.channel.send(message)
+        except ChannelClosed as exc:
+            raise self.died(str(exc)) from None
+
+    def died(self, reason: str) -> WorkerDied:
+        """Make sure the worker is dead (it may be hung, or still dying) and say how it ended."""
+        try:
+            code = self.process.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.process.wait()
+        self.channel.close()
+        # Under bubblewrap the worker is bwrap's child, and bwrap exits with 128 + its signal.
+        number = -code if code < 0 else code - 128 if self.in_namespaces and code > 128 else None
+        if number is not None:
+            reason = f"{reason}; exit by signal {number}"
+        return WorkerDied(reason, number)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.channel.close()
+
+
+class WorkerPool:
+    """Runs calls and deploys in confined worker processes, reading state from ``view``."""
+
+    def __init__(self, view: Any, *, size: int = 1, limits: Limits = DEFAULT_LIMITS,
+                 namespaces: bool = True) -> None:
+        self.view = view
+        self.limits = limits
+        self.namespaces = namespaces
+        self.size = max(1, size)
+        self.idle: list[Worker] = []
+        self.log: list[tuple[bytes, Worker | None]] = []
+        self.log_start = 0
+        """Change-log position of ``log[0]``; workers synced before it drop all caches."""
+        self.producer: Worker | None = None
+        self.started = 0
+        """Workers started over the pool's life (replacements included)."""
+        view.watch(self._changed)
+        self.idle.append(self._start())
+
+    # ------------------------------------------------------------ the Machine interface
+
+    def execute(self, path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any], *,
+                context: Context, gas_limit: int, readonly: bool = False) -> Outcome:
+        job = ["call", path, function, list(args), dict(kwargs), context.origin, context.height,
+               context.time, gas_limit, readonly]
+        return self.run([job])[0]
+
+    def deploy(self, compiled: CompiledService, *, context: Context, gas_limit: int, upgrade: bool) -> Outcome:
+        job = ["deploy", compiled.path, compiled.source, context.origin, context.height, context.time,
+               gas_limit, upgrade]
+        return self.run([job])[0]
+
+    def forget(self, path: str | None = None) -> None:
+        """State changed in a way the log did not see (a rolled-back block): all caches go."""
+        self.log.clear()
+        self.log_start = self._log_end() + 1
+
+    def close(self) -> None:
+        for worker in self.idle:
+            worker.kill()
+            worker.process.wait()
+        self.idle.clear()
+
+    # ------------------------------------------------------------ batches
+
+    def run(self, jobs: list[Job], on_outcome: OnOutcome | None = None) -> list[Outcome]:
+        """Run ``jobs`` in order and return their outcomes. ``on_outcome`` is called with each
+        outcome as it arrives, before the next job runs: it is where the caller applies writes
+        that later jobs must see."""
+        refused = {i: outcome for i, job in enumerate(jobs) if (outcome := refuse_arguments(job)) is not None}
+        if not refused:
+            return self._run(jobs, on_outcome)
+        ran = iter(self._run([job for i, job in enumerate(jobs) if i not in refused], on_outcome))
+        return [refused[i] if i in refused else next(ran) for i in range(len(jobs))]
+
+    def _run(self, jobs: list[Job], on_outcome: OnOutcome | None) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        alone = False
+        while len(outcomes) < len(jobs):
+            batch = jobs[len(outcomes):len(outcomes) + 1] if alone else jobs[len(outcomes):]
+            worker = self._acquire()
+            try:
+                self._run_batch(worker, batch, outcomes, on_outcome)
+            except WorkerDied as death:
+                self.producer = None
+                if alone:  # it died running this call by itself: the call is the cause
+                    outcome = crash_outcome(death)
+                    outcomes.append(outcome)
+                    if on_outcome is not None:
+                        on_outcome(outcome)
+                alone = not alone
+                continue
+            alone = False
+            self._release(worker)
+        return outcomes
+
+    def _run_batch(self, worker: Worker, batch: list[Job], outcomes: list[Outcome],
+                   on_outcome: OnOutcome | None) -> None:
+        expected = len(outcomes) + len(batch)
+        worker.send(["batch", self._changes_for(worker), batch])
+        worker.synced = self._log_end()
+        self.producer = worker
+        try:
+            while True:
+                message = worker.receive()
+                kind = message[0]
+                if kind == "get":
+                    worker.send(["value", self.view.get(_key(worker, message, 1))])
+                elif kind == "scan":
+                    prefix, start, limit = _key(worker, message, 1), message[2], message[3]
+                    if (start is not None and type(start) is not bytes) or (limit is not None and type(limit) is not int):
+                        raise worker.died("malformed scan")
+                    worker.send(["rows", [[k, v] for k, v in self.view.scan(prefix, start, limit)]])
+                elif kind == "results":
+                    if len(message) != 2 or type(message[1]) is not list or len(outcomes) + len(message[1]) > expected:
+                        raise worker.died("malformed results")
+                    for wire in message[1]:
+                        outcome = outcome_from_wire(worker, wire)
+                        outcomes.append(outcome)
+                        if on_outcome is not None:
+                            on_outcome(outcome)
+                elif kind == "done":
+                    if len(outcomes) != expected:
+                        raise worker.died("batch ended early")
+                    worker.cpu_seconds = message[1] / 1000 if len(message) > 1 and type(message[1]) is int else 0.0
+                    worker.synced = self._log_end()
+                    return
+                else:
+                    raise worker.died(f"unexpected message {kind!r}")
+        finally:
+            self.producer = None
+
+    # ------------------------------------------------------------ workers
+
+    def _start(self) -> Worker:
+        self.started += 1
+        worker = Worker(self.limits, self.namespaces)
+        worker.synced = self._log_end()
+        return worker
+
+    def _acquire(self) -> Worker:
+        return self.idle.pop() if self.idle else self._start()
+
+    def _release(self, worker: Worker) -> None:
+        if worker.cpu_seconds > self.limits.cpu_seconds / 2:  # retire it before RLIMIT_CPU hits
+            worker.kill()
+            worker.process.wait()
+            return
+        self.idle.append(worker)
+        while len(self.idle) > self.size:
+            extra = self.idle.pop(0)
+            extra.kill()
+            extra.process.wait()
+
+    # ------------------------------------------------------------ the change log
+
+    def _changed(self, keys: Sequence[bytes] | None) -> None:
+        """Called by the state view: ``keys`` were written (None: everything may have changed)."""
+        if keys is None:
+            self.forget()
+            return
+        producer = self.producer
+        self.log.extend((key, producer) for key in keys)
+        if len(self.log) > MAX_LOG:
+            drop = len(self.log) - MAX_LOG // 2
+            del self.log[:drop]
+            self.log_start += drop
+
+    def _log_end(self) -> int:
+        return self.log_start + len(self.log)
+
+    def _changes_for(self, worker: Worker) -> list[bytes] | None:
+        if worker.synced < self.log_start:
+            return None
+        return [key for key, producer in self.log[worker.synced - self.log_start:] if producer is not worker]
+
+
+def _key(worker: Worker, message: list[Any], index: int) -> bytes:
+    if len(message) <= index or type(message[index]) is not bytes:
+        raise worker.died("malformed request")
+    return message[index]
+
+
+def refuse_arguments(job: Job) -> Outcome | None:
+    """The outcome of a call whose arguments cannot cross to a worker (they are not plain
+    data), exactly as the in-process machine reports it; None for any other job."""
+    if job[0] != "call":
+        return None
+    gas_limit = job[8]
+    try:
+        copy_plain(tuple(job[3]), "argument", gas_limit)
+        copy_plain(dict(job[4]), "argument", gas_limit)
+    except Halt as halt:
+        used = gas_limit if isinstance(halt, OutOfGasHalt) else 0
+        message = f"out of gas (limit {gas_limit})" if isinstance(halt, OutOfGasHalt) else halt.message
+        return Outcome(False, None, execution_error(halt.error_type, message), used)
+    return None
+
+
+def crash_outcome(death: WorkerDied) -> Outcome:
+    if death.signal_number == signal.SIGXCPU:
+        error = execution_error("LimitExceeded", "the worker's CPU time limit was exceeded")
+    else:
+        error = execution_error("WorkerCrashed", f"the worker running this call died ({death})")
+    return Outcome(False, None, error, 0)
+
+
+def outcome_from_wire(worker: Worker, wire: Any) -> Outcome:
+    """The outcome a worker sent, checked for shape: a worker is not trusted."""
+    try:
+        ok, result, error, gas_used, events, writes = wire
+        if type(ok) is not bool or type(gas_used) is not int or type(writes) is not dict:
+            raise ValueError("bad field types")
+        if not all(type(k) is bytes and (v is None or type(v) is bytes) for k, v in writes.items()):
+            raise ValueError("bad writes")
+        err: ExecutionError | None = None
+        if error is not None:
+            kind, text, line = error
+            if type(kind) is not str or type(text) is not str or (line is not None and type(line) is not int):
+                raise ValueError("bad error")
+            err = execution_error(kind, text, line)
+        evs = []
+        for service, name, attrs in events:
+            if type(service) is not str or type(name) is not str or type(attrs) is not dict:
+                raise ValueError("bad event")
+            evs.append(Event(service, name, attrs))
+    except (TypeError, ValueError) as exc:
+        raise worker.died(f"malformed outcome: {exc}") from None
+    return Outcome(ok, result, err, gas_used, evs, writes)

@@ -1,0 +1,152 @@
+"""A confined worker process: runs batches of calls for a :class:`~amigos.vm.pool.WorkerPool`.
+
+Started as ``python -m amigos.vm.worker READ_FD WRITE_FD ADDRESS_SPACE CPU_SECONDS``. It imports
+everything it will ever need, confines itself (:func:`amigos.vm.confine.confine`: only its two
+pipes, no files, no sockets, no processes) and only then reads its first request. Every byte of
+state it sees comes over the pipe from the parent, which alone touches the database.
+
+Requests and replies (lists, encoded by :mod:`amigos.vm.channel`)::
+
+    parent → worker   ["batch", invalidate, jobs]      invalidate: None (drop every cache)
+                                                       or a list of keys changed elsewhere
+    worker → parent   ["get", key]                     parent → worker  ["value", bytes | None]
+    worker → parent   ["scan", prefix, start, limit]   parent → worker  ["rows", [[k, v], …]]
+    worker → parent   ["results", [outcome, …]]        the jobs finished since the last
+                                                       message, in order: sent before any
+                                                       read, and at the end of the batch
+    worker → parent   ["done", cpu_milliseconds]       the batch is over
+
+A job is ``["call", path, function, args, kwargs, origin, height, time, gas, readonly]`` or
+``["deploy", path, source, origin, height, time, gas, upgrade]``; an outcome is
+``[ok, result, error, gas_used, events, writes]`` with ``error`` None or
+``[type, message, line]`` and events ``[service, name, attrs]``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from ..errors import execution_error
+from .channel import Channel, ChannelClosed
+from .confine import Limits, confine
+from .machine import Context, Machine, Outcome
+from .service import compile_service
+
+CACHE_ENTRIES = 200_000
+"""Most state entries a worker caches between batches (then it starts afresh)."""
+CACHE_ITEM_BYTES = 8 * 1024
+"""Larger values are not cached: a service could otherwise pin memory by reading them."""
+
+
+class RemoteReader:
+    """State read from the parent, with a cache kept valid by the parent's invalidations and
+    the worker's own writes (which the parent applies in the same order)."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.cache: dict[bytes, bytes | None] = {}
+        self.finished: list[list[Any]] = []
+        """Outcomes not sent yet. They go before any read: the parent must apply their writes
+        before it answers (one message for many outcomes keeps a batch cheap)."""
+
+    def send_finished(self) -> None:
+        if self.finished:
+            self.channel.send(["results", self.finished])
+            self.finished = []
+
+    def get(self, key: bytes) -> bytes | None:
+        try:
+            return self.cache[key]
+        except KeyError:
+            pass
+        self.send_finished()
+        self.channel.send(["get", key])
+        reply = self.channel.receive()
+        value = reply[1]
+        self._remember(key, value)
+        return value
+
+    def scan(self, prefix: bytes, start: bytes | None = None, limit: int | None = None) -> list[tuple[bytes, bytes]]:
+        self.send_finished()
+        self.channel.send(["scan", prefix, start, limit])
+        return [(k, v) for k, v in self.channel.receive()[1]]
+
+    def _remember(self, key: bytes, value: bytes | None) -> None:
+        if value is not None and len(value) + len(key) > CACHE_ITEM_BYTES:
+            self.cache.pop(key, None)
+            return
+        if len(self.cache) >= CACHE_ENTRIES:
+            self.cache.clear()
+        self.cache[key] = value
+
+    def wrote(self, writes: dict[bytes, bytes | None]) -> None:
+        for key, value in writes.items():
+            self._remember(key, value)
+
+
+def forget_changed(machine: Machine, reader: RemoteReader, invalidate: list[bytes] | None) -> None:
+    """Drop what another process changed: cached entries, and loaded services whose code or
+    globals changed (a loaded service holds its globals)."""
+    if invalidate is None:
+        reader.cache.clear()
+        machine.forget()
+        return
+    for key in invalidate:
+        reader.cache.pop(key, None)
+        if key[:2] in (b"g/", b"c/"):
+            machine.forget(key[2:].split(b"\x00", 1)[0].decode("utf-8", "surrogatepass"))
+
+
+def run_job(machine: Machine, job: list[Any]) -> Outcome:
+    kind = job[0]
+    if kind == "call":
+        _, path, function, args, kwargs, origin, height, now, gas_limit, readonly = job
+        return machine.execute(path, function, tuple(args), kwargs, context=Context(origin, height, now),
+                               gas_limit=gas_limit, readonly=readonly)
+    if kind == "deploy":
+        _, path, source, origin, height, now, gas_limit, upgrade = job
+        compiled = compile_service(path, source)
+        return machine.deploy(compiled, context=Context(origin, height, now), gas_limit=gas_limit, upgrade=upgrade)
+    raise ValueError(f"unknown job {kind!r}")
+
+
+def outcome_to_wire(outcome: Outcome) -> list[Any]:
+    error = None if outcome.error is None else [outcome.error.type, outcome.error.message, outcome.error.line]
+    events = [[e.service, e.name, e.attrs] for e in outcome.events]
+    return [outcome.ok, outcome.result, error, outcome.gas_used, events, outcome.writes]
+
+
+def serve(channel: Channel) -> None:
+    reader = RemoteReader(channel)
+    machine = Machine(reader)
+    channel.send(["ready"])
+    while True:
+        try:
+            request = channel.receive()
+        except ChannelClosed:
+            return  # the parent is gone or retired us
+        _, invalidate, jobs = request
+        forget_changed(machine, reader, invalidate)
+        for job in jobs:
+            try:
+                outcome = run_job(machine, job)
+            except Exception as exc:  # noqa: BLE001 - a bad job fails alone, the worker lives on
+                outcome = Outcome(False, None, execution_error("InvalidArgument", f"bad job: {exc}"), 0)
+            if outcome.ok:
+                reader.wrote(outcome.writes)
+            reader.finished.append(outcome_to_wire(outcome))
+        reader.send_finished()
+        channel.send(["done", int(time.process_time() * 1000)])
+
+
+def main(argv: list[str]) -> None:
+    read_fd, write_fd, address_space, cpu_seconds = (int(a) for a in argv)
+    channel = Channel(read_fd, write_fd)
+    confine({read_fd, write_fd}, Limits(address_space=address_space, cpu_seconds=cpu_seconds))
+    serve(channel)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
