@@ -56,10 +56,11 @@ class WorkerDied(Exception):
 class Worker:
     """One confined worker process and its channel."""
 
-    def __init__(self, limits: Limits, namespaces: bool) -> None:
+    def __init__(self, limits: Limits, namespaces: bool, module: str, answer_timeout: float) -> None:
         parent_read, child_write = os.pipe()
         child_read, parent_write = os.pipe()
-        argv = [sys.executable, "-m", "amigos.vm.worker", str(child_read), str(child_write),
+        self.answer_timeout = answer_timeout
+        argv = [sys.executable, "-m", module, str(child_read), str(child_write),
                 str(limits.address_space), str(limits.cpu_seconds)]
         command = (bwrap_command(argv) if namespaces else None) or argv
         self.in_namespaces = command is not argv
@@ -92,9 +93,9 @@ class Worker:
             raise self.died(f"expected {kind!r}, got {message[0]!r}")
         return message
 
-    def receive(self, timeout: float = ANSWER_TIMEOUT) -> list[Any]:
+    def receive(self, timeout: float | None = None) -> list[Any]:
         try:
-            message = self.channel.receive(timeout)
+            message = self.channel.receive(timeout or self.answer_timeout)
         except ChannelClosed as exc:
             raise self.died(str(exc)) from None
         if type(message) is not list or not message or type(message[0]) is not str:
@@ -133,11 +134,16 @@ class Worker:
 class WorkerPool:
     """Runs calls and deploys in confined worker processes, reading state from ``view``."""
 
-    def __init__(self, view: Any, *, size: int = 1, limits: Limits = DEFAULT_LIMITS,
-                 namespaces: bool = True) -> None:
+    def __init__(self, view: Any, *, size: int = 1, limits: Limits = DEFAULT_LIMITS, namespaces: bool = True,
+                 answer_timeout: float = ANSWER_TIMEOUT, worker_module: str = "amigos.vm.worker") -> None:
+        """``view`` is the state (a :class:`~amigos.runtime.StateView`); ``size`` workers are
+        kept warm; ``namespaces`` runs them under bubblewrap where it works. ``worker_module``
+        exists for tests, which start deliberately faulty workers from tests/."""
         self.view = view
         self.limits = limits
         self.namespaces = namespaces
+        self.answer_timeout = answer_timeout
+        self.worker_module = worker_module
         self.size = max(1, size)
         self.idle: list[Worker] = []
         self.log: list[tuple[bytes, Worker | None]] = []
@@ -164,8 +170,8 @@ class WorkerPool:
 
     def forget(self, path: str | None = None) -> None:
         """State changed in a way the log did not see (a rolled-back block): all caches go."""
+        self.log_start = self._log_end() + 1  # past every worker's position
         self.log.clear()
-        self.log_start = self._log_end() + 1
 
     def close(self) -> None:
         for worker in self.idle:
@@ -246,7 +252,7 @@ class WorkerPool:
 
     def _start(self) -> Worker:
         self.started += 1
-        worker = Worker(self.limits, self.namespaces)
+        worker = Worker(self.limits, self.namespaces, self.worker_module, self.answer_timeout)
         worker.synced = self._log_end()
         return worker
 

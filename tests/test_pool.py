@@ -1,0 +1,190 @@
+"""The worker pool: confinement seen from outside, recovery from dying workers, and caches
+that never serve stale state. (The runtime and escape suites also run under the pool: their
+``rt`` fixtures are parametrised over both isolations.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import amigos
+from amigos.vm.confine import Limits
+from amigos.vm.pool import WorkerPool
+
+COUNTER = """
+import std
+count = 0
+log = std.Map()
+
+def bump():
+    global count
+    count += 1
+    log[count] = std.origin()
+    return count
+
+def slow(n):
+    global count
+    i = 0
+    while i < n:
+        i = i + 1
+    count += 1
+    log[count] = n
+    return count
+
+def get():
+    return count
+
+def crash_worker():
+    return "unreachable: the faulty worker dies first"
+
+def send_garbage():
+    return 0
+
+def hang():
+    return 0
+
+def burn_cpu():
+    return 0
+"""
+PATH = "hub.amigos.dev/alice/counter"
+CLOCK = lambda: 1_700_000_000  # noqa: E731 - fixed block time, so state roots compare
+
+
+def worker_pids() -> list[int]:
+    """This process's worker processes (under bubblewrap they are grandchildren)."""
+    found = []
+    todo = [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            children = [Path(f"/proc/{pid}/task/{t}/children").read_text() for t in os.listdir(f"/proc/{pid}/task")]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if b"amigos.vm.worker" in cmdline and not cmdline[0].endswith(b"bwrap"):
+            found.append(pid)
+        todo += [int(c) for text in children for c in text.split()]
+    return found
+
+
+def pool_runtime(monkeypatch: pytest.MonkeyPatch, **options: object) -> amigos.LocalRuntime:
+    """A process-isolated runtime whose pool takes ``options`` (a faulty worker, limits…)."""
+    import amigos.runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "WorkerPool", lambda view: WorkerPool(view, **options))
+    return amigos.LocalRuntime(isolation="process", clock=CLOCK)
+
+
+def test_workers_are_confined() -> None:
+    with amigos.LocalRuntime(isolation="process") as rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        pids = worker_pids()
+        assert pids, "no worker process found"
+        for pid in pids:
+            status = Path(f"/proc/{pid}/status").read_text()
+            assert "\nNoNewPrivs:\t1\n" in status
+            assert "\nSeccomp:\t2\n" in status
+            limits = Path(f"/proc/{pid}/limits").read_text()
+            assert any(line.startswith("Max address space") and "2147483648" in line for line in limits.splitlines())
+            assert any(line.startswith("Max cpu time") and "600" in line for line in limits.splitlines())
+            assert any(line.startswith("Max processes") and line.split()[2] == "0" for line in limits.splitlines())
+            assert sorted(os.listdir(f"/proc/{pid}/fd")) != [], "the worker keeps its two pipes"
+            assert len(os.listdir(f"/proc/{pid}/fd")) == 2
+
+
+def test_unknown_isolation_is_a_usage_error() -> None:
+    with pytest.raises(amigos.errors.UsageError):
+        amigos.LocalRuntime(isolation="thread")
+
+
+def test_a_crashing_call_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = pool_runtime(monkeypatch, worker_module="faulty_worker", namespaces=False)
+    with rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        calls = [amigos.Call(PATH, name, signer="bob") for name in ["bump", "bump", "crash_worker", "bump", "bump"]]
+        receipts = rt.call_many(calls)
+        assert [r.ok for r in receipts] == [True, True, False, True, True]
+        assert receipts[2].error.type == "WorkerCrashed"
+        assert [r.result for r in receipts if r.ok] == [1, 2, 3, 4]
+        assert rt.query(PATH, "get") == 4
+        assert rt.call(PATH, "bump", signer="bob").result == 5
+
+
+@pytest.mark.parametrize("name", ["send_garbage", "hang"])
+def test_a_misbehaving_worker_is_replaced(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    rt = pool_runtime(monkeypatch, worker_module="faulty_worker", namespaces=False, answer_timeout=1.0)
+    with rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        receipts = rt.call_many([amigos.Call(PATH, "bump", signer="bob"), amigos.Call(PATH, name, signer="bob"),
+                                 amigos.Call(PATH, "bump", signer="bob")])
+        assert [r.ok for r in receipts] == [True, False, True]
+        assert receipts[1].error.type == "WorkerCrashed"
+        assert rt.query(PATH, "get") == 2
+
+
+def test_cpu_limit_kills_only_that_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = pool_runtime(monkeypatch, worker_module="faulty_worker", namespaces=False,
+                      limits=Limits(address_space=2 << 30, cpu_seconds=1))
+    with rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        receipts = rt.call_many([amigos.Call(PATH, "burn_cpu", signer="bob"), amigos.Call(PATH, "bump", signer="bob")])
+        assert receipts[0].error.type == "LimitExceeded" and "CPU" in receipts[0].error.message
+        assert receipts[1].ok and receipts[1].result == 1
+
+
+def run_slow_batch(rt: amigos.LocalRuntime, kill_after: float | None) -> list[amigos.Receipt]:
+    rt.deploy(PATH, COUNTER, signer="alice")
+    calls = [amigos.Call(PATH, "slow", (20_000,), signer=f"user{i}") for i in range(40)]
+    killer = None
+    if kill_after is not None:
+        def kill() -> None:
+            time.sleep(kill_after)
+            for pid in worker_pids():
+                os.kill(pid, signal.SIGKILL)
+        killer = threading.Thread(target=kill)
+        killer.start()
+    receipts = rt.call_many(calls)
+    if killer is not None:
+        killer.join()
+    return receipts
+
+
+def test_sigkill_mid_batch_loses_and_repeats_nothing() -> None:
+    with amigos.LocalRuntime(clock=CLOCK) as reference:
+        expected = run_slow_batch(reference, None)
+        expected_root = reference.state_root()
+    with amigos.LocalRuntime(isolation="process", clock=CLOCK) as rt:
+        receipts = run_slow_batch(rt, kill_after=0.15)
+        assert rt.pool is not None and rt.pool.started >= 2, "the worker was not killed mid-batch"
+        assert [(r.ok, r.result, r.gas_used) for r in receipts] == [(r.ok, r.result, r.gas_used) for r in expected]
+        assert rt.state_root() == expected_root
+
+
+def test_caches_see_changes_made_by_other_workers() -> None:
+    with amigos.LocalRuntime(isolation="process") as rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        assert rt.call(PATH, "bump", signer="bob").result == 1  # the first worker caches the counter
+        assert rt.pool is not None
+        first = rt.pool.idle.pop()  # park it: the next calls start another worker
+        assert rt.call(PATH, "bump", signer="bob").result == 2
+        rt.deploy(PATH, COUNTER.replace("count += 1", "count += 10"), signer="alice")
+        rt.pool.idle.append(first)
+        rt.pool.idle.reverse()  # the parked worker, with its stale module, runs next
+        assert rt.call(PATH, "bump", signer="bob").result == 12
+        assert rt.query(PATH, "get") == 12
+
+
+def test_a_failed_block_drops_worker_caches() -> None:
+    with amigos.LocalRuntime(isolation="process") as rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        with pytest.raises(RuntimeError):
+            with rt.batch():
+                assert rt.call(PATH, "bump", signer="bob").result == 1
+                raise RuntimeError("the block is abandoned")
+        assert rt.query(PATH, "get") == 0
+        assert rt.call(PATH, "bump", signer="bob").result == 1
