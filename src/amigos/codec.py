@@ -221,7 +221,11 @@ def decode(data: bytes, ext: Extensions | None = None, max_depth: int = MAX_DEPT
 
 
 def _take(data: bytes, pos: int) -> tuple[bytes, int]:
-    n, pos = _read_varint(data, pos)
+    if pos < len(data) and data[pos] < 0x80:  # a one-byte length: the common case, inline
+        n = data[pos]
+        pos += 1
+    else:
+        n, pos = _read_varint(data, pos)
     end = pos + n
     if end > len(data):
         raise CodecError("truncated value")
@@ -252,10 +256,14 @@ def _decode_from(data: bytes, pos: int, ext: Extensions | None, depth: int) -> t
         return True, pos
     if tag == BYTES:
         return _take(data, pos)
-    if tag in (LIST, TUPLE, DICT):
+    if tag == LIST or tag == TUPLE or tag == DICT:
         if depth <= 1:
             raise NestingTooDeep("value nested too deeply")
-        count, pos = _read_varint(data, pos)
+        if pos < len(data) and data[pos] < 0x80:
+            count = data[pos]
+            pos += 1
+        else:
+            count, pos = _read_varint(data, pos)
         if count > len(data) - pos:
             raise CodecError("container count exceeds data")
         if tag == DICT:

@@ -25,7 +25,7 @@ from .store import SQLiteStore, Store
 from .vm import keys
 from .vm.gas import DEFAULT_GAS, DEPLOY_GAS, MAX_GAS, QUERY_GAS
 from .vm.machine import Context, Event, Machine, Outcome
-from .vm.pool import WorkerPool
+from .vm.pool import WorkerPool, call_job
 from .vm.paths import namespace_of, path_to_import, validate_path
 from .vm.service import CompiledService, compile_service
 
@@ -411,7 +411,7 @@ class LocalRuntime:
         with self._lock, self._in_block(origin="") as block:
             if self.pool is None:
                 return [self._execute(c.path, c.function, tuple(c.args), c.kwargs, c.signer, gas, block) for c, gas in checked]
-            jobs = [["call", c.path, c.function, list(c.args), dict(c.kwargs or {}), c.signer, block.height, block.time, gas, False]
+            jobs = [call_job(c.path, c.function, c.args, c.kwargs, Context(c.signer, block.height, block.time), gas, False)
                     for c, gas in checked]
             outcomes = self.pool.run(jobs, on_outcome=self._apply)
             return [Receipt(o.ok, o.result, o.error, o.gas_used, o.events, block.height) for o in outcomes]

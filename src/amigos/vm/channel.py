@@ -1,25 +1,72 @@
 """Messages between the runtime and its worker processes.
 
-Each message is a 4-byte big-endian length and that many bytes of :mod:`amigos.codec`: plain
-data only (None, bool, int, str, bytes, list, tuple, dict, Decimal). Never pickle: a worker is
-assumed compromised, and decoding what it sends must not be able to run anything in the parent.
+Each message is a 4-byte big-endian length and that many bytes of JSON (UTF-8): lists, strs,
+ints, bools and None, parsed in C. Service values inside a message (arguments, results, event
+attributes, state entries) travel as their canonical :mod:`amigos.codec` bytes, carried in JSON
+as Latin-1 text (:func:`text` and :func:`raw`: one character per byte). Never pickle: a worker
+is assumed compromised, and reading what it sends must not be able to run anything in the parent.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import struct
 from typing import Any
 
 from .. import codec
-from ..errors import CodecError
 
 MAX_MESSAGE = 256 << 20
 """Largest message either side accepts (a batch's results, a page of state)."""
-MESSAGE_DEPTH = codec.MAX_DEPTH + 8
-"""Values nest up to codec.MAX_DEPTH inside a few levels of message structure."""
 _HEADER = struct.Struct(">I")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False)
+
+
+def text(data: bytes) -> str:
+    """Bytes as JSON can carry them (one character per byte)."""
+    return data.decode("latin-1")
+
+
+def raw(carried: object) -> bytes:
+    """The bytes :func:`text` made; ValueError if ``carried`` is not such a text."""
+    if type(carried) is not str:
+        raise ValueError("expected bytes carried as text")
+    return carried.encode("latin-1")
+
+
+_SCALARS = (str, int, bool, type(None))
+
+
+def pack(value: Any) -> list[Any]:
+    """A service value for a message: ``[0, value]`` when JSON holds it exactly and it is
+    shallow (scalars, or a list or str-keyed dict of them), else ``[1, codec bytes as text]``.
+    Most results and event attributes are the first kind and cost nothing to read back."""
+    t = type(value)
+    if t in _SCALARS or (t is list and all(type(v) in _SCALARS for v in value)) or (
+        t is dict and all(type(k) is str and type(v) in _SCALARS for k, v in value.items())
+    ):
+        return [0, value]
+    return [1, text(codec.encode(value))]
+
+
+def unpack(packed: Any) -> Any:
+    """The value :func:`pack` packed; ValueError (or CodecError) for anything else."""
+    if type(packed) is not list or len(packed) != 2:
+        raise ValueError("malformed value")
+    form, value = packed
+    if form == 1:
+        return codec.decode(raw(value))
+    t = type(value)
+    if form != 0 or not (t in _SCALARS or (t is list and all(type(v) in _SCALARS for v in value)) or (
+        t is dict and all(type(v) in _SCALARS for v in value.values())
+    )):
+        raise ValueError("malformed value")
+    return value
+
+
+def _no_floats(token: str) -> None:
+    raise ValueError(f"no floats in messages ({token[:20]})")
 
 
 class ChannelClosed(Exception):
@@ -34,7 +81,7 @@ class Channel:
         self.write_fd = write_fd
 
     def send(self, message: Any) -> None:
-        data = codec.encode(message, max_depth=MESSAGE_DEPTH)
+        data = _ENCODER.encode(message).encode("utf-8", "surrogatepass")
         if len(data) > MAX_MESSAGE:
             raise ChannelClosed(f"message of {len(data)} bytes is over the limit")
         view = memoryview(_HEADER.pack(len(data)) + data)
@@ -52,8 +99,8 @@ class Channel:
             raise ChannelClosed(f"message of {size} bytes is over the limit")
         data = self._read(size, timeout)
         try:
-            return codec.decode(data, max_depth=MESSAGE_DEPTH)
-        except (CodecError, TypeError, ValueError) as exc:  # TypeError: an unhashable dict key
+            return json.loads(data.decode("utf-8", "surrogatepass"), parse_float=_no_floats, parse_constant=_no_floats)
+        except (ValueError, RecursionError) as exc:
             raise ChannelClosed(f"malformed message: {exc}") from None
 
     def _read(self, n: int, timeout: float | None) -> bytes:

@@ -26,8 +26,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import ExecutionError, execution_error
-from .channel import Channel, ChannelClosed
+from .. import codec
+from ..errors import CodecError, ExecutionError, execution_error
+from .channel import Channel, ChannelClosed, raw, text, unpack
 from .confine import Limits, bwrap_command
 from .gas import Halt, OutOfGasHalt
 from .machine import Context, Event, Outcome, copy_plain
@@ -146,7 +147,8 @@ class WorkerPool:
         self.worker_module = worker_module
         self.size = max(1, size)
         self.idle: list[Worker] = []
-        self.log: list[tuple[bytes, Worker | None]] = []
+        self.log: list[tuple[str, Worker | None]] = []
+        """Keys changed (carried as text, ready to send) and the worker whose outcome it was."""
         self.log_start = 0
         """Change-log position of ``log[0]``; workers synced before it drop all caches."""
         self.producer: Worker | None = None
@@ -159,9 +161,7 @@ class WorkerPool:
 
     def execute(self, path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any], *,
                 context: Context, gas_limit: int, readonly: bool = False) -> Outcome:
-        job = ["call", path, function, list(args), dict(kwargs), context.origin, context.height,
-               context.time, gas_limit, readonly]
-        return self.run([job])[0]
+        return self.run([call_job(path, function, args, kwargs, context, gas_limit, readonly)])[0]
 
     def deploy(self, compiled: CompiledService, *, context: Context, gas_limit: int, upgrade: bool) -> Outcome:
         job = ["deploy", compiled.path, compiled.source, context.origin, context.height, context.time,
@@ -223,12 +223,16 @@ class WorkerPool:
                 message = worker.receive()
                 kind = message[0]
                 if kind == "get":
-                    worker.send(["value", self.view.get(_key(worker, message, 1))])
+                    value = self.view.get(_key(worker, message, 1))
+                    worker.send(["value", None if value is None else text(value)])
                 elif kind == "scan":
-                    prefix, start, limit = _key(worker, message, 1), message[2], message[3]
-                    if (start is not None and type(start) is not bytes) or (limit is not None and type(limit) is not int):
+                    prefix = _key(worker, message, 1)
+                    start = None if message[2] is None else _key(worker, message, 2)
+                    limit = message[3]
+                    if limit is not None and (type(limit) is not int or limit < 0):
                         raise worker.died("malformed scan")
-                    worker.send(["rows", [[k, v] for k, v in self.view.scan(prefix, start, limit)]])
+                    rows = self.view.scan(prefix, start, limit)
+                    worker.send(["rows", [text(part) for row in rows for part in row]])
                 elif kind == "results":
                     if len(message) != 2 or type(message[1]) is not list or len(outcomes) + len(message[1]) > expected:
                         raise worker.died("malformed results")
@@ -278,7 +282,7 @@ class WorkerPool:
             self.forget()
             return
         producer = self.producer
-        self.log.extend((key, producer) for key in keys)
+        self.log.extend((text(key), producer) for key in keys)
         if len(self.log) > MAX_LOG:
             drop = len(self.log) - MAX_LOG // 2
             del self.log[:drop]
@@ -287,16 +291,23 @@ class WorkerPool:
     def _log_end(self) -> int:
         return self.log_start + len(self.log)
 
-    def _changes_for(self, worker: Worker) -> list[bytes] | None:
+    def _changes_for(self, worker: Worker) -> list[str] | None:
         if worker.synced < self.log_start:
             return None
         return [key for key, producer in self.log[worker.synced - self.log_start:] if producer is not worker]
 
 
 def _key(worker: Worker, message: list[Any], index: int) -> bytes:
-    if len(message) <= index or type(message[index]) is not bytes:
-        raise worker.died("malformed request")
-    return message[index]
+    try:
+        return raw(message[index])
+    except (IndexError, ValueError):
+        raise worker.died("malformed request") from None
+
+
+def call_job(path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any] | None, context: Context,
+             gas_limit: int, readonly: bool) -> Job:
+    return ["call", path, function, [list(args), dict(kwargs or {})], context.origin, context.height, context.time,
+            gas_limit, readonly]
 
 
 def refuse_arguments(job: Job) -> Outcome | None:
@@ -304,14 +315,16 @@ def refuse_arguments(job: Job) -> Outcome | None:
     data), exactly as the in-process machine reports it; None for any other job."""
     if job[0] != "call":
         return None
-    gas_limit = job[8]
+    gas_limit = job[7]
+    args, kwargs = job[3]
     try:
-        copy_plain(tuple(job[3]), "argument", gas_limit)
-        copy_plain(dict(job[4]), "argument", gas_limit)
+        copy_plain(tuple(args), "argument", gas_limit)
+        copy_plain(kwargs, "argument", gas_limit)
     except Halt as halt:
         used = gas_limit if isinstance(halt, OutOfGasHalt) else 0
         message = f"out of gas (limit {gas_limit})" if isinstance(halt, OutOfGasHalt) else halt.message
         return Outcome(False, None, execution_error(halt.error_type, message), used)
+    job[3] = text(codec.encode([args, kwargs]))  # plain data now: ready to cross
     return None
 
 
@@ -326,22 +339,23 @@ def crash_outcome(death: WorkerDied) -> Outcome:
 def outcome_from_wire(worker: Worker, wire: Any) -> Outcome:
     """The outcome a worker sent, checked for shape: a worker is not trusted."""
     try:
-        ok, result, error, gas_used, events, writes = wire
-        if type(ok) is not bool or type(gas_used) is not int or type(writes) is not dict:
+        ok, result, error, gas_used, events, flat = wire
+        if type(ok) is not bool or type(gas_used) is not int or type(flat) is not list or len(flat) % 2:
             raise ValueError("bad field types")
-        if not all(type(k) is bytes and (v is None or type(v) is bytes) for k, v in writes.items()):
-            raise ValueError("bad writes")
+        writes = {raw(flat[i]): None if flat[i + 1] is None else raw(flat[i + 1]) for i in range(0, len(flat), 2)}
         err: ExecutionError | None = None
         if error is not None:
-            kind, text, line = error
-            if type(kind) is not str or type(text) is not str or (line is not None and type(line) is not int):
+            kind, message, line = error
+            if type(kind) is not str or type(message) is not str or (line is not None and type(line) is not int):
                 raise ValueError("bad error")
-            err = execution_error(kind, text, line)
+            err = execution_error(kind, message, line)
         evs = []
-        for service, name, attrs in events:
+        for service, name, packed in events:
+            attrs = unpack(packed)
             if type(service) is not str or type(name) is not str or type(attrs) is not dict:
                 raise ValueError("bad event")
             evs.append(Event(service, name, attrs))
-    except (TypeError, ValueError) as exc:
+        value = unpack(result)
+    except (TypeError, ValueError, CodecError) as exc:
         raise worker.died(f"malformed outcome: {exc}") from None
-    return Outcome(ok, result, err, gas_used, evs, writes)
+    return Outcome(ok, value, err, gas_used, evs, writes)

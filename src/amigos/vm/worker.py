@@ -5,21 +5,23 @@ everything it will ever need, confines itself (:func:`amigos.vm.confine.confine`
 pipes, no files, no sockets, no processes) and only then reads its first request. Every byte of
 state it sees comes over the pipe from the parent, which alone touches the database.
 
-Requests and replies (lists, encoded by :mod:`amigos.vm.channel`)::
+Requests and replies (JSON lists, see :mod:`amigos.vm.channel`; keys, entries and values
+are codec bytes carried as text)::
 
     parent → worker   ["batch", invalidate, jobs]      invalidate: None (drop every cache)
                                                        or a list of keys changed elsewhere
-    worker → parent   ["get", key]                     parent → worker  ["value", bytes | None]
-    worker → parent   ["scan", prefix, start, limit]   parent → worker  ["rows", [[k, v], …]]
+    worker → parent   ["get", key]                     parent → worker  ["value", entry | None]
+    worker → parent   ["scan", prefix, start, limit]   parent → worker  ["rows", [k, v, k, v…]]
     worker → parent   ["results", [outcome, …]]        the jobs finished since the last
                                                        message, in order: sent before any
                                                        read, and at the end of the batch
     worker → parent   ["done", cpu_milliseconds]       the batch is over
 
-A job is ``["call", path, function, args, kwargs, origin, height, time, gas, readonly]`` or
-``["deploy", path, source, origin, height, time, gas, upgrade]``; an outcome is
-``[ok, result, error, gas_used, events, writes]`` with ``error`` None or
-``[type, message, line]`` and events ``[service, name, attrs]``.
+A job is ``["call", path, function, arguments, origin, height, time, gas, readonly]``, with
+``arguments`` the codec bytes of ``[args, kwargs]``, or ``["deploy", path, source, origin,
+height, time, gas, upgrade]``. An outcome is ``[ok, result, error, gas_used, events, writes]``:
+``result`` and each event's attributes packed (:func:`~amigos.vm.channel.pack`), ``error``
+None or ``[type, message, line]``, ``writes`` a flat list ``[key, entry or None, …]``.
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ import sys
 import time
 from typing import Any
 
+from .. import codec
 from ..errors import execution_error
-from .channel import Channel, ChannelClosed
+from .channel import Channel, ChannelClosed, pack, raw, text
 from .confine import Limits, confine
 from .machine import Context, Machine, Outcome
 from .service import compile_service
 
+FLUSH_EVERY = 16
+"""Outcomes sent together: few enough that the parent applies them while the worker runs on."""
 CACHE_ENTRIES = 200_000
 """Most state entries a worker caches between batches (then it starts afresh)."""
 CACHE_ITEM_BYTES = 8 * 1024
@@ -62,16 +67,17 @@ class RemoteReader:
         except KeyError:
             pass
         self.send_finished()
-        self.channel.send(["get", key])
-        reply = self.channel.receive()
-        value = reply[1]
+        self.channel.send(["get", text(key)])
+        carried = self.channel.receive()[1]
+        value = None if carried is None else raw(carried)
         self._remember(key, value)
         return value
 
     def scan(self, prefix: bytes, start: bytes | None = None, limit: int | None = None) -> list[tuple[bytes, bytes]]:
         self.send_finished()
-        self.channel.send(["scan", prefix, start, limit])
-        return [(k, v) for k, v in self.channel.receive()[1]]
+        self.channel.send(["scan", text(prefix), None if start is None else text(start), limit])
+        flat = self.channel.receive()[1]
+        return [(raw(flat[i]), raw(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     def _remember(self, key: bytes, value: bytes | None) -> None:
         if value is not None and len(value) + len(key) > CACHE_ITEM_BYTES:
@@ -93,7 +99,8 @@ def forget_changed(machine: Machine, reader: RemoteReader, invalidate: list[byte
         reader.cache.clear()
         machine.forget()
         return
-    for key in invalidate:
+    for carried in invalidate:
+        key = raw(carried)
         reader.cache.pop(key, None)
         if key[:2] in (b"g/", b"c/"):
             machine.forget(key[2:].split(b"\x00", 1)[0].decode("utf-8", "surrogatepass"))
@@ -102,8 +109,9 @@ def forget_changed(machine: Machine, reader: RemoteReader, invalidate: list[byte
 def run_job(machine: Machine, job: list[Any]) -> Outcome:
     kind = job[0]
     if kind == "call":
-        _, path, function, args, kwargs, origin, height, now, gas_limit, readonly = job
-        return machine.execute(path, function, tuple(args), kwargs, context=Context(origin, height, now),
+        _, path, function, arguments, origin, height, now, gas_limit, readonly = job
+        args, kwargs = codec.decode(raw(arguments))
+        return machine.execute(path, function, args, kwargs, context=Context(origin, height, now),
                                gas_limit=gas_limit, readonly=readonly)
     if kind == "deploy":
         _, path, source, origin, height, now, gas_limit, upgrade = job
@@ -114,8 +122,12 @@ def run_job(machine: Machine, job: list[Any]) -> Outcome:
 
 def outcome_to_wire(outcome: Outcome) -> list[Any]:
     error = None if outcome.error is None else [outcome.error.type, outcome.error.message, outcome.error.line]
-    events = [[e.service, e.name, e.attrs] for e in outcome.events]
-    return [outcome.ok, outcome.result, error, outcome.gas_used, events, outcome.writes]
+    events = [[e.service, e.name, pack(e.attrs)] for e in outcome.events]
+    writes = []
+    for key, value in outcome.writes.items():
+        writes.append(text(key))
+        writes.append(None if value is None else text(value))
+    return [outcome.ok, pack(outcome.result), error, outcome.gas_used, events, writes]
 
 
 def serve(channel: Channel) -> None:
@@ -137,6 +149,8 @@ def serve(channel: Channel) -> None:
             if outcome.ok:
                 reader.wrote(outcome.writes)
             reader.finished.append(outcome_to_wire(outcome))
+            if len(reader.finished) >= FLUSH_EVERY:
+                reader.send_finished()
         reader.send_finished()
         channel.send(["done", int(time.process_time() * 1000)])
 
