@@ -188,3 +188,15 @@ def test_a_failed_block_drops_worker_caches() -> None:
                 raise RuntimeError("the block is abandoned")
         assert rt.query(PATH, "get") == 0
         assert rt.call(PATH, "bump", signer="bob").result == 1
+
+
+def test_workers_run_in_their_own_namespaces_where_bubblewrap_works() -> None:
+    from amigos.vm.confine import bwrap_command
+
+    if bwrap_command(["/bin/true"]) is None:
+        pytest.skip("bubblewrap is missing or cannot create namespaces here")
+    with amigos.LocalRuntime(isolation="process") as rt:
+        assert rt.pool is not None and all(w.in_namespaces for w in rt.pool.idle)
+        for pid in worker_pids():
+            for ns in ["net", "pid", "mnt", "ipc"]:
+                assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
