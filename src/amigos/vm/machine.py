@@ -638,12 +638,17 @@ class Machine:
         t = type(value)
         if t is int or t is bool or value is None or ((t is tuple or t is dict) and not value):
             return value, 4
+        remaining = self.meter.remaining
         try:
-            copied, size = copy_plain(value, what, self.meter.remaining)
-        except Halt as halt:
-            if isinstance(halt, OutOfGasHalt):
-                self.meter.out_of_gas()
-            raise self.meter.halt(halt) from None
+            copied, size = _plain_copy(value, codec.MAX_DEPTH, min(max(remaining, 0) * gas.COPY_BYTE_DIVISOR, MAX_COPY_BYTES))
+        except (CodecError, RecursionError):
+            try:  # the same copy again, only to say why it failed
+                copy_plain(value, what, remaining)
+            except Halt as halt:
+                if isinstance(halt, OutOfGasHalt):
+                    self.meter.out_of_gas()
+                raise self.meter.halt(halt) from None
+            raise
         self.meter.charge(size // gas.COPY_BYTE_DIVISOR)
         return copied, size
 
