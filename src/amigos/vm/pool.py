@@ -26,9 +26,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import codec
 from ..errors import CodecError, ExecutionError, execution_error
-from .channel import Channel, ChannelClosed, raw, text, unpack
+from .channel import Channel, ChannelClosed, pack, raw, text, unpack
 from .confine import Limits, bwrap_command
 from .gas import Halt, OutOfGasHalt
 from .machine import Context, Event, Outcome, copy_plain
@@ -324,7 +323,7 @@ def refuse_arguments(job: Job) -> Outcome | None:
         used = gas_limit if isinstance(halt, OutOfGasHalt) else 0
         message = f"out of gas (limit {gas_limit})" if isinstance(halt, OutOfGasHalt) else halt.message
         return Outcome(False, None, execution_error(halt.error_type, message), used)
-    job[3] = text(codec.encode([args, kwargs]))  # plain data now: ready to cross
+    job[3] = [[pack(a) for a in args], {k: pack(v) for k, v in kwargs.items()}]  # plain data: ready to cross
     return None
 
 

@@ -18,7 +18,7 @@ are codec bytes carried as text)::
     worker → parent   ["done", cpu_milliseconds]       the batch is over
 
 A job is ``["call", path, function, arguments, origin, height, time, gas, readonly]``, with
-``arguments`` the codec bytes of ``[args, kwargs]``, or ``["deploy", path, source, origin,
+``arguments`` ``[[packed arg, …], {name: packed arg}]`` (:func:`~amigos.vm.channel.pack`), or ``["deploy", path, source, origin,
 height, time, gas, upgrade]``. An outcome is ``[ok, result, error, gas_used, events, writes]``:
 ``result`` and each event's attributes packed (:func:`~amigos.vm.channel.pack`), ``error``
 None or ``[type, message, line]``, ``writes`` a flat list ``[key, entry or None, …]``.
@@ -30,9 +30,8 @@ import sys
 import time
 from typing import Any
 
-from .. import codec
 from ..errors import execution_error
-from .channel import Channel, ChannelClosed, pack, raw, text
+from .channel import Channel, ChannelClosed, pack, raw, text, unpack
 from .confine import Limits, confine
 from .machine import Context, Machine, Outcome
 from .service import compile_service
@@ -110,7 +109,9 @@ def run_job(machine: Machine, job: list[Any]) -> Outcome:
     kind = job[0]
     if kind == "call":
         _, path, function, arguments, origin, height, now, gas_limit, readonly = job
-        args, kwargs = codec.decode(raw(arguments))
+        packed_args, packed_kwargs = arguments
+        args = tuple(unpack(a) for a in packed_args)
+        kwargs = {k: unpack(v) for k, v in packed_kwargs.items()}
         return machine.execute(path, function, args, kwargs, context=Context(origin, height, now),
                                gas_limit=gas_limit, readonly=readonly)
     if kind == "deploy":
