@@ -38,12 +38,15 @@ def raw(carried: object) -> bytes:
 _SCALARS = (str, int, bool, type(None))
 
 
-def pack(value: Any) -> list[Any]:
-    """A service value for a message: ``[0, value]`` when JSON holds it exactly and it is
-    shallow (scalars, or a list or str-keyed dict of them), else ``[1, codec bytes as text]``.
-    Most results and event attributes are the first kind and cost nothing to read back."""
+def pack(value: Any) -> Any:
+    """A service value for a message. A str, int, bool or None goes as itself; a list or
+    str-keyed dict of those as ``[0, value]``; anything else as ``[1, its codec bytes as text]``.
+    Most arguments, results and event attributes are of the first two kinds and cost nothing to
+    read back."""
     t = type(value)
-    if t in _SCALARS or (t is list and all(type(v) in _SCALARS for v in value)) or (
+    if t in _SCALARS:
+        return value
+    if (t is list and all(type(v) in _SCALARS for v in value)) or (
         t is dict and all(type(k) is str and type(v) in _SCALARS for k, v in value.items())
     ):
         return [0, value]
@@ -52,13 +55,15 @@ def pack(value: Any) -> list[Any]:
 
 def unpack(packed: Any) -> Any:
     """The value :func:`pack` packed; ValueError (or CodecError) for anything else."""
+    if type(packed) in _SCALARS:
+        return packed
     if type(packed) is not list or len(packed) != 2:
         raise ValueError("malformed value")
     form, value = packed
     if form == 1:
         return codec.decode(raw(value))
     t = type(value)
-    if form != 0 or not (t in _SCALARS or (t is list and all(type(v) in _SCALARS for v in value)) or (
+    if form != 0 or not ((t is list and all(type(v) in _SCALARS for v in value)) or (
         t is dict and all(type(v) in _SCALARS for v in value.values())
     )):
         raise ValueError("malformed value")

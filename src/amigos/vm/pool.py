@@ -34,6 +34,7 @@ from .machine import Context, Event, Outcome, copy_plain
 from .service import CompiledService
 
 Job = list[Any]
+SCALARS = (str, int, bool, type(None))
 OnOutcome = Callable[[Outcome], None]
 
 DEFAULT_LIMITS = Limits(address_space=2 << 30, cpu_seconds=600)
@@ -316,6 +317,9 @@ def refuse_arguments(job: Job) -> Outcome | None:
         return None
     gas_limit = job[7]
     args, kwargs = job[3]
+    if not kwargs and all(type(a) in SCALARS for a in args):  # the common case: nothing to copy
+        job[3] = [list(args), {}]
+        return None
     try:
         copy_plain(tuple(args), "argument", gas_limit)
         copy_plain(kwargs, "argument", gas_limit)
