@@ -217,6 +217,16 @@ def validate_account(signer: object) -> str:
     return signer
 
 
+def _check_once(value: object, valid: set[str], validate: Callable[[Any], object]) -> None:
+    """``validate(value)`` unless ``value`` passed before: paths and signers repeat on every call,
+    and a set lookup is much cheaper than their regular expressions."""
+    if type(value) is not str or value not in valid:
+        validate(value)
+        if len(valid) > 10_000:
+            valid.clear()
+        valid.add(value)  # type: ignore[arg-type]
+
+
 def check_gas(value: object, default: int) -> int:
     if value is None:
         return default
@@ -260,19 +270,10 @@ class LocalRuntime:
         self.time = self._stored_int(keys.TIME)
 
     def _check_path(self, path: str) -> None:
-        if type(path) is not str or path not in self._valid_paths:
-            validate_path(path)
-            if len(self._valid_paths) > 10_000:
-                self._valid_paths.clear()
-            self._valid_paths.add(path)
+        _check_once(path, self._valid_paths, validate_path)
 
     def _check_signer(self, signer: str) -> None:
-        # Like _check_path: a signer seen valid before skips the regular expression.
-        if type(signer) is not str or signer not in self._valid_signers:
-            validate_account(signer)
-            if len(self._valid_signers) > 10_000:
-                self._valid_signers.clear()
-            self._valid_signers.add(signer)
+        _check_once(signer, self._valid_signers, validate_account)
 
     # ------------------------------------------------------------ blocks
 
