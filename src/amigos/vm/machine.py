@@ -153,7 +153,13 @@ class Machine:
             module = self._enter(path, NotFoundHalt)
             fn = self._exported(module, function, NotFoundHalt)
             self.frames.append(Frame(path, context.origin))
-            result = _call_exported(fn, function, args, kwargs)
+            try:
+                result = fn(*args, **kwargs)
+            except TypeError as exc:
+                halt = _binding_halt(exc, fn, function)
+                if halt is None:
+                    raise
+                raise halt from None
             self.frames.pop()
             result = self._copy_in(result, "return value")
             writes = self._flush()
@@ -615,14 +621,17 @@ class Machine:
         kwargs = self._copy_in(kwargs, "argument")
         self.frames.append(Frame(path, caller))
         try:
-            result = _call_exported(fn, name, args, kwargs)
+            result = fn(*args, **kwargs)
         except Halt:
             raise
         except RecursionError:
             raise self.meter.limit_exceeded(f"call depth limit exceeded ({gas.MAX_CALL_DEPTH} frames)") from None
         except Exception as exc:  # noqa: BLE001 - a callee's failure fails the whole call
-            message = f"{path}.{name}: {describe_exception(exc)}"
-            raise self.meter.halt(CalleeHalt("ServiceError", scrub(message), service_line(exc.__traceback__))) from None
+            halt = _binding_halt(exc, fn, name) if isinstance(exc, TypeError) else None
+            if halt is None:
+                message = f"{path}.{name}: {describe_exception(exc)}"
+                halt = CalleeHalt("ServiceError", scrub(message), service_line(exc.__traceback__))
+            raise self.meter.halt(halt) from None
         finally:
             self.frames.pop()
         return self._copy_in(result, "return value")
@@ -676,14 +685,13 @@ def copy_plain(value: Any, what: str, gas_left: int) -> tuple[Any, int]:
         raise LimitHalt(f"{what} nested too deeply") from None
 
 
-def _call_exported(fn: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except TypeError as exc:
-        # Raised by the call itself (binding the arguments), not by anything inside it.
-        if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
-            raise InvalidArgumentHalt(f"{name}(): {exc}".replace(f"{fn.__name__}() ", "")) from None
-        raise
+def _binding_halt(exc: TypeError, fn: Callable[..., Any], name: str) -> Halt | None:
+    """InvalidArgument if ``exc`` was raised by calling ``fn`` itself (binding the arguments,
+    so no frame of ``fn`` is in its traceback), None if something inside ``fn`` raised it."""
+    tb = exc.__traceback__
+    if tb is not None and tb.tb_next is None:
+        return InvalidArgumentHalt(f"{name}(): {exc}".replace(f"{fn.__name__}() ", ""))
+    return None
 
 
 def _plain_copy(value: Any, depth: int, room: int) -> tuple[Any, int]:
