@@ -200,3 +200,8 @@ def test_workers_run_in_their_own_namespaces_where_bubblewrap_works() -> None:
         for pid in worker_pids():
             for ns in ["net", "pid", "mnt", "ipc"]:
                 assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+
+
+def test_a_worker_that_cannot_start_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(amigos.errors.SandboxUnavailable, match="could not start"):
+        pool_runtime(monkeypatch, worker_module="no_such_worker_module", namespaces=False)

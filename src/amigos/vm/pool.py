@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import CodecError, ExecutionError, execution_error
+from ..errors import CodecError, ExecutionError, SandboxUnavailable, execution_error
 from .channel import Channel, ChannelClosed, pack, raw, text, unpack
 from .confine import Limits, bwrap_command
 from .gas import Halt, OutOfGasHalt
@@ -256,7 +256,10 @@ class WorkerPool:
 
     def _start(self) -> Worker:
         self.started += 1
-        worker = Worker(self.limits, self.namespaces, self.worker_module, self.answer_timeout)
+        try:
+            worker = Worker(self.limits, self.namespaces, self.worker_module, self.answer_timeout)
+        except WorkerDied as death:  # not a call's fault: this host cannot run workers
+            raise SandboxUnavailable(f"a confined worker could not start: {death}") from None
         worker.synced = self._log_end()
         return worker
 
