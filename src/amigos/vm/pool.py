@@ -44,6 +44,8 @@ ANSWER_TIMEOUT = 30.0
 """Seconds a worker may take to send its next message (a call is bounded by gas far below)."""
 START_TIMEOUT = 30.0
 """Seconds a new worker may take to import, confine itself and say it is ready."""
+CHUNK_JOBS = 16
+"""Jobs sent to a worker at a time."""
 MAX_LOG = 100_000
 """Logged key changes kept; a worker that fell further behind drops all its caches instead."""
 
@@ -215,7 +217,15 @@ class WorkerPool:
     def _run_batch(self, worker: Worker, batch: list[Job], outcomes: list[Outcome],
                    on_outcome: OnOutcome | None) -> None:
         expected = len(outcomes) + len(batch)
-        worker.send(["batch", self._changes_for(worker), batch])
+        # Jobs go in chunks, two ahead and then one more each time results come back: the
+        # worker starts on the first while the parent encodes the rest, and only a few chunks
+        # ever wait in the pipe (so neither side can block the other on a full pipe).
+        chunks = [batch[i:i + CHUNK_JOBS] for i in range(0, len(batch), CHUNK_JOBS)]
+        worker.send(["batch", self._changes_for(worker), chunks[0], len(batch)])
+        sent = 1
+        if len(chunks) > 1:
+            worker.send(["jobs", chunks[1]])
+            sent = 2
         worker.synced = self._log_end()
         self.producer = worker
         try:
@@ -236,6 +246,9 @@ class WorkerPool:
                 elif kind == "results":
                     if len(message) != 2 or type(message[1]) is not list or len(outcomes) + len(message[1]) > expected:
                         raise worker.died("malformed results")
+                    if sent < len(chunks):
+                        worker.send(["jobs", chunks[sent]])
+                        sent += 1
                     for wire in message[1]:
                         outcome = outcome_from_wire(worker, wire)
                         outcomes.append(outcome)

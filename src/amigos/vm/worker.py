@@ -8,8 +8,11 @@ state it sees comes over the pipe from the parent, which alone touches the datab
 Requests and replies (JSON lists, see :mod:`amigos.vm.channel`; keys, entries and values
 are codec bytes carried as text)::
 
-    parent → worker   ["batch", invalidate, jobs]      invalidate: None (drop every cache)
-                                                       or a list of keys changed elsewhere
+    parent → worker   ["batch", invalidate, jobs, n]   invalidate: None (drop every cache)
+                                                       or a list of keys changed elsewhere;
+                                                       the batch has n jobs in all
+    parent → worker   ["jobs", jobs]                   more of the batch's jobs (the parent
+                                                       sends a chunk ahead of each results)
     worker → parent   ["get", key]                     parent → worker  ["value", entry | None]
     worker → parent   ["scan", prefix, start, limit]   parent → worker  ["rows", [k, v, k, v…]]
     worker → parent   ["results", [outcome, …]]        the jobs finished since the last
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from typing import Any
 
 from ..errors import execution_error
@@ -51,6 +55,8 @@ class RemoteReader:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.cache: dict[bytes, bytes | None] = {}
+        self.jobs: deque[list[Any]] = deque()
+        """Jobs of the running batch not started yet (more arrive while it runs)."""
         self.finished: list[list[Any]] = []
         """Outcomes not sent yet. They go before any read: the parent must apply their writes
         before it answers (one message for many outcomes keeps a batch cheap)."""
@@ -67,7 +73,7 @@ class RemoteReader:
             pass
         self.send_finished()
         self.channel.send(["get", text(key)])
-        carried = self.channel.receive()[1]
+        carried = self.reply()[1]
         value = None if carried is None else raw(carried)
         self._remember(key, value)
         return value
@@ -75,8 +81,22 @@ class RemoteReader:
     def scan(self, prefix: bytes, start: bytes | None = None, limit: int | None = None) -> list[tuple[bytes, bytes]]:
         self.send_finished()
         self.channel.send(["scan", text(prefix), None if start is None else text(start), limit])
-        flat = self.channel.receive()[1]
+        flat = self.reply()[1]
         return [(raw(flat[i]), raw(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    def reply(self) -> list[Any]:
+        """The parent's next answer; chunks of jobs that come first are queued."""
+        while True:
+            message = self.channel.receive()
+            if message[0] != "jobs":
+                return message
+            self.jobs.extend(message[1])
+
+    def next_job(self) -> list[Any]:
+        if not self.jobs:
+            self.send_finished()  # the parent sends the next chunk when results arrive
+            self.jobs.extend(self.channel.receive()[1])
+        return self.jobs.popleft()
 
     def _remember(self, key: bytes, value: bytes | None) -> None:
         if value is not None and len(value) + len(key) > CACHE_ITEM_BYTES:
@@ -140,9 +160,11 @@ def serve(channel: Channel) -> None:
             request = channel.receive()
         except ChannelClosed:
             return  # the parent is gone or retired us
-        _, invalidate, jobs = request
+        _, invalidate, jobs, count = request
         forget_changed(machine, reader, invalidate)
-        for job in jobs:
+        reader.jobs.extend(jobs)
+        for _ in range(count):
+            job = reader.next_job()
             try:
                 outcome = run_job(machine, job)
             except Exception as exc:  # noqa: BLE001 - a bad job fails alone, the worker lives on
