@@ -34,6 +34,15 @@ class CodecError(AmigosError):
     """Bytes that do not decode to a value, or a value that has no canonical encoding."""
 
 
+class ProofError(AmigosError):
+    """A Merkle proof of the transparent log that does not hold, or input that cannot be one.
+
+    Raised by :mod:`amigos.merkle` for a proof that leads to another root, and equally for
+    malformed input: a hash that is not 32 bytes, a leaf index not below the tree size, an old
+    tree larger than the new one, a proof of the wrong length. The message names what failed.
+    """
+
+
 class DeployError(AmigosError):
     """Service source that breaks the language rules, or whose initialisation failed.
 
