@@ -34,6 +34,28 @@ class CodecError(AmigosError):
     """Bytes that do not decode to a value, or a value that has no canonical encoding."""
 
 
+class Bech32Error(CodecError):
+    """A string that is not valid bech32m (BIP-350).
+
+    ``reason`` names the rule that was broken, one of: ``"type"``, ``"length"``,
+    ``"mixed-case"``, ``"separator"``, ``"prefix"``, ``"character"``, ``"checksum"``,
+    ``"padding"``.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        self.message = message
+        super().__init__(message)
+
+
+class InvalidAddress(Bech32Error):
+    """A string that is not an Amigos account address (``amigo1…``).
+
+    ``reason`` is a :class:`Bech32Error` reason, or ``"prefix"`` for another human-readable part
+    than ``amigo``, or ``"length"`` for a payload that is not 20 bytes.
+    """
+
+
 class DeployError(AmigosError):
     """Service source that breaks the language rules, or whose initialisation failed.
 
