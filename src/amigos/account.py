@@ -23,6 +23,7 @@ Signatures are plain Ed25519 (RFC 8032) over the bytes given, made and checked w
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 import nacl.exceptions
 import nacl.signing
@@ -54,6 +55,13 @@ def format_address(raw: bytes) -> str:
     """The ``amigo1…`` text of 20 address bytes."""
     if type(raw) is not bytes or len(raw) != ADDRESS_SIZE:
         raise InvalidAddress("length", f"an address is {ADDRESS_SIZE} bytes")
+    return _format_address(raw)
+
+
+# Nodes check the same few addresses over and over; the checksum is pure Python, so both
+# directions remember their recent answers (errors are not remembered).
+@lru_cache(maxsize=4096)
+def _format_address(raw: bytes) -> str:
     return bech32.encode_bytes(ADDRESS_PREFIX, raw)
 
 
@@ -62,6 +70,13 @@ def parse_address(text: str) -> bytes:
 
     All-upper-case addresses are accepted (bech32 allows them, for QR codes); mixed case is not.
     """
+    if type(text) is not str:
+        raise InvalidAddress("type", "an address is a str")
+    return _parse_address(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse_address(text: str) -> bytes:
     try:
         prefix, raw = bech32.decode_bytes(text)
     except Bech32Error as exc:

@@ -48,6 +48,8 @@ from .vm.paths import validate_path
 DOMAIN = b"amigos/tx/v1\x00"
 """Prefix of the signing bytes: a signature over a transaction can never be taken for a
 signature over anything else Amigos keys sign, nor over another version of this format."""
+SIGNED_HEADER = bytes((codec.LIST, 2))
+"""A signed transaction is a list of two values: the transaction and its signature."""
 MAX_TRANSACTION_BYTES = 1 << 20
 """Largest signed transaction, encoded (room for a few sources of MAX_SOURCE_BYTES)."""
 MAX_MESSAGES = 64
@@ -87,7 +89,7 @@ class Call:
     TYPE: ClassVar[str] = "call"
 
     def __post_init__(self) -> None:
-        if type(self.args) is list:  # a convenience: args travel as a list anyway
+        if type(self.args) is list:  # type: ignore[comparison-overlap]  # a convenience
             object.__setattr__(self, "args", tuple(self.args))
 
 
@@ -132,13 +134,21 @@ class Transaction:
     expires_at: int | None = None
 
     def __post_init__(self) -> None:
-        if type(self.messages) is list:
+        if type(self.messages) is list:  # type: ignore[comparison-overlap]  # a convenience
             object.__setattr__(self, "messages", tuple(self.messages))
 
     def signing_bytes(self) -> bytes:
         """The exact bytes the key signs: :data:`DOMAIN` + the encoded transaction."""
-        check_transaction_form(self)
-        return DOMAIN + encode_value(transaction_value(self))
+        return DOMAIN + self.encoding()
+
+    def encoding(self) -> bytes:
+        """The canonical bytes of the transaction (field 0 of a signed transaction). Checked
+        and computed once: a transaction is immutable."""
+        encoded = self.__dict__.get("_encoding")
+        if encoded is None:
+            check_transaction_form(self)
+            encoded = self.__dict__["_encoding"] = encode_value(transaction_value(self))
+        return encoded
 
 
 @dataclass(frozen=True)
@@ -149,9 +159,16 @@ class SignedTransaction:
     signature: bytes
 
     def encode(self) -> bytes:
-        """The canonical bytes of this signed transaction."""
-        check_signed_form(self)
-        return encode_value(signed_value(self))
+        """The canonical bytes of this signed transaction: ``encode([transaction, signature])``,
+        whose field 0 is the very bytes that were signed."""
+        encoded = self.__dict__.get("_encoded")
+        if encoded is None:
+            check_signed_form(self)
+            encoded = SIGNED_HEADER + self.tx.encoding() + codec.encode(self.signature)
+            if len(encoded) > MAX_TRANSACTION_BYTES:
+                raise TransactionError(f"the signed transaction is larger than {MAX_TRANSACTION_BYTES} bytes")
+            self.__dict__["_encoded"] = encoded
+        return encoded
 
     @classmethod
     def decode(cls, data: bytes) -> SignedTransaction:
@@ -193,7 +210,8 @@ def check_transaction_form(tx: object) -> None:
 
 
 def check_signed_form(stx: object) -> None:
-    """Raise :class:`TransactionError` unless ``stx`` is structurally valid and fits the size limit."""
+    """Raise :class:`TransactionError` unless ``stx`` is structurally valid (its size is checked
+    when it is encoded)."""
     if type(stx) is not SignedTransaction:
         raise TransactionError("not a SignedTransaction")
     check_transaction_form(stx.tx)
