@@ -9,7 +9,14 @@ The embedding API::
     r.ok, r.result, r.error, r.gas_used, r.events
     rt.query("hub.amigos.dev/alice/counter", "get")
     rt.render("hub.amigos.dev/alice/counter", "")
+
+Accounts and signed transactions (see docs/protocol.md)::
+
+    alice = amigos.Account.generate()            # or amigos.Account.from_seed(seed32)
+    alice.address                                # "amigo1…"
 """
+
+from typing import Any
 
 from . import errors
 from .errors import DeployError, ExecutionError
@@ -18,7 +25,24 @@ from .vm.machine import Event
 
 __version__ = "0.1.0"
 
+_LAZY = {"Account": "account"}
+"""Names imported on first use: confined worker processes import this package but never sign,
+so they need not load libsodium."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'amigos' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
+    "Account",
     "Call",
     "DeployError",
     "Event",

@@ -43,6 +43,61 @@ class ProofError(AmigosError):
     """
 
 
+class Bech32Error(CodecError):
+    """A string that is not valid bech32m (BIP-350).
+
+    ``reason`` names the rule that was broken, one of: ``"type"``, ``"length"``,
+    ``"mixed-case"``, ``"separator"``, ``"prefix"``, ``"character"``, ``"checksum"``,
+    ``"padding"``.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        self.message = message
+        super().__init__(message)
+
+
+class InvalidAddress(Bech32Error):
+    """A string that is not an Amigos account address (``amigo1…``).
+
+    ``reason`` is a :class:`Bech32Error` reason, or ``"prefix"`` for another human-readable part
+    than ``amigo``, or ``"length"`` for a payload that is not 20 bytes.
+    """
+
+
+class TransactionRefused(AmigosError):
+    """A transaction the ante checks refuse; it changed nothing.
+
+    ``code`` is a stable string (one of :data:`REFUSAL_CODES`) that the node's API and receipts
+    carry unchanged; ``message`` says what exactly was wrong.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{message} [{code}]")
+
+
+class TransactionError(TransactionRefused):
+    """Bytes or fields that are not a well-formed transaction (refusal code ``malformed``):
+    truncated or trailing bytes, a field of the wrong type or size, an oversized encoding."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("malformed", message)
+
+
+REFUSAL_CODES = (
+    "malformed",
+    "wrong-chain",
+    "expired",
+    "gas-out-of-bounds",
+    "bad-signature",
+    "unknown-key",
+    "bad-nonce",
+)
+"""Every ``TransactionRefused.code``, in the order :func:`amigos.ante.ante_check` checks them."""
+
+
 class DeployError(AmigosError):
     """Service source that breaks the language rules, or whose initialisation failed.
 
