@@ -29,6 +29,7 @@ None or ``[type, message, line]``, ``writes`` a flat list ``[key, entry or None,
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from collections import deque
@@ -161,6 +162,7 @@ def serve(channel: Channel) -> None:
         except ChannelClosed:
             return  # the parent is gone or retired us
         _, invalidate, jobs, count = request
+        gc.disable()  # collect between batches, not in the middle of one (see Machine._begin)
         forget_changed(machine, reader, invalidate)
         reader.jobs.extend(jobs)
         for _ in range(count):
@@ -176,6 +178,7 @@ def serve(channel: Channel) -> None:
                 reader.send_finished()
         reader.send_finished()
         channel.send(["done", int(time.process_time() * 1000)])
+        gc.enable()
 
 
 def main(argv: list[str]) -> None:
