@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from amigos.account import Account, verify_signature  # noqa: E402
-from amigos.ante import ante_check  # noqa: E402
-from amigos.tx import Call, SignedTransaction, Transaction, sign  # noqa: E402
+from amigos.crypto.keys import Account, verify_signature  # noqa: E402
+from amigos.ledger.ante import ante_check  # noqa: E402
+from amigos.ledger.tx import Call, SignedTransaction, Transaction, sign  # noqa: E402
 
 
 class Ledger:

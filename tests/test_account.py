@@ -7,8 +7,8 @@ import hashlib
 import pytest
 
 import amigos
-from amigos import bech32
-from amigos.account import (
+from amigos.crypto import bech32
+from amigos.crypto.keys import (
     ADDRESS_SIZE,
     Account,
     address_bytes,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from amigos import bech32
-from amigos.bech32 import Variant
+from amigos.crypto import bech32
+from amigos.crypto.bech32 import Variant
 from amigos.errors import Bech32Error
 
 # BIP-350, "Test vectors for Bech32m": valid strings.

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from amigos import bech32, codec
-from amigos.account import Account, address_of, parse_address, verify_signature
-from amigos.tx import DOMAIN, SignedTransaction, sign
+from amigos import codec
+from amigos.crypto import bech32
+from amigos.crypto.keys import Account, address_of, parse_address, verify_signature
+from amigos.ledger.tx import DOMAIN, SignedTransaction, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "protocol.md"

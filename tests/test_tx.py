@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from amigos import ante, codec
-from amigos.account import Account, address_of
-from amigos.ante import ante_check, intrinsic_gas
+from amigos import codec
+from amigos.ledger import ante
+from amigos.crypto.keys import Account, address_of
+from amigos.ledger.ante import ante_check, intrinsic_gas
 from amigos.errors import REFUSAL_CODES, TransactionError, TransactionRefused, UsageError
-from amigos.tx import (
+from amigos.ledger.tx import (
     DOMAIN,
     MAX_MESSAGES,
     MAX_TRANSACTION_BYTES,

@@ -25,7 +25,7 @@ from .vm.machine import Event
 
 __version__ = "0.1.0"
 
-_LAZY = {"Account": "account"}
+_LAZY = {"Account": "crypto.keys"}
 """Names imported on first use: confined worker processes import this package but never sign,
 so they need not load libsodium."""
 

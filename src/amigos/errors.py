@@ -95,7 +95,7 @@ REFUSAL_CODES = (
     "unknown-key",
     "bad-nonce",
 )
-"""Every ``TransactionRefused.code``, in the order :func:`amigos.ante.ante_check` checks them."""
+"""Every ``TransactionRefused.code``, in the order :func:`amigos.ledger.ante.ante_check` checks them."""
 
 
 class DeployError(AmigosError):

@@ -26,7 +26,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Iterable, Sequence
 
-from .errors import Bech32Error
+from ..errors import Bech32Error
 
 CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 """The 32 data characters; a character's position is the 5-bit value it stands for."""

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from typing import Protocol, cast
 
-from .account import address_bytes, parse_address, verify_signature
-from .errors import TransactionRefused
+from ..crypto.keys import address_bytes, parse_address, verify_signature
+from ..errors import TransactionRefused
 from .tx import SignedTransaction, Transaction, check_signed_form, decode_signed
-from .vm.gas import MAX_GAS, STATE_WRITE_BYTE
+from ..vm.gas import MAX_GAS, STATE_WRITE_BYTE
 
 MALFORMED = "malformed"
 WRONG_CHAIN = "wrong-chain"

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar, Union
 
-from . import codec
-from .account import (
+from .. import codec
+from ..crypto.keys import (
     ADDRESS_SIZE,
     PUBLIC_KEY_SIZE,
     SIGNATURE_SIZE,
@@ -41,9 +41,9 @@ from .account import (
     is_canonical_address,
     parse_address,
 )
-from .errors import CodecError, TransactionError, UsageError
-from .vm.gas import MAX_SOURCE_BYTES
-from .vm.paths import validate_path
+from ..errors import CodecError, TransactionError, UsageError
+from ..vm.gas import MAX_SOURCE_BYTES
+from ..vm.paths import validate_path
 
 DOMAIN = b"amigos/tx/v1\x00"
 """Prefix of the signing bytes: a signature over a transaction can never be taken for a

@@ -6,7 +6,7 @@ An account is named by its **address**, derived from the account's first (master
 
 * *Short and typed*: 44 characters; the ``amigo`` prefix says what the string is, and a string
   with another prefix is refused rather than misread.
-* *Checksummed*: bech32m (:mod:`amigos.bech32`) catches any 4 mistyped characters.
+* *Checksummed*: bech32m (:mod:`amigos.crypto.bech32`) catches any 4 mistyped characters.
 * *Anonymous accounts need no registration step*: a client makes a key, and its address exists
   at once; the first transaction the key signs shows the public key, whose hash is the address.
 * *The address stays when keys change*: it names the master key the account was created with.
@@ -29,7 +29,7 @@ import nacl.exceptions
 import nacl.signing
 
 from . import bech32
-from .errors import Bech32Error, InvalidAddress, UsageError
+from ..errors import Bech32Error, InvalidAddress, UsageError
 
 ADDRESS_PREFIX = "amigo"
 """The human-readable part of every account address."""
