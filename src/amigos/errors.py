@@ -105,10 +105,12 @@ class DeployError(AmigosError):
     ``rule`` a short stable identifier of the rule that was broken, e.g. ``"double-underscore"``.
     """
 
-    def __init__(self, message: str, *, line: int | None = None, rule: str = "invalid") -> None:
+    def __init__(self, message: str, *, line: int | None = None, rule: str = "invalid", gas_used: int = 0) -> None:
         self.message = message
         self.line = line
         self.rule = rule
+        self.gas_used = gas_used
+        """Gas the deploy used before it failed (its initialisation code, when that failed)."""
         where = f"line {line}: " if line is not None else ""
         super().__init__(f"{where}{message} [{rule}]")
 
@@ -181,6 +183,10 @@ class WorkerCrashed(ExecutionError):
     """The worker process running the call died (process isolation only)."""
 
 
+class DeployFailed(ExecutionError):
+    """A deploy message of a transaction failed (the DeployError's text is the message)."""
+
+
 EXECUTION_ERRORS: dict[str, type[ExecutionError]] = {
     cls.__name__: cls
     for cls in (
@@ -193,6 +199,7 @@ EXECUTION_ERRORS: dict[str, type[ExecutionError]] = {
         ReadOnlyViolation,
         Unauthorized,
         WorkerCrashed,
+        DeployFailed,
     )
 }
 

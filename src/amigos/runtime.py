@@ -31,6 +31,7 @@ from .vm.service import CompiledService, compile_service
 
 ISOLATIONS = ("none", "process")
 """Where service code runs: in this process (tests, tools), or in confined worker processes."""
+_UNSET: Any = object()
 _ACCOUNT = re.compile(r"[A-Za-z0-9_.:@/+-]{1,128}")
 STATE_FILE = "state.sqlite"
 
@@ -129,6 +130,7 @@ class StateView:
         self.watchers: list[Callable[[list[bytes] | None], None]] = []
         """Told of every change: the keys written, or None when pending writes are dropped."""
         self.pending: dict[bytes, bytes | None] = {}
+        self.journal: dict[bytes, Any] | None = None
         self.cache: dict[bytes, bytes | None] = {}
         self.cache_bytes = 0
 
@@ -182,9 +184,44 @@ class StateView:
         self.watchers.append(watcher)
 
     def apply(self, writes: dict[bytes, bytes | None]) -> None:
+        journal = self.journal
+        if journal is not None:
+            pending = self.pending
+            for key in writes:
+                if key not in journal:
+                    journal[key] = pending.get(key, _UNSET)
         self.pending.update(writes)
         for watcher in self.watchers:
             watcher(list(writes))
+
+    # A savepoint lets a group of applies (a transaction's messages) be undone or kept as one.
+    # Only one is open at a time: the journal holds each key's pending value before the first
+    # write since the savepoint (or _UNSET when the key had no pending write).
+
+    def savepoint(self) -> None:
+        if self.journal is not None:
+            raise RuntimeError("a savepoint is already open")
+        self.journal = {}
+
+    def changes_since_savepoint(self) -> dict[bytes, bytes | None]:
+        """What the applies since :meth:`savepoint` changed, as writes."""
+        assert self.journal is not None
+        return {key: self.pending[key] for key in self.journal}
+
+    def release_savepoint(self) -> None:
+        self.journal = None
+
+    def rollback_to_savepoint(self) -> None:
+        journal = self.journal
+        assert journal is not None
+        self.journal = None
+        for key, before in journal.items():
+            if before is _UNSET:
+                del self.pending[key]
+            else:
+                self.pending[key] = before
+        for watcher in self.watchers:
+            watcher(list(journal))
 
     def commit(self) -> None:
         if not self.pending:
@@ -200,6 +237,7 @@ class StateView:
 
     def discard(self) -> None:
         self.pending = {}
+        self.journal = None
         self.clear_cache()
         for watcher in self.watchers:
             watcher(None)
@@ -282,18 +320,22 @@ class LocalRuntime:
         return 0 if raw is None else int(codec.decode(raw))
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Run many calls as one block, committed once at the end (all or nothing on crash)."""
-        with self._lock, self._in_block(origin=""):
-            yield
+    def batch(self, time: int | None = None) -> Iterator[Context]:
+        """Run many calls as one block, committed once at the end (all or nothing on crash).
+        ``time`` sets the block's time (a replay gives the logged one); by default the clock's.
+        Yields the block's context (its height and time)."""
+        if time is not None and (type(time) is not int or time < self.time):
+            raise UsageError(f"a block time must be an int no earlier than the last block's ({self.time})")
+        with self._lock, self._in_block(origin="", time=time) as block:
+            yield block
 
     @contextmanager
-    def _in_block(self, origin: str) -> Iterator[Context]:
+    def _in_block(self, origin: str, time: int | None = None) -> Iterator[Context]:
         if self._block is not None:
             yield Context(origin, self._block.height, self._block.time)
             return
         height = self.height + 1
-        now = max(int(self.clock()), self.time)
+        now = time if time is not None else max(int(self.clock()), self.time)
         self._block = Context(origin, height, now)
         try:
             yield self._block
@@ -323,6 +365,11 @@ class LocalRuntime:
         Raises :class:`~amigos.errors.DeployError` if the source breaks a language rule, imports
         a service that does not exist, or its initialisation fails.
         """
+        return self.deploy_metered(path, source, signer=signer, gas=gas)[0]
+
+    def deploy_metered(self, path: str, source: str, *, signer: str, gas: int | None = None) -> tuple[ServiceInfo, int]:
+        """:meth:`deploy`, also returning the gas its initialisation used (a ledger charges it).
+        A :class:`~amigos.errors.DeployError` carries it as ``gas_used``."""
         validate_path(path)
         validate_account(signer)
         gas_limit = check_gas(gas, DEPLOY_GAS)
@@ -341,6 +388,7 @@ class LocalRuntime:
                         f"initialisation failed: {outcome.error.type}: {outcome.error.message}",
                         line=outcome.error.line,
                         rule="init",
+                        gas_used=outcome.gas_used,
                     )
                 record = self._next_record(compiled, signer, record, block.height)
                 writes = dict(outcome.writes)
@@ -348,7 +396,7 @@ class LocalRuntime:
                 writes[keys.record(path)] = codec.encode(record)
                 writes[keys.namespace_owner(namespace_of(path))] = signer.encode()
                 self.view.apply(writes)
-        return self._info(path, record, compiled)
+        return self._info(path, record, compiled), outcome.gas_used
 
     def _namespace_owner(self, path: str) -> str | None:
         raw = self.view.get(keys.namespace_owner(namespace_of(path)))

@@ -1,0 +1,328 @@
+"""Applying signed transactions in blocks: the state machine of a Phase 1 node.
+
+    apply_block(ledger, transactions, time)
+        for each transaction:
+            admit it (the ante checks)                  refused: not in the block, nothing changed
+            bump its key's nonce, charge intrinsic gas  kept even if its messages fail
+            run its messages in order, all or nothing   deploys and calls, through the runtime
+            write its receipt as a leaf of the log
+        then: chain the state hash, append the leaves to the Merkle tree, sign the tree head,
+        and commit state, receipts and head in one database transaction.
+
+Everything a replay needs is in the log: the transaction bytes, the block time, and what came
+out. Replaying the same transactions into a fresh ledger gives the same receipts, state hashes
+and tree roots (signatures aside, which only the node's key can make).
+
+The ledger keeps its own entries in the runtime's store under ``x/``, next to service state:
+nonces (``x/n/…``), receipts (``x/l/<index>``), tree heads (``x/b/<height>``), the compact
+Merkle tree (``x/c``) and the state hash (``x/s``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .. import codec
+from ..crypto.keys import Account, parse_address, verify_signature
+from ..errors import DeployError, ExecutionError, TransactionRefused, UsageError, execution_error
+from ..merkle import CompactTree, leaf_hash
+from ..runtime import LocalRuntime
+from ..vm.gas import MAX_GAS
+from .ante import ante_check, intrinsic_gas
+from .tx import AccountMessage, Call, Deploy, Message, SignedTransaction
+
+HEAD_DOMAIN = b"amigos/tree-head/v1\x00"
+"""Prefix of the bytes a node signs for a tree head (never valid as a transaction's bytes)."""
+NONCE_PREFIX = b"x/n/"
+LEAF_PREFIX = b"x/l/"
+HEAD_PREFIX = b"x/b/"
+TREE_KEY = b"x/c"
+STATE_HASH_KEY = b"x/s"
+GENESIS_STATE_HASH = hashlib.sha256(b"amigos/genesis").digest()
+
+
+# ---------------------------------------------------------------- what comes out
+
+
+@dataclass(frozen=True)
+class TxReceipt:
+    """What a transaction did. ``error`` is None or an ExecutionError-like (type, message)
+    of the first message that failed (``failed_message`` is its index)."""
+
+    tx_hash: bytes
+    height: int
+    index: int
+    """Position of the leaf in the log (0-based, over all blocks)."""
+    ok: bool
+    results: list[Any]
+    error: ExecutionError | None
+    failed_message: int | None
+    gas_used: int
+    events: list[dict[str, Any]]
+    writes_hash: bytes
+    """SHA-256 of the state changes the transaction made (see :func:`hash_writes`)."""
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    """The log after a block: ``size`` leaves with Merkle root ``root``; ``state_hash`` chains
+    every block's state changes since genesis."""
+
+    chain_id: str
+    height: int
+    time: int
+    size: int
+    root: bytes
+    state_hash: bytes
+
+    def signing_bytes(self) -> bytes:
+        return HEAD_DOMAIN + codec.encode([self.chain_id, self.height, self.time, self.size, self.root, self.state_hash])
+
+
+@dataclass(frozen=True)
+class SignedTreeHead:
+    head: TreeHead
+    node_key: bytes
+    signature: bytes
+
+    def verify(self) -> bool:
+        return verify_signature(self.node_key, self.head.signing_bytes(), self.signature)
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    receipts: list[TxReceipt]
+    refused: list[tuple[bytes, TransactionRefused]]
+    """Transactions the ante checks refused, with why: they are in no block."""
+    head: SignedTreeHead
+
+
+# ---------------------------------------------------------------- the ledger
+
+
+class Ledger:
+    """A chain of blocks over a :class:`~amigos.runtime.LocalRuntime`: the node's state machine.
+
+    ``node_key`` signs tree heads; a verifier replaying the log passes ``node_key=None`` and
+    checks the logged signatures instead.
+    """
+
+    def __init__(self, runtime: LocalRuntime, chain_id: str, node_key: Account | None) -> None:
+        if type(chain_id) is not str or not chain_id:
+            raise UsageError("a chain id must be a non-empty str")
+        self.runtime = runtime
+        self.chain_id = chain_id
+        self.node_key = node_key
+
+    # ------------------------------------------------------------ reading
+
+    def last_nonce(self, account: str, public_key: bytes) -> int:
+        raw = self.runtime.view.get(nonce_key(account, public_key))
+        return 0 if raw is None else int(codec.decode(raw))
+
+    def is_listed_key(self, account: str, public_key: bytes) -> bool:
+        return False  # session keys come with accounts (a later issue): only master keys now
+
+    def tree(self) -> CompactTree:
+        raw = self.runtime.view.get(TREE_KEY)
+        if raw is None:
+            return CompactTree()
+        size, hashes = codec.decode(raw)
+        return CompactTree(size, hashes)
+
+    def state_hash(self) -> bytes:
+        return self.runtime.view.get(STATE_HASH_KEY) or GENESIS_STATE_HASH
+
+    def leaf(self, index: int) -> bytes:
+        raw = self.runtime.view.get(leaf_key(index))
+        if raw is None:
+            raise UsageError(f"no receipt at log index {index}")
+        return raw
+
+    def head_at(self, height: int) -> SignedTreeHead | None:
+        raw = self.runtime.view.get(HEAD_PREFIX + struct.pack(">Q", height))
+        return None if raw is None else decode_signed_head(raw)
+
+    # ------------------------------------------------------------ writing
+
+    def apply_block(self, transactions: Sequence[bytes], time: int | None = None) -> BlockResult:
+        """Apply ``transactions`` (signed encodings) as the next block at ``time`` (default: the
+        runtime's clock) and commit it. Refused transactions are left out and reported."""
+        if self.node_key is None:
+            raise UsageError("this ledger has no node key: it can only verify")
+        return self._apply(transactions, time, sign_head=self._sign)
+
+    def _sign(self, head: TreeHead) -> SignedTreeHead:
+        assert self.node_key is not None
+        return SignedTreeHead(head, self.node_key.public_key, self.node_key.sign(head.signing_bytes()))
+
+    def _apply(self, transactions: Sequence[bytes], time: int | None, sign_head: Any) -> BlockResult:
+        rt = self.runtime
+        receipts: list[TxReceipt] = []
+        refused: list[tuple[bytes, TransactionRefused]] = []
+        with rt.batch(time=time) as block:
+            tree = self.tree()
+            block_writes = hashlib.sha256()
+            for raw in transactions:
+                try:
+                    stx = ante_check(raw, chain_id=self.chain_id, block_time=block.time, state=self)
+                except TransactionRefused as refusal:
+                    refused.append((raw, refusal))
+                    continue
+                receipt = self._apply_transaction(stx, block.height, tree.size)
+                leaf = encode_receipt(receipt, stx)
+                rt.view.apply({leaf_key(tree.size): leaf})
+                tree.append(leaf_hash(leaf))
+                block_writes.update(receipt.writes_hash)
+                receipts.append(receipt)
+            state_hash = hashlib.sha256(self.state_hash() + block_writes.digest()).digest()
+            head = sign_head(TreeHead(self.chain_id, block.height, block.time, tree.size, tree.root(), state_hash))
+            rt.view.apply({
+                TREE_KEY: codec.encode([tree.size, list(tree.hashes)]),
+                STATE_HASH_KEY: state_hash,
+                HEAD_PREFIX + struct.pack(">Q", block.height): encode_signed_head(head),
+            })
+        return BlockResult(receipts, refused, head)
+
+    def _apply_transaction(self, stx: SignedTransaction, height: int, index: int) -> TxReceipt:
+        """Bump the nonce and charge intrinsic gas (kept whatever happens), then run the
+        messages as one unit: if one fails, none of them changed anything."""
+        tx = stx.tx
+        view = self.runtime.view
+        view.apply({nonce_key(tx.account, tx.public_key): codec.encode(tx.nonce)})
+        gas_used = intrinsic_gas(stx)
+        view.savepoint()
+        results: list[Any] = []
+        events: list[dict[str, Any]] = []
+        error: ExecutionError | None = None
+        failed: int | None = None
+        for number, message in enumerate(tx.messages):
+            budget = min(tx.gas_limit - gas_used, MAX_GAS)
+            result, used, message_events, error = self._run_message(tx.account, message, budget)
+            gas_used += used
+            if error is not None:
+                failed = number
+                break
+            results.append(result)
+            events.extend(message_events)
+        writes = view.changes_since_savepoint()
+        if error is not None:
+            view.rollback_to_savepoint()
+            self.runtime.machine.forget()  # a loaded service may hold the undone globals
+            results, events, writes = [], [], {}
+        else:
+            view.release_savepoint()
+        writes[nonce_key(tx.account, tx.public_key)] = codec.encode(tx.nonce)
+        return TxReceipt(stx.tx_hash, height, index, error is None, results, error, failed,
+                         min(gas_used, tx.gas_limit), events, hash_writes(writes))
+
+    def _run_message(self, account: str, message: Message, budget: int) -> tuple[Any, int, list[dict[str, Any]], ExecutionError | None]:
+        rt = self.runtime
+        if budget <= 0:
+            return None, 0, [], execution_error("OutOfGas", "no gas left for this message")
+        if isinstance(message, Call):
+            receipt = rt.call(message.path, message.function, *message.args, signer=account, gas=budget,
+                              kwargs=dict(message.kwargs))
+            events = [e.to_dict() for e in receipt.events]
+            return receipt.result, receipt.gas_used, events, receipt.error
+        if isinstance(message, Deploy):
+            try:
+                info, used = rt.deploy_metered(message.path, message.source, signer=account, gas=budget)
+            except DeployError as exc:
+                return None, exc.gas_used, [], execution_error("DeployFailed", str(exc))
+            return {"path": info.path, "version": info.version, "code_hash": info.code_hash}, used, [], None
+        assert isinstance(message, AccountMessage)
+        return None, 0, [], execution_error("InvalidArgument", f"account action {message.action!r} is not supported yet")
+
+
+# ---------------------------------------------------------------- replay
+
+
+class LogMismatch(Exception):
+    """A replayed block did not come out as logged; ``height`` is the first bad block."""
+
+    def __init__(self, height: int, message: str) -> None:
+        super().__init__(f"block {height}: {message}")
+        self.height = height
+
+
+def replay(source: Ledger, target: Ledger, node_key: bytes) -> int:
+    """Re-execute every block of ``source``'s log into ``target`` (a ledger over a fresh
+    runtime) and check each against the log: the head's signature by ``node_key``, each
+    receipt leaf, the state hash and the tree root. Returns the number of blocks checked;
+    raises :class:`LogMismatch` naming the first block that does not hold."""
+    height = 1
+    while True:
+        logged = source.head_at(height)
+        if logged is None:
+            return height - 1
+        if logged.node_key != node_key or not logged.verify():
+            raise LogMismatch(height, "the tree head is not signed by the node's key")
+        first = target.tree().size
+        transactions = [decode_leaf(source.leaf(i))[0] for i in range(first, logged.head.size)]
+
+        def check_block(head: TreeHead) -> SignedTreeHead:
+            # Called before the replayed block commits: name the first receipt that differs.
+            if head.size != logged.head.size:
+                raise LogMismatch(height, "a logged transaction is refused on replay (forged or replayed?)")
+            for i in range(first, head.size):
+                if target.leaf(i) != source.leaf(i):
+                    raise LogMismatch(height, f"receipt {i} differs from the logged one")
+            if head != logged.head:
+                raise LogMismatch(height, "the tree head differs from the logged one")
+            return logged
+
+        try:
+            target._apply(transactions, logged.head.time, sign_head=check_block)
+        except LogMismatch:
+            raise
+        except Exception as exc:  # noqa: BLE001 - anything else is a log that cannot be replayed
+            raise LogMismatch(height, f"cannot be replayed: {exc}") from None
+        height += 1
+
+
+# ---------------------------------------------------------------- encodings
+
+
+def nonce_key(account: str, public_key: bytes) -> bytes:
+    return NONCE_PREFIX + parse_address(account) + public_key
+
+
+def leaf_key(index: int) -> bytes:
+    return LEAF_PREFIX + struct.pack(">Q", index)
+
+
+def hash_writes(writes: dict[bytes, bytes | None]) -> bytes:
+    """SHA-256 over the state changes in key order: key, then value (or a deletion mark)."""
+    digest = hashlib.sha256()
+    for key in sorted(writes):
+        value = writes[key]
+        digest.update(codec.encode([key, value]))
+    return digest.digest()
+
+
+def encode_receipt(receipt: TxReceipt, stx: SignedTransaction) -> bytes:
+    """The log leaf: the signed transaction's bytes and what it did, canonically encoded."""
+    error = None if receipt.error is None else [receipt.error.type, receipt.error.message]
+    return codec.encode([
+        stx.encode(), receipt.height, receipt.index, receipt.ok, receipt.results, error,
+        receipt.failed_message, receipt.gas_used, receipt.events, receipt.writes_hash,
+    ])
+
+
+def decode_leaf(leaf: bytes) -> list[Any]:
+    """The fields of a log leaf, starting with the signed transaction's bytes."""
+    return list(codec.decode(leaf))
+
+
+def encode_signed_head(head: SignedTreeHead) -> bytes:
+    h = head.head
+    return codec.encode([[h.chain_id, h.height, h.time, h.size, h.root, h.state_hash], head.node_key, head.signature])
+
+
+def decode_signed_head(raw: bytes) -> SignedTreeHead:
+    (chain_id, height, time, size, root, state_hash), node_key, signature = codec.decode(raw)
+    return SignedTreeHead(TreeHead(chain_id, height, time, size, root, state_hash), node_key, signature)

@@ -1,0 +1,162 @@
+"""The ledger: signed transactions applied in blocks, receipts in a Merkle log, replay."""
+
+from __future__ import annotations
+
+import pytest
+
+import amigos
+from amigos import codec
+from amigos.crypto.keys import Account
+from amigos.ledger.block import Ledger, LogMismatch, decode_leaf, leaf_key, replay
+from amigos.ledger.tx import Call, Deploy, Transaction, sign
+from amigos.merkle import consistency_proof, inclusion_proof, leaf_hash, verify_consistency, verify_inclusion
+
+CHAIN = "amigos-test"
+COUNTER = "import std\ncount = 0\n\ndef increment(by=1):\n    global count\n    std.require(by > 0, 'by must be positive')\n    count += by\n    std.emit('incremented', by=by)\n    return count\n"
+NODE = Account.from_seed(bytes([9]) * 32)
+ALICE = Account.from_seed(bytes([1]) * 32)
+BOB = Account.from_seed(bytes([2]) * 32)
+
+
+def path(account: Account) -> str:
+    return f"hub.amigos.dev/{account.address}/counter"
+
+
+def signed(account: Account, nonce: int, *messages: object, chain: str = CHAIN, gas: int = 5_000_000) -> bytes:
+    tx = Transaction(chain_id=chain, account=account.address, public_key=account.public_key, nonce=nonce,
+                     gas_limit=gas, messages=list(messages))
+    return sign(tx, account).encode()
+
+
+def new_ledger() -> Ledger:
+    return Ledger(amigos.LocalRuntime(clock=lambda: 1_700_000_000), CHAIN, NODE)
+
+
+def test_a_block_of_transactions() -> None:
+    ledger = new_ledger()
+    result = ledger.apply_block([
+        signed(ALICE, 1, Deploy(path(ALICE), COUNTER)),
+        signed(BOB, 1, Call(path(ALICE), "increment", (2,))),
+        signed(BOB, 2, Call(path(ALICE), "increment", (3,))),
+    ])
+    assert not result.refused
+    assert [r.ok for r in result.receipts] == [True, True, True]
+    assert [r.results for r in result.receipts][1:] == [[2], [5]]
+    assert result.receipts[1].events == [{"service": path(ALICE), "name": "incremented", "attrs": {"by": 2}}]
+    assert [r.index for r in result.receipts] == [0, 1, 2]
+    head = result.head
+    assert head.verify() and head.node_key == NODE.public_key
+    assert (head.head.size, head.head.height) == (3, 1)
+    assert ledger.runtime.state(path(ALICE))["globals"] == {"count": 5}
+    # Every receipt is provably in the tree head.
+    leaves = [leaf_hash(ledger.leaf(i)) for i in range(3)]
+    for i in range(3):
+        verify_inclusion(leaves[i], inclusion_proof(leaves, i, 3), index=i, size=3, root=head.head.root)
+    assert decode_leaf(ledger.leaf(1))[0] == signed(BOB, 1, Call(path(ALICE), "increment", (2,)))
+
+
+def test_refused_transactions_change_nothing() -> None:
+    ledger = new_ledger()
+    ledger.apply_block([signed(ALICE, 1, Deploy(path(ALICE), COUNTER))])
+    before = ledger.runtime.state_root()
+    replayed = signed(ALICE, 1, Deploy(path(ALICE), COUNTER))
+    result = ledger.apply_block([
+        replayed,                                                        # nonce already used
+        signed(BOB, 2, Call(path(ALICE), "increment")),                 # skips nonce 1
+        signed(BOB, 1, Call(path(ALICE), "increment"), chain="other"),  # another chain
+        b"\x00garbage",
+        signed(BOB, 1, Call(path(ALICE), "increment"))[:-3],            # truncated
+    ])
+    assert [r.code for _, r in result.refused] == ["bad-nonce", "bad-nonce", "wrong-chain", "malformed", "malformed"]
+    assert result.receipts == [] and result.head.head.size == 1
+    assert ledger.last_nonce(BOB.address, BOB.public_key) == 0
+    # Only the block bookkeeping moved (height, time, head, state hash chain), no service state.
+    assert ledger.runtime.state(path(ALICE))["globals"] == {"count": 0}
+    assert before != ledger.runtime.state_root()
+
+
+def test_messages_are_all_or_nothing_but_the_nonce_moves() -> None:
+    ledger = new_ledger()
+    ledger.apply_block([signed(ALICE, 1, Deploy(path(ALICE), COUNTER))])
+    result = ledger.apply_block([
+        signed(BOB, 1, Call(path(ALICE), "increment", (5,)), Call(path(ALICE), "increment", (-1,))),
+    ])
+    (receipt,) = result.receipts
+    assert not receipt.ok and receipt.failed_message == 1
+    assert receipt.error.type == "ServiceError" and receipt.error.message == "by must be positive"
+    assert receipt.results == [] and receipt.events == []
+    assert receipt.gas_used > 5_000
+    assert ledger.runtime.state(path(ALICE))["globals"] == {"count": 0}
+    assert ledger.last_nonce(BOB.address, BOB.public_key) == 1
+    ok = ledger.apply_block([signed(BOB, 2, Call(path(ALICE), "increment", (5,)))])
+    assert ok.receipts[0].results == [5]
+
+
+def test_namespaces_belong_to_the_first_deployer() -> None:
+    ledger = new_ledger()
+    ledger.apply_block([signed(ALICE, 1, Deploy(path(ALICE), COUNTER))])
+    result = ledger.apply_block([signed(BOB, 1, Deploy(path(ALICE), COUNTER))])
+    (receipt,) = result.receipts
+    assert receipt.error.type == "DeployFailed" and "namespace-owner" in receipt.error.message
+
+
+def test_consistency_between_heads() -> None:
+    ledger = new_ledger()
+    first = ledger.apply_block([signed(ALICE, 1, Deploy(path(ALICE), COUNTER))]).head.head
+    for nonce in range(1, 4):
+        second = ledger.apply_block([signed(BOB, nonce, Call(path(ALICE), "increment"))]).head.head
+    leaves = [leaf_hash(ledger.leaf(i)) for i in range(second.size)]
+    proof = consistency_proof(leaves, first.size, second.size)
+    verify_consistency(proof, old_size=first.size, new_size=second.size, old_root=first.root, new_root=second.root)
+
+
+def build_log() -> Ledger:
+    ledger = new_ledger()
+    ledger.apply_block([signed(ALICE, 1, Deploy(path(ALICE), COUNTER))], time=1_700_000_001)
+    ledger.apply_block([signed(BOB, 1, Call(path(ALICE), "increment", (2,))),
+                        signed(BOB, 2, Call(path(ALICE), "increment", (-2,)))], time=1_700_000_002)
+    ledger.apply_block([signed(ALICE, 2, Call(path(ALICE), "increment", (7,)))], time=1_700_000_003)
+    return ledger
+
+
+def test_replay_reproduces_every_block() -> None:
+    source = build_log()
+    target = Ledger(amigos.LocalRuntime(), CHAIN, None)
+    assert replay(source, target, NODE.public_key) == 3
+    assert target.runtime.state_root() == source.runtime.state_root()
+
+
+def tamper(ledger: Ledger, index: int, field: int, value: object) -> None:
+    fields = decode_leaf(ledger.leaf(index))
+    fields[field] = value
+    ledger.runtime.store.apply({leaf_key(index): codec.encode(fields)})
+    ledger.runtime.view.clear_cache()
+
+
+@pytest.mark.parametrize("field, value, height", [
+    (4, [99], 2),         # a result
+    (7, 12345, 2),        # gas used
+])
+def test_replay_names_the_first_tampered_block(field: int, value: object, height: int) -> None:
+    source = build_log()
+    tamper(source, 1, field, value)
+    with pytest.raises(LogMismatch) as caught:
+        replay(source, Ledger(amigos.LocalRuntime(), CHAIN, None), NODE.public_key)
+    assert caught.value.height == height and "receipt 1" in str(caught.value)
+
+
+def test_replay_refuses_a_changed_argument_or_signature() -> None:
+    source = build_log()
+    tx = bytearray(decode_leaf(source.leaf(3))[0])
+    tx[-70] ^= 1  # inside the signed transaction
+    tamper(source, 3, 0, bytes(tx))
+    with pytest.raises(LogMismatch) as caught:
+        replay(source, Ledger(amigos.LocalRuntime(), CHAIN, None), NODE.public_key)
+    assert caught.value.height == 3
+
+
+def test_replay_refuses_heads_not_signed_by_the_node() -> None:
+    source = build_log()
+    with pytest.raises(LogMismatch) as caught:
+        replay(source, Ledger(amigos.LocalRuntime(), CHAIN, None), ALICE.public_key)
+    assert caught.value.height == 1
