@@ -98,6 +98,8 @@ class BlockResult:
     refused: list[tuple[bytes, TransactionRefused]]
     """Transactions the ante checks refused, with why: they are in no block."""
     head: SignedTreeHead
+    outcomes: list[TxReceipt | TransactionRefused]
+    """One per transaction given, in the same order: its receipt or its refusal."""
 
 
 # ---------------------------------------------------------------- the ledger
@@ -163,6 +165,7 @@ class Ledger:
         rt = self.runtime
         receipts: list[TxReceipt] = []
         refused: list[tuple[bytes, TransactionRefused]] = []
+        outcomes: list[TxReceipt | TransactionRefused] = []
         with rt.batch(time=time) as block:
             tree = self.tree()
             block_writes = hashlib.sha256()
@@ -171,6 +174,7 @@ class Ledger:
                     stx = ante_check(raw, chain_id=self.chain_id, block_time=block.time, state=self)
                 except TransactionRefused as refusal:
                     refused.append((raw, refusal))
+                    outcomes.append(refusal)
                     continue
                 receipt = self._apply_transaction(stx, block.height, tree.size)
                 leaf = encode_receipt(receipt, stx)
@@ -178,6 +182,7 @@ class Ledger:
                 tree.append(leaf_hash(leaf))
                 block_writes.update(receipt.writes_hash)
                 receipts.append(receipt)
+                outcomes.append(receipt)
             state_hash = hashlib.sha256(self.state_hash() + block_writes.digest()).digest()
             head = sign_head(TreeHead(self.chain_id, block.height, block.time, tree.size, tree.root(), state_hash))
             rt.view.apply({
@@ -185,7 +190,7 @@ class Ledger:
                 STATE_HASH_KEY: state_hash,
                 HEAD_PREFIX + struct.pack(">Q", block.height): encode_signed_head(head),
             })
-        return BlockResult(receipts, refused, head)
+        return BlockResult(receipts, refused, head, outcomes)
 
     def _apply_transaction(self, stx: SignedTransaction, height: int, index: int) -> TxReceipt:
         """Bump the nonce and charge intrinsic gas (kept whatever happens), then run the

@@ -1,0 +1,140 @@
+"""The mempool and the single sequencer: transactions in, durable blocks out.
+
+Clients hand signed transactions to :meth:`Sequencer.submit` from any thread and get a future.
+One sequencer thread takes what has arrived, waits up to ``block_interval`` seconds (or until
+``max_block_transactions``) for more, applies them as one block and commits it in one database
+transaction (group commit). Only then are the futures resolved: a client never holds a receipt
+whose block could still be lost.
+
+Cheap, stateless checks (the bytes decode, the chain id, the signature) run in the submitting
+thread, so garbage never reaches the sequencer; the ledger runs every check again in order.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..errors import TransactionRefused, UsageError
+from ..ledger.ante import check_chain_id, check_signature
+from ..ledger.block import Ledger, TxReceipt
+from ..ledger.tx import SignedTransaction, decode_signed
+
+DEFAULT_BLOCK_INTERVAL = 0.02
+DEFAULT_MAX_BLOCK_TRANSACTIONS = 2000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a submitted transaction: its receipt, or why it was refused."""
+
+    tx_hash: bytes | None
+    receipt: TxReceipt | None
+    refused: TransactionRefused | None
+
+
+class Sequencer:
+    def __init__(self, ledger: Ledger, *, block_interval: float = DEFAULT_BLOCK_INTERVAL,
+                 max_block_transactions: int = DEFAULT_MAX_BLOCK_TRANSACTIONS) -> None:
+        if block_interval < 0 or max_block_transactions < 1:
+            raise UsageError("block_interval must be >= 0 and max_block_transactions >= 1")
+        self.ledger = ledger
+        self.block_interval = block_interval
+        self.max_block_transactions = max_block_transactions
+        self._queue: queue.SimpleQueue[tuple[bytes, Future[Outcome]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.blocks = 0
+        """Blocks this sequencer committed."""
+
+    # ------------------------------------------------------------ clients
+
+    def submit(self, raw: bytes) -> Future[Outcome]:
+        """Queue one signed transaction (its canonical bytes); the future resolves once its
+        block is durable, or at once if it is refused without reading state."""
+        future: Future[Outcome] = Future()
+        try:
+            admit_statelessly(raw, self.ledger.chain_id)
+        except TransactionRefused as refusal:
+            future.set_result(Outcome(None, None, refusal))
+            return future
+        if self._stopping or self._thread is None:
+            raise UsageError("the sequencer is not running")
+        self._queue.put((raw, future))
+        return future
+
+    def submit_many(self, raws: Sequence[bytes]) -> list[Future[Outcome]]:
+        return [self.submit(raw) for raw in raws]
+
+    # ------------------------------------------------------------ the sequencer thread
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise UsageError("the sequencer is already running")
+        self._thread = threading.Thread(target=self._run, name="amigos-sequencer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Commit what is queued, then stop."""
+        if self._thread is None:
+            return
+        self._stopping = True
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            batch, last = self._next_batch()
+            if batch:
+                self._commit(batch)
+            if last:
+                return
+
+    def _next_batch(self) -> tuple[list[tuple[bytes, Future[Outcome]]], bool]:
+        """Block for the first transaction, then gather more for up to block_interval."""
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        batch = [first]
+        deadline = time.monotonic() + self.block_interval
+        while len(batch) < self.max_block_transactions:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _commit(self, batch: list[tuple[bytes, Future[Outcome]]]) -> None:
+        try:
+            result = self.ledger.apply_block([raw for raw, _ in batch])
+        except BaseException as exc:  # noqa: BLE001 - the block is lost: tell every client
+            for _, future in batch:
+                future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self.blocks += 1
+        for (_, future), outcome in zip(batch, result.outcomes):
+            if isinstance(outcome, TransactionRefused):
+                future.set_result(Outcome(None, None, outcome))
+            else:
+                future.set_result(Outcome(outcome.tx_hash, outcome, None))
+
+
+def admit_statelessly(raw: object, chain_id: str) -> SignedTransaction:
+    """The checks that need no state: well-formed bytes, the chain, the signature."""
+    if type(raw) is not bytes:
+        raise TransactionRefused("malformed", "a transaction is sent as bytes")
+    stx = decode_signed(raw)
+    check_chain_id(stx.tx, chain_id)
+    check_signature(stx)
+    return stx
