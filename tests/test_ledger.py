@@ -160,3 +160,20 @@ def test_replay_refuses_heads_not_signed_by_the_node() -> None:
     with pytest.raises(LogMismatch) as caught:
         replay(source, Ledger(amigos.LocalRuntime(), CHAIN, None), ALICE.public_key)
     assert caught.value.height == 1
+
+
+def test_receipts_are_found_by_transaction_hash_with_proofs() -> None:
+    ledger = build_log()
+    head = ledger.head_at(3).head
+    for index in range(head.size):
+        stx_bytes = decode_leaf(ledger.leaf(index))[0]
+        from amigos.ledger.tx import SignedTransaction
+
+        tx_hash = SignedTransaction.decode(stx_bytes).tx_hash
+        assert ledger.index_of(tx_hash) == index
+        proof = ledger.inclusion_proof(index, head.size)
+        verify_inclusion(leaf_hash(ledger.leaf(index)), proof, index=index, size=head.size, root=head.root)
+    old = ledger.head_at(1).head
+    verify_consistency(ledger.consistency_proof(old.size, head.size), old_size=old.size, new_size=head.size,
+                       old_root=old.root, new_root=head.root)
+    assert ledger.index_of(b"\x00" * 32) is None and ledger.index_of("nope") is None  # type: ignore[arg-type]

@@ -14,7 +14,8 @@ out. Replaying the same transactions into a fresh ledger gives the same receipts
 and tree roots (signatures aside, which only the node's key can make).
 
 The ledger keeps its own entries in the runtime's store under ``x/``, next to service state:
-nonces (``x/n/…``), receipts (``x/l/<index>``), tree heads (``x/b/<height>``), the compact
+nonces (``x/n/…``), receipts (``x/l/<index>``) and their leaf hashes (``x/lh/<index>``), the
+index of each transaction hash (``x/t/<hash>``), tree heads (``x/b/<height>``), the compact
 Merkle tree (``x/c``) and the state hash (``x/s``).
 """
 
@@ -28,6 +29,7 @@ from typing import Any, Sequence
 from .. import codec
 from ..crypto.keys import Account, parse_address, verify_signature
 from ..errors import DeployError, ExecutionError, TransactionRefused, UsageError, execution_error
+from .. import merkle
 from ..merkle import CompactTree, leaf_hash
 from ..runtime import LocalRuntime
 from ..vm.gas import MAX_GAS
@@ -38,6 +40,8 @@ HEAD_DOMAIN = b"amigos/tree-head/v1\x00"
 """Prefix of the bytes a node signs for a tree head (never valid as a transaction's bytes)."""
 NONCE_PREFIX = b"x/n/"
 LEAF_PREFIX = b"x/l/"
+LEAF_HASH_PREFIX = b"x/lh/"
+TX_INDEX_PREFIX = b"x/t/"
 HEAD_PREFIX = b"x/b/"
 TREE_KEY = b"x/c"
 STATE_HASH_KEY = b"x/s"
@@ -144,6 +148,27 @@ class Ledger:
             raise UsageError(f"no receipt at log index {index}")
         return raw
 
+    def leaf_hash(self, index: int) -> bytes:
+        raw = self.runtime.view.get(LEAF_HASH_PREFIX + struct.pack(">Q", index))
+        if raw is None:
+            raise UsageError(f"no receipt at log index {index}")
+        return raw
+
+    def index_of(self, tx_hash: bytes) -> int | None:
+        """The log index of the receipt of the transaction ``tx_hash``, if it is in the log."""
+        raw = self.runtime.view.get(TX_INDEX_PREFIX + tx_hash) if type(tx_hash) is bytes else None
+        return None if raw is None else struct.unpack(">Q", raw)[0]
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """That receipt ``index`` is in the tree of the first ``size`` receipts (RFC 9162).
+        Reads the leaf hashes it needs from the store: O(size) for now; storing complete
+        subtree hashes would make it O(log size)."""
+        return merkle.inclusion_proof(self.leaf_hash, index, size)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """That the tree of ``old_size`` receipts is a prefix of the tree of ``new_size``."""
+        return merkle.consistency_proof(self.leaf_hash, old_size, new_size)
+
     def head_at(self, height: int) -> SignedTreeHead | None:
         raw = self.runtime.view.get(HEAD_PREFIX + struct.pack(">Q", height))
         return None if raw is None else decode_signed_head(raw)
@@ -178,8 +203,13 @@ class Ledger:
                     continue
                 receipt = self._apply_transaction(stx, block.height, tree.size)
                 leaf = encode_receipt(receipt, stx)
-                rt.view.apply({leaf_key(tree.size): leaf})
-                tree.append(leaf_hash(leaf))
+                hashed = leaf_hash(leaf)
+                rt.view.apply({
+                    leaf_key(tree.size): leaf,
+                    LEAF_HASH_PREFIX + struct.pack(">Q", tree.size): hashed,
+                    TX_INDEX_PREFIX + stx.tx_hash: struct.pack(">Q", tree.size),
+                })
+                tree.append(hashed)
                 block_writes.update(receipt.writes_hash)
                 receipts.append(receipt)
                 outcomes.append(receipt)
