@@ -97,6 +97,14 @@ class SignedTreeHead:
 
 
 @dataclass(frozen=True)
+class Admitted:
+    """A transaction this process already decoded and whose signature it checked (see
+    :func:`amigos.node.sequencer.admit_statelessly`): the ledger does not check it twice."""
+
+    stx: SignedTransaction
+
+
+@dataclass(frozen=True)
 class BlockResult:
     receipts: list[TxReceipt]
     refused: list[tuple[bytes, TransactionRefused]]
@@ -175,9 +183,10 @@ class Ledger:
 
     # ------------------------------------------------------------ writing
 
-    def apply_block(self, transactions: Sequence[bytes], time: int | None = None) -> BlockResult:
-        """Apply ``transactions`` (signed encodings) as the next block at ``time`` (default: the
-        runtime's clock) and commit it. Refused transactions are left out and reported."""
+    def apply_block(self, transactions: Sequence[bytes | Admitted], time: int | None = None) -> BlockResult:
+        """Apply ``transactions`` (signed encodings, or :class:`Admitted` ones) as the next block
+        at ``time`` (default: the runtime's clock) and commit it. Refused transactions are left
+        out and reported."""
         if self.node_key is None:
             raise UsageError("this ledger has no node key: it can only verify")
         return self._apply(transactions, time, sign_head=self._sign)
@@ -186,7 +195,7 @@ class Ledger:
         assert self.node_key is not None
         return SignedTreeHead(head, self.node_key.public_key, self.node_key.sign(head.signing_bytes()))
 
-    def _apply(self, transactions: Sequence[bytes], time: int | None, sign_head: Any) -> BlockResult:
+    def _apply(self, transactions: Sequence[bytes | Admitted], time: int | None, sign_head: Any) -> BlockResult:
         rt = self.runtime
         receipts: list[TxReceipt] = []
         refused: list[tuple[bytes, TransactionRefused]] = []
@@ -194,9 +203,12 @@ class Ledger:
         with rt.batch(time=time) as block:
             tree = self.tree()
             block_writes = hashlib.sha256()
-            for raw in transactions:
+            for item in transactions:
+                admitted = type(item) is Admitted
+                raw = item.stx.encode() if admitted else item  # type: ignore[union-attr]
                 try:
-                    stx = ante_check(raw, chain_id=self.chain_id, block_time=block.time, state=self)
+                    stx = ante_check(item.stx if admitted else raw, chain_id=self.chain_id,  # type: ignore[union-attr]
+                                     block_time=block.time, state=self, signature_checked=admitted)
                 except TransactionRefused as refusal:
                     refused.append((raw, refusal))
                     outcomes.append(refusal)

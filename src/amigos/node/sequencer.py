@@ -21,7 +21,7 @@ from typing import Sequence
 
 from ..errors import TransactionRefused, UsageError
 from ..ledger.ante import check_chain_id, check_signature
-from ..ledger.block import Ledger, TxReceipt
+from ..ledger.block import Admitted, Ledger, TxReceipt
 from ..ledger.tx import SignedTransaction, decode_signed
 
 DEFAULT_BLOCK_INTERVAL = 0.02
@@ -45,7 +45,7 @@ class Sequencer:
         self.ledger = ledger
         self.block_interval = block_interval
         self.max_block_transactions = max_block_transactions
-        self._queue: queue.SimpleQueue[tuple[bytes, Future[Outcome]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Admitted, Future[Outcome]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopping = False
         self.blocks = 0
@@ -58,13 +58,13 @@ class Sequencer:
         block is durable, or at once if it is refused without reading state."""
         future: Future[Outcome] = Future()
         try:
-            admit_statelessly(raw, self.ledger.chain_id)
+            stx = admit_statelessly(raw, self.ledger.chain_id)
         except TransactionRefused as refusal:
             future.set_result(Outcome(None, None, refusal))
             return future
         if self._stopping or self._thread is None:
             raise UsageError("the sequencer is not running")
-        self._queue.put((raw, future))
+        self._queue.put((Admitted(stx), future))
         return future
 
     def submit_many(self, raws: Sequence[bytes]) -> list[Future[Outcome]]:
@@ -95,7 +95,7 @@ class Sequencer:
             if last:
                 return
 
-    def _next_batch(self) -> tuple[list[tuple[bytes, Future[Outcome]]], bool]:
+    def _next_batch(self) -> tuple[list[tuple[Admitted, Future[Outcome]]], bool]:
         """Block for the first transaction, then gather more for up to block_interval."""
         first = self._queue.get()
         if first is None:
@@ -113,9 +113,9 @@ class Sequencer:
             batch.append(item)
         return batch, False
 
-    def _commit(self, batch: list[tuple[bytes, Future[Outcome]]]) -> None:
+    def _commit(self, batch: list[tuple[Admitted, Future[Outcome]]]) -> None:
         try:
-            result = self.ledger.apply_block([raw for raw, _ in batch])
+            result = self.ledger.apply_block([admitted for admitted, _ in batch])
         except BaseException as exc:  # noqa: BLE001 - the block is lost: tell every client
             for _, future in batch:
                 future.set_exception(exc)
