@@ -60,12 +60,25 @@ def test_a_merge_is_one_transaction(tmp_path):
     store = SQLiteStore(tmp_path / "state.sqlite")
     store.MERGE_ROWS = 3
     store.apply({b"a": b"1", b"b": b"2"})
-    failing = {b"c": b"3", b"d": [1, 2]}  # not bytes: SQLite refuses it inside the merge
-    with pytest.raises(sqlite3.Error):
-        store.apply(failing)  # type: ignore[arg-type]
+    # Writing "d" fails inside SQLite, after "c" was written in the same merge.
+    store._db.execute("CREATE TRIGGER boom BEFORE INSERT ON state WHEN NEW.key = X'64' BEGIN SELECT RAISE(ABORT, 'boom'); END")
+    with pytest.raises(sqlite3.Error, match="boom"):
+        store.apply({b"c": b"3", b"d": b"4"})
     assert store.merges == 0
     assert [store.get(k) for k in (b"a", b"b", b"c")] == [b"1", b"2", None]
     store.close()
     reopened = SQLiteStore(tmp_path / "state.sqlite")
     assert reopened.scan(b"") == [(b"a", b"1"), (b"b", b"2")]
     reopened.close()
+
+
+@pytest.mark.parametrize("writes", [{"k": b"1"}, {b"ok": b"1", "k": b"1"}, {b"k": "1"}, {b"k": [1, 2]}, [(b"k", b"1")]])
+def test_garbage_writes_are_refused_and_write_nothing(writes):
+    store = SQLiteStore()
+    store.apply({b"before": b"x"})
+    with pytest.raises(TypeError, match="bytes|mapping"):
+        store.apply(writes)
+    assert store.scan(b"") == [(b"before", b"x")]
+    for call in (lambda: store.get("a"), lambda: store.scan("a"), lambda: store.scan(b"", limit="3")):
+        with pytest.raises(TypeError):
+            call()
