@@ -1,26 +1,90 @@
-"""The SQLite store against a dict: gets, scans and reopening agree through appends and merges."""
+"""The store contract, against every backend: SQLite in memory, an SQLite file, and PostgreSQL
+(a real server, tests/pgserver.py). Gets, scans and applies agree with a dict; keys sort
+bytewise; a failing apply leaves nothing; a commit survives reopening; garbage is refused."""
+
+from __future__ import annotations
 
 import random
 import sqlite3
+from pathlib import Path
 
+import psycopg
 import pytest
 
-from amigos.store import SQLiteStore, prefix_end
+from amigos.errors import StoreError
+from amigos.store import PostgresStore, SQLiteStore, Store, open_store, prefix_end
+
+BOOM = b"\xffboom"
+"""A key that sorts after every other key the tests write: armed, writing it fails."""
+
+
+class Backend:
+    """Opens (and reopens) one store of one kind, and reaches into it for fault injection."""
+
+    def __init__(self, kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+        self.kind = kind
+        self.durable = kind != "sqlite-memory"
+        self.target: str | Path | None = {
+            "sqlite-memory": None,
+            "sqlite-file": tmp_path / "state.sqlite",
+            "postgres": request.getfixturevalue("pg_db") if kind == "postgres" else None,
+        }[kind]
+        self.opened: list[Store] = []
+
+    def open(self) -> Store:
+        store = open_store(self.target)
+        self.opened.append(store)
+        return store
+
+    def arm(self, store: Store) -> None:
+        """Make every write of BOOM fail inside the database, after the other rows were written."""
+        if isinstance(store, SQLiteStore):
+            for table in ("log", "state"):
+                store._db.execute(
+                    f"CREATE TRIGGER boom_{table} BEFORE INSERT ON {table} WHEN NEW.key = X'{BOOM.hex()}' "
+                    "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+                )
+            return
+        with psycopg.connect(self.target, autocommit=True) as conn:  # type: ignore[arg-type]
+            conn.execute(
+                "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'boom'; END $$"
+            )
+            conn.execute(
+                "CREATE TRIGGER boom BEFORE INSERT OR UPDATE ON state FOR EACH ROW "
+                f"WHEN (NEW.key = '\\x{BOOM.hex()}'::bytea) EXECUTE FUNCTION boom()"
+            )
+
+    def close_all(self) -> None:
+        for store in self.opened:
+            store.close()
+
+
+@pytest.fixture(params=["sqlite-memory", "sqlite-file", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path):
+    b = Backend(request.param, tmp_path, request)
+    yield b
+    b.close_all()
+
+
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    return backend.open()
 
 
 def _model_scan(model: dict[bytes, bytes], prefix: bytes, start: bytes | None, limit: int | None) -> list[tuple[bytes, bytes]]:
     low = prefix if start is None or start < prefix else start
     high = prefix_end(prefix)
     rows = sorted((k, v) for k, v in model.items() if k >= low and (high is None or k < high))
-    return rows if limit is None else rows[:limit]
+    return rows if limit is None or limit < 0 else rows[:limit]
 
 
 def _random_key(rng: random.Random) -> bytes:
     return rng.choice([b"a", b"b", b"ab", b"\xff", b""]) + bytes(rng.randrange(4) for _ in range(rng.randrange(3)))
 
 
-def _check(store: SQLiteStore, model: dict[bytes, bytes], rng: random.Random) -> None:
-    for _ in range(20):
+def _check(store: Store, model: dict[bytes, bytes], rng: random.Random, rounds: int = 20) -> None:
+    for _ in range(rounds):
         key = _random_key(rng)
         assert store.get(key) == model.get(key)
         prefix = _random_key(rng)[: rng.randrange(3)]
@@ -29,24 +93,191 @@ def _check(store: SQLiteStore, model: dict[bytes, bytes], rng: random.Random) ->
         assert store.scan(prefix, start, limit) == _model_scan(model, prefix, start, limit), (prefix, start, limit)
 
 
+def _apply_random(store: Store, model: dict[bytes, bytes], rng: random.Random, step: int) -> None:
+    writes: dict[bytes, bytes | None] = {}
+    for _ in range(rng.randrange(1, 8)):
+        key = _random_key(rng)
+        writes[key] = None if rng.random() < 0.3 else bytes([step % 256]) * rng.randrange(1, 4)
+    store.apply(writes)
+    for key, value in writes.items():
+        if value is None:
+            model.pop(key, None)
+        else:
+            model[key] = value
+
+
+# ---------------------------------------------------------------- every backend
+
+
+def test_get_apply_and_delete(store: Store):
+    assert store.get(b"k") is None
+    store.apply({b"k": b"1", b"": b"empty key", b"e": b""})
+    assert (store.get(b"k"), store.get(b""), store.get(b"e")) == (b"1", b"empty key", b"")
+    store.apply({b"k": b"2"})  # overwrite
+    assert store.get(b"k") == b"2"
+    store.apply({b"k": None, b"never there": None})  # deleting a missing key is no error
+    assert store.get(b"k") is None
+    assert store.scan(b"") == [(b"", b"empty key"), (b"e", b"")]
+    store.apply({})  # nothing to do
+    assert store.scan(b"") == [(b"", b"empty key"), (b"e", b"")]
+
+
+TRICKY = [
+    b"", b"\x00", b"\x00\x00", b"\x00\x01", b"\x01", b"\x7f", b"\x80", b"\x80\x00", b"\xc3\xa9",
+    b"\xfe\xff", b"\xff", b"\xff\x00", b"\xff\xfe", b"\xff\xff", b"\xff\xff\xff", b"A", b"B", b"a",
+    b"a\x00", b"a\x00\x00", b"a\x01", b"a\xff", b"a\xff\xff", b"ab", b"b", b"z" * 300, b"\x00" * 40,
+]
+
+
+def test_keys_sort_bytewise_with_zero_and_ff_bytes(store: Store):
+    rng = random.Random(7)
+    shuffled = TRICKY[:]
+    rng.shuffle(shuffled)
+    model = {k: bytes([i]) * (i + 1) for i, k in enumerate(shuffled)}
+    store.apply(model)
+    assert store.scan(b"") == sorted(model.items())
+    for prefix in (b"", b"\x00", b"\x00\x00", b"\xff", b"\xff\xff", b"a", b"a\x00", b"a\xff", b"\x80", b"zz"):
+        for start in (None, b"", b"\x00", b"a\x00", b"a\x01", b"\xff\x00", b"\xff\xff\xff\xff"):
+            for limit in (None, 0, 1, 2, 100, -1):
+                assert store.scan(prefix, start, limit) == _model_scan(model, prefix, start, limit), (prefix, start, limit)
+    for key in TRICKY:
+        assert store.get(key) == model[key]
+    assert store.get(b"\x00\x00\x00") is None and store.get(b"\xff\xff\xff\xff") is None
+
+
+def test_all_byte_values_in_keys_and_values(store: Store):
+    every = bytes(range(256))
+    model = {bytes([b]): every for b in range(256)} | {every: every[::-1], every[::-1]: b"\x00"}
+    store.apply(model)
+    assert store.scan(b"") == sorted(model.items())
+    assert store.get(every) == every[::-1]
+
+
+def test_scan_limits_and_starts(store: Store):
+    model = {bytes([b"p"[0], i]): bytes([i]) for i in range(20)} | {b"o": b"before", b"q": b"after"}
+    store.apply(model)
+    rows = _model_scan(model, b"p", None, None)
+    assert len(rows) == 20
+    assert store.scan(b"p") == rows
+    assert store.scan(b"p", limit=0) == []
+    assert store.scan(b"p", limit=1) == rows[:1]
+    assert store.scan(b"p", limit=19) == rows[:19]
+    assert store.scan(b"p", limit=20) == rows
+    assert store.scan(b"p", limit=1000) == rows
+    assert store.scan(b"p", limit=-1) == rows  # a negative limit is no limit
+    assert store.scan(b"p", start=b"a") == rows  # a start below the prefix is the prefix
+    assert store.scan(b"p", start=b"p\x05", limit=3) == rows[5:8]
+    assert store.scan(b"p", start=b"p\x05\x00") == rows[6:]
+    assert store.scan(b"p", start=b"q") == []
+    assert store.scan(b"", start=b"p\x13") == [(b"p\x13", b"\x13"), (b"q", b"after")]
+
+
+def test_store_agrees_with_a_dict(backend: Backend):
+    rng = random.Random(backend.kind)
+    store = backend.open()
+    model: dict[bytes, bytes] = {}
+    for step in range(120):
+        _apply_random(store, model, rng, step)
+        _check(store, model, rng, rounds=6)
+    if backend.durable:
+        store.close()
+        store = backend.open()
+        _check(store, model, rng, rounds=30)
+
+
+def test_a_failing_apply_leaves_nothing(backend: Backend):
+    store = backend.open()
+    before = {bytes([i]): b"old" for i in range(50)}
+    store.apply(before)
+    backend.arm(store)
+    writes: dict[bytes, bytes | None] = {bytes([i]): None for i in range(0, 50, 2)}  # deletions
+    writes |= {bytes([i]): b"new" for i in range(1, 50, 2)}  # updates
+    writes |= {b"new" + bytes([i]): b"new" for i in range(100)}  # inserts
+    writes[BOOM] = b"fails last"
+    with pytest.raises((StoreError, sqlite3.Error), match="boom"):
+        store.apply(writes)
+    assert store.scan(b"") == sorted(before.items())
+    if isinstance(store, SQLiteStore):  # the same when the failing apply is the one that merges
+        store.MERGE_ROWS = 1
+        with pytest.raises(sqlite3.Error, match="boom"):
+            store.apply(writes)
+        assert store.merges == 0
+        assert store.scan(b"") == sorted(before.items())
+    store.apply({b"after": b"ok"})  # the store is still usable
+    assert store.get(b"after") == b"ok"
+    if backend.durable:
+        store.close()
+        store = backend.open()
+        assert store.scan(b"") == sorted((before | {b"after": b"ok"}).items())
+
+
+def test_commits_survive_reopening(backend: Backend):
+    if not backend.durable:
+        pytest.skip("an in-memory store ends with its connection")
+    store = backend.open()
+    store.apply({b"a": b"1", b"b": b"2", b"c": b"3"})
+    store.apply({b"b": None, b"d": b"4" * 100_000})
+    store.close()
+    reopened = backend.open()
+    assert reopened.scan(b"") == [(b"a", b"1"), (b"c", b"3"), (b"d", b"4" * 100_000)]
+
+
+def test_large_batches_and_values(store: Store):
+    batch = {i.to_bytes(4, "big"): i.to_bytes(4, "little") * 8 for i in range(5000)}
+    store.apply(batch)
+    store.apply({b"big": b"\xab" * (2 << 20)})
+    assert store.get(b"big") == b"\xab" * (2 << 20)
+    assert store.scan(b"\x00\x00\x13", limit=3) == sorted(batch.items())[0x1300:0x1303]
+    store.apply({k: None for k in batch})
+    assert store.scan(b"") == [(b"big", b"\xab" * (2 << 20))]
+
+
+@pytest.mark.parametrize(
+    "writes",
+    [
+        {"k": b"1"},
+        {b"ok": b"1", "k": b"1"},
+        {b"k": "1"},
+        {b"k": 1},
+        {b"k": bytearray(b"1")},
+        {b"k": [1, 2]},
+        {1: b"1"},
+        {memoryview(b"k"): b"1"},
+        [(b"k", b"1")],
+        None,
+    ],
+    ids=["str-key", "str-key-after-good", "str-value", "int-value", "bytearray-value", "list-value",
+         "int-key", "memoryview-key", "list-of-pairs", "none"],
+)
+def test_garbage_writes_are_refused_and_write_nothing(store: Store, writes):
+    store.apply({b"before": b"x"})
+    with pytest.raises(TypeError, match="bytes|mapping"):
+        store.apply(writes)
+    assert store.scan(b"") == [(b"before", b"x")]
+
+
+def test_garbage_reads_are_refused(store: Store):
+    store.apply({b"a": b"1"})
+    for call in (lambda: store.get("a"), lambda: store.get(None), lambda: store.scan("a"),  # type: ignore[arg-type]
+                 lambda: store.scan(b"", start="a"), lambda: store.scan(b"", limit="3"),  # type: ignore[arg-type]
+                 lambda: store.scan(b"", limit=1.5)):  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            call()
+    assert store.get(b"a") == b"1"
+
+
+# ---------------------------------------------------------------- SQLite: the append log and merges
+
+
 @pytest.mark.parametrize("merge_rows", [1, 5, 40, 10**9])
-def test_store_agrees_with_a_dict_through_appends_merges_and_reopening(tmp_path, merge_rows):
+def test_sqlite_agrees_with_a_dict_through_appends_merges_and_reopening(tmp_path, merge_rows):
     rng = random.Random(merge_rows)
     path = tmp_path / "state.sqlite"
     store = SQLiteStore(path)
     store.MERGE_ROWS = merge_rows
     model: dict[bytes, bytes] = {}
     for step in range(300):
-        writes = {}
-        for _ in range(rng.randrange(1, 8)):
-            key = _random_key(rng)
-            writes[key] = None if rng.random() < 0.3 else bytes([step % 256]) * rng.randrange(1, 4)
-        store.apply(writes)
-        for key, value in writes.items():
-            if value is None:
-                model.pop(key, None)
-            else:
-                model[key] = value
+        _apply_random(store, model, rng, step)
         _check(store, model, rng)
         if step % 50 == 49:  # what was logged but not merged must survive a restart
             store.close()
@@ -56,16 +287,111 @@ def test_store_agrees_with_a_dict_through_appends_merges_and_reopening(tmp_path,
     store.close()
 
 
-def test_a_merge_is_one_transaction(tmp_path):
-    store = SQLiteStore(tmp_path / "state.sqlite")
-    store.MERGE_ROWS = 3
-    store.apply({b"a": b"1", b"b": b"2"})
-    failing = {b"c": b"3", b"d": [1, 2]}  # not bytes: SQLite refuses it inside the merge
-    with pytest.raises(sqlite3.Error):
-        store.apply(failing)  # type: ignore[arg-type]
-    assert store.merges == 0
-    assert [store.get(k) for k in (b"a", b"b", b"c")] == [b"1", b"2", None]
-    store.close()
-    reopened = SQLiteStore(tmp_path / "state.sqlite")
-    assert reopened.scan(b"") == [(b"a", b"1"), (b"b", b"2")]
-    reopened.close()
+# ---------------------------------------------------------------- opening stores by name
+
+
+def test_open_store_by_path_and_url(tmp_path: Path):
+    memory = open_store(None)
+    assert isinstance(memory, SQLiteStore) and memory.path is None
+    for target, path in [
+        (tmp_path / "a.sqlite", tmp_path / "a.sqlite"),
+        (str(tmp_path / "b.sqlite"), tmp_path / "b.sqlite"),
+        (f"sqlite://{tmp_path}/c%20d.sqlite", tmp_path / "c d.sqlite"),
+    ]:
+        s = open_store(target)
+        assert isinstance(s, SQLiteStore) and s.path == path
+        s.apply({b"k": b"v"})
+        s.close()
+        assert path.exists()
+    for target in ("sqlite://", "sqlite:///:memory:"):
+        s = open_store(target)
+        assert isinstance(s, SQLiteStore) and s.path is None
+    for bad in ("sqlite://relative/path", "", "mysql://root:hunter2@db/state", "redis://:hunter2@h"):
+        with pytest.raises(StoreError) as info:
+            open_store(bad)
+        assert "hunter2" not in str(info.value)
+    with pytest.raises(TypeError):
+        open_store(42)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- PostgreSQL specifics
+
+
+def _server(url: str) -> str:
+    return url.split("@", 1)[1].split("/", 1)[0]
+
+
+def _password(url: str) -> str:
+    return url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+
+
+def test_postgres_errors_are_store_errors_without_the_password(pg_url: str):
+    host = _server(pg_url)
+    cases = {
+        f"postgresql://amigos:wrong-pw-1234@{host}/postgres": "password authentication failed",
+        pg_url.rsplit("/", 1)[0] + "/no_such_db": "does not exist",
+        "postgresql://amigos:wrong-pw-1234@127.0.0.1:1/x?connect_timeout=2": "refused",
+        "postgresql://amigos:wrong-pw-1234@127.0.0.1:notaport/x": "port",
+        "postgresql://amigos:wrong-pw-1234@h/x?no_such_option=1": "no_such_option",
+        "postgres://amigos:wrong%2Dpw%2D1234@127.0.0.1:1/x?password=wrong-pw-1234&connect_timeout=2": "refused",
+    }
+    for url, says in cases.items():
+        with pytest.raises(StoreError, match=says) as info:
+            PostgresStore(url)
+        text = str(info.value)
+        assert "wrong-pw-1234" not in text and "wrong%2Dpw" not in text, text
+        assert _password(pg_url) not in text
+        assert info.value.__cause__ is None and "***" in text  # no chained driver error to leak it
+    with pytest.raises(StoreError, match="not a PostgreSQL URL"):
+        PostgresStore("mysql://u:pw@h/x")
+
+
+def test_postgres_settings_and_schema(pg_db: str):
+    store = PostgresStore(pg_db)
+    try:
+        assert "***" in repr(store) and _password(pg_db) not in repr(store)
+        with store._pool.connection() as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+            assert conn.execute("SHOW fsync").fetchone()[0] == "on"
+            columns = conn.execute(
+                "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                "WHERE table_name = 'state' ORDER BY ordinal_position"
+            ).fetchall()
+        assert columns == [("key", "bytea", "NO"), ("value", "bytea", "NO")]
+    finally:
+        store.close()
+    PostgresStore(pg_db).close()  # the table exists already: opening again is fine
+
+
+def test_postgres_reads_survive_dropped_connections(pg_db: str, pg_url: str):
+    """A server restart or an idle timeout closes the pool's connections: reads reconnect."""
+    store = PostgresStore(pg_db)
+    try:
+        store.apply({b"k": b"v"})
+        assert store.get(b"k") == b"v"
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (pg_db.rsplit("/", 1)[1],),
+            )
+        assert store.get(b"k") == b"v"
+        assert store.scan(b"") == [(b"k", b"v")]
+        store.apply({b"k2": b"v2"})
+        assert store.get(b"k2") == b"v2"
+    finally:
+        store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.get(b"k")
+    store.close()  # twice is fine
+
+
+def test_two_postgres_stores_see_each_others_commits(pg_db: str):
+    a, b = PostgresStore(pg_db), PostgresStore(pg_db)
+    try:
+        a.apply({b"x": b"1"})
+        assert b.get(b"x") == b"1"
+        b.apply({b"x": None, b"y": b"2"})
+        assert a.scan(b"") == [(b"y", b"2")]
+    finally:
+        a.close()
+        b.close()

@@ -1,6 +1,7 @@
 """``LocalRuntime``: the embedded runtime — deploy, call, query and render services in-process.
 
-State lives in SQLite under ``home`` (in memory when ``home`` is None). Each ``call`` or
+State lives in SQLite under ``home`` (in memory when ``home`` is None), or in the store that
+``db`` names (a ``postgresql://`` URL, an SQLite path or ``sqlite:///`` URL). Each ``call`` or
 ``deploy`` is one block: it gets the next height and the clock's time, and its writes are
 committed durably before it returns. Inside ``with rt.batch():`` all calls share one block and
 commit together, which is how a node (and a benchmark) reaches high throughput.
@@ -21,7 +22,7 @@ from . import codec
 from .codec import Extensions
 from .errors import DeployError, ExecutionError, InvalidArgument, StoreError, UsageError
 from .jsonvalue import to_json
-from .store import SQLiteStore, Store
+from .store import SQLiteStore, Store, open_store
 from .vm import keys
 from .vm.gas import DEFAULT_GAS, DEPLOY_GAS, MAX_GAS, QUERY_GAS
 from .vm.machine import Context, Event, Machine, Outcome
@@ -289,15 +290,25 @@ class LocalRuntime:
         *,
         isolation: str = "none",
         clock: Callable[[], int] | None = None,
+        db: str | None = None,
     ) -> None:
+        """``db``, when given, names the state store instead of ``home``'s SQLite file (see
+        :func:`amigos.store.open_store`); ``home`` is still created if given."""
         if isolation not in ISOLATIONS:
             raise UsageError(f"unknown isolation {isolation!r} (supported: {', '.join(map(repr, ISOLATIONS))})")
         self.home = None if home is None else Path(home)
         if self.home is not None:
             self.home.mkdir(parents=True, exist_ok=True)
-        self.store: Store = SQLiteStore(None if self.home is None else self.home / STATE_FILE)
+        if db is not None:
+            self.store: Store = open_store(db)
+        else:
+            self.store = SQLiteStore(None if self.home is None else self.home / STATE_FILE)
         self.view = StateView(self.store)
-        self.pool = WorkerPool(self.view) if isolation == "process" else None
+        try:
+            self.pool = WorkerPool(self.view) if isolation == "process" else None
+        except BaseException:
+            self.store.close()  # a PostgreSQL store holds connections and a pool thread
+            raise
         self.machine: Machine | WorkerPool = self.pool or Machine(self.view)
         self.clock: Callable[[], int] = clock or (lambda: int(_time.time()))
         self._lock = threading.RLock()

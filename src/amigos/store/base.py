@@ -24,6 +24,28 @@ class Store(Protocol):
         ...
 
 
+def check_key(key: object, what: str = "key") -> None:
+    """Refuse a state key (or scan bound) that is not bytes: a str would be stored as text by
+    one backend and cast to bytes by another, and sort differently in each."""
+    if not isinstance(key, bytes):
+        raise TypeError(f"a state {what} must be bytes, not {type(key).__name__}")
+
+
+def check_writes(writes: Writes) -> list[tuple[bytes, bytes | None]]:
+    """``writes`` as a list of (key, value) pairs, once every key and value is checked: keys are
+    bytes, values bytes or None. Raises TypeError naming the first offending entry."""
+    try:
+        rows = list(writes.items())
+    except AttributeError:
+        raise TypeError(f"writes must be a mapping of bytes to bytes or None, not {type(writes).__name__}") from None
+    for key, value in rows:
+        if not isinstance(key, bytes):
+            raise TypeError(f"a state key must be bytes, not {type(key).__name__}: {key!r:.60}")
+        if value is not None and not isinstance(value, bytes):
+            raise TypeError(f"the value of state key {key!r:.60} must be bytes or None, not {type(value).__name__}")
+    return rows
+
+
 def prefix_end(prefix: bytes) -> bytes | None:
     """The smallest key greater than every key that starts with ``prefix`` (None: no bound)."""
     stripped = prefix.rstrip(b"\xff")

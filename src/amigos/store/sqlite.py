@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import StoreError
-from .base import Writes, prefix_end
+from .base import Writes, check_key, check_writes, prefix_end
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
@@ -84,6 +84,7 @@ class SQLiteStore:
     # ------------------------------------------------------------ reads
 
     def get(self, key: bytes) -> bytes | None:
+        check_key(key)
         with self._lock:
             recent = self._recent
             if key in recent:
@@ -94,6 +95,11 @@ class SQLiteStore:
     def scan(
         self, prefix: bytes, start: bytes | None = None, limit: int | None = None
     ) -> list[tuple[bytes, bytes]]:
+        check_key(prefix, "prefix")
+        if start is not None:
+            check_key(start, "start")
+        if limit is not None and type(limit) is not int:
+            raise TypeError(f"a scan limit must be an int or None, not {type(limit).__name__}")
         low = prefix if start is None or start < prefix else start
         high = prefix_end(prefix)
         if limit is not None and limit < 0:
@@ -166,9 +172,9 @@ class SQLiteStore:
     # ------------------------------------------------------------ writes
 
     def apply(self, writes: Writes) -> None:
-        if not writes:
+        rows = check_writes(writes)
+        if not rows:
             return
-        rows = list(writes.items())
         size = _size(rows)
         with self._lock:
             if self._log_rows + len(rows) >= self.MERGE_ROWS or self._log_bytes + size >= self.MERGE_BYTES:
