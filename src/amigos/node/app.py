@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import re
+from contextlib import asynccontextmanager
 from html import escape
 from typing import Any, AsyncIterator, Callable
 
@@ -605,9 +606,17 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 # --------------------------------------------------------------------------- the application
 
 
-def create_app(node: Node) -> Starlette:
-    """The ASGI application serving ``node`` (which the caller starts and stops)."""
+def create_app(node: Node, *, stop_node_on_shutdown: bool = False) -> Starlette:
+    """The ASGI application serving ``node``, which the caller starts; the caller stops it too,
+    unless ``stop_node_on_shutdown`` (then the server's shutdown does, once requests are done)."""
     api = Api(node)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if stop_node_on_shutdown:
+            await run_in_threadpool(node.stop)
+
     get, post = ["GET"], ["POST"]
     routes = [
         Route("/", api.index, methods=get),
@@ -636,6 +645,6 @@ def create_app(node: Node) -> Starlette:
         AmigosError: on_amigos_error,
         Exception: on_unexpected,
     }
-    app = Starlette(routes=routes, exception_handlers=handlers)
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
     app.state.node = node
     return app

@@ -82,14 +82,18 @@ def settle_chain_id(home: Path, wanted: str | None) -> str:
     return chain_id
 
 
+def check_store_url(db: str | None) -> None:
+    """Refuse a store URL this build cannot open (before anything is written to the home)."""
+    from .. import store
+
+    if db is not None and not hasattr(store, "open_store"):
+        raise UsageError("--db is not supported yet: this build keeps state in SQLite in --home only "
+                         "(PostgreSQL comes with amigos.store.open_store)")
+
+
 def open_runtime(home: Path, db: str | None, isolation: str) -> LocalRuntime:
     if db is None:
         return LocalRuntime(home, isolation=isolation)
-    from .. import store
-
-    if not hasattr(store, "open_store"):
-        raise UsageError("--db is not supported yet: this build has only the SQLite store in --home "
-                         "(PostgreSQL comes with amigos.store.open_store)")
     return LocalRuntime(home, isolation=isolation, db=db)  # type: ignore[call-arg]  # once open_store exists
 
 
@@ -98,6 +102,7 @@ class Node:
 
     def __init__(self, home: str | os.PathLike[str], *, chain_id: str | None = None, db: str | None = None,
                  isolation: str = "process", block_interval: float = DEFAULT_BLOCK_INTERVAL) -> None:
+        check_store_url(db)
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self.key = load_node_key(self.home, create=True)
@@ -127,7 +132,9 @@ class Node:
         return self
 
     def stop(self) -> None:
-        """Commit what is queued, end the event streams, close the state."""
+        """Commit what is queued, end the event streams, close the state. Stopping twice is harmless."""
+        if self.closing:
+            return
         self.closing = True
         self._wake_watchers()
         self.sequencer.stop()
