@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any, Iterator
@@ -82,6 +84,7 @@ def test_deploy_call_query_render_as_with_a_local_runtime(node: Node) -> None:
     assert client.call(path, "echo", [b"\x00", (1, 2), {"k": None}]).result == [b"\x00", (1, 2), {"k": None}]
     assert client.query(path, "get") == 2
     assert client.query(path, "echo", b"\xff") == b"\xff"
+    assert client.query(path, "echo", "\ud800") == "\ud800"  # a lone surrogate travels escaped
     assert client.render(path) == "# Counter\n\nValue: **2**"
     with pytest.raises(NotFound):
         client.query(path, "nope")
@@ -201,3 +204,23 @@ def test_the_state_file_pins_the_node_key(tmp_path: Path, node: Node) -> None:
             amigos.connect(URL, http=sync_client(create_app(impostor), URL), state_file=state)
     finally:
         impostor.stop()
+
+
+def test_a_batch_refused_on_an_empty_log_is_a_refusal(tmp_path: Path) -> None:
+    empty = start_node(tmp_path / "empty")
+    try:
+        frank = amigos.Account.from_seed(bytes([6]) * 32)
+        client = connect(empty, frank)
+        foreign = sign(Transaction(chain_id="other", account=frank.address, public_key=frank.public_key, nonce=1,
+                                   gas_limit=1_000_000, messages=[Call(counter_of(frank), "get")]), frank)
+        with pytest.raises(TransactionRefused, match="wrong-chain"):
+            client.submit_many([foreign, foreign])
+    finally:
+        empty.stop()
+
+
+def test_importing_amigos_loads_no_http_library() -> None:
+    """Confined workers import the package: the SDK and the server stay out until asked for."""
+    code = "import sys, amigos, amigos.node; assert not {'httpx', 'starlette', 'uvicorn'} & set(sys.modules); amigos.connect"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

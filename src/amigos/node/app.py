@@ -46,9 +46,9 @@ from ..ledger.tx import MAX_UINT64
 from ..vm.paths import validate_path
 from .node import Node
 from .openapi import openapi_document
-from .problems import Json, Problem, dump_json, execution_failed, http_problem, refused
+from .problems import Json, Problem, execution_failed, http_problem, refused
 from .sequencer import Outcome
-from .wire import WireError, head_to_json, parse_hex, receipt_fields, receipt_to_json, touched_services
+from .wire import WireError, dump_json, head_to_json, parse_hex, receipt_fields, receipt_to_json, touched_services
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ carry the error itself as ``error``.
 
 from __future__ import annotations
 
-import json
 import re
 from http import HTTPStatus
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from ..errors import REFUSAL_CODES, ExecutionError, NotFound, TransactionRefused
+from .wire import dump_json
 
 PROBLEM_BASE = "https://amigos.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -43,15 +43,6 @@ class Json(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return dump_json(content).encode()
-
-
-def dump_json(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
-    return text
 
 
 class Problem(Exception):

@@ -8,6 +8,7 @@ reads the fields from the leaf it checked, not from text the node could have mad
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import Any
 
@@ -21,6 +22,17 @@ _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 
 class WireError(ValueError):
     """JSON that is not the form this module reads (a malformed or hostile answer)."""
+
+
+def dump_json(value: Any) -> str:
+    """Compact JSON that is always valid UTF-8 once encoded: service strings may hold lone
+    surrogates, which only the escaped form (``\\ud800``) can carry."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 def parse_hex(text: object, what: str, size: int | None = None) -> bytes:
