@@ -16,10 +16,11 @@ import pytest
 from amigos.crypto.keys import Account
 from amigos.ledger.block import SignedTreeHead, TreeHead, decode_leaf
 from amigos.ledger.tx import Call, Deploy, Transaction, sign
-from amigos.merkle import leaf_hash, verify_consistency, verify_inclusion
+from amigos.merkle import consistency_proof, inclusion_proof, leaf_hash, verify_consistency, verify_inclusion
 from amigos.node import Node
 from amigos.node.app import MAX_BODY_BYTES, create_app
 from amigos.node.problems import PROBLEM_BASE
+from amigos.node.proofs import LogProofs
 
 CHAIN = "amigos-test"
 COUNTER = textwrap.dedent('''\
@@ -178,6 +179,16 @@ async def test_without_waiting_the_receipt_comes_later(api: httpx.AsyncClient) -
 
 
 # --------------------------------------------------------------------------- the log
+
+
+def test_remembered_subtrees_give_the_merkle_modules_proofs() -> None:
+    leaves = [hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(100)]
+    proofs = LogProofs(leaves.__getitem__, min_level=1)  # remember from 2 leaves up: every path uses it
+    for size in range(1, len(leaves) + 1):
+        for index in range(size):
+            assert proofs.inclusion(index, size) == inclusion_proof(leaves, index, size)
+        for old in range(0, size + 1, 3):
+            assert proofs.consistency(old, size) == consistency_proof(leaves, old, size)
 
 
 async def test_blocks_heads_and_consistency_describe_one_growing_log(api: httpx.AsyncClient, node: Node) -> None:

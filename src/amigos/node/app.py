@@ -205,7 +205,7 @@ class Api:
 
     def receipt_with_proof(self, index: int, size: int) -> dict[str, Any]:
         receipt = receipt_to_json(self.ledger.leaf(index))
-        receipt["proof"] = {"size": size, "hashes": [h.hex() for h in self.ledger.inclusion_proof(index, size)]}
+        receipt["proof"] = {"size": size, "hashes": [h.hex() for h in self.node.proofs.inclusion(index, size)]}
         return receipt
 
     def consistency(self, since: int, size: int) -> dict[str, Any] | None:
@@ -214,7 +214,7 @@ class Api:
         low, high = sorted((since, size))
         if high > self.node.size:
             return None
-        return {"from": low, "to": high, "hashes": [h.hex() for h in self.ledger.consistency_proof(low, high)]}
+        return {"from": low, "to": high, "hashes": [h.hex() for h in self.node.proofs.consistency(low, high)]}
 
     def with_head(self, body: dict[str, Any], head: SignedTreeHead | None, since: int | None) -> dict[str, Any]:
         body["head"] = None if head is None else head_to_json(head)
@@ -332,7 +332,7 @@ class Api:
         assert new is not None
         if not old <= new <= size:
             raise Problem(404, "unknown-tree-size", f"need from <= to <= {size} (the log's size)")
-        hashes = await self.read(self.ledger.consistency_proof, old, new)
+        hashes = await self.read(self.node.proofs.consistency, old, new)
         return Json({"from": old, "to": new, "hashes": [h.hex() for h in hashes]})
 
     def block_json(self, height: int, with_leaves: bool) -> dict[str, Any] | None:

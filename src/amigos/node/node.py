@@ -29,6 +29,7 @@ from ..errors import TransactionError, UsageError
 from ..ledger.block import NONCE_PREFIX, BlockResult, Ledger, SignedTreeHead
 from ..ledger.tx import check_chain_id_form
 from ..runtime import LocalRuntime
+from .proofs import LogProofs
 from .sequencer import DEFAULT_BLOCK_INTERVAL, Outcome, Sequencer
 
 KEY_FILE = "node.key"
@@ -109,6 +110,8 @@ class Node:
         self.chain_id = settle_chain_id(self.home, chain_id)
         self.runtime = open_runtime(self.home, db, isolation)
         self.ledger = Ledger(self.runtime, self.chain_id, self.key)
+        self.proofs = LogProofs(self.ledger.leaf_hash)
+        """Inclusion and consistency proofs (call inside :meth:`reading`)."""
         self.latest_head: SignedTreeHead | None = self.ledger.head_at(self.runtime.height)
         """The head of the last committed block (None before the first)."""
         if self.runtime.height and self.latest_head is None:
