@@ -212,7 +212,8 @@ class Api:
         """The proof between a tree the client saw (``since``) and one of ``size``, in whichever
         order they come; None when the log holds no tree of ``since`` receipts."""
         low, high = sorted((since, size))
-        if high > self.node.size:
+        committed = self.node.committed_head()
+        if high > (0 if committed is None else committed.head.size):
             return None
         return {"from": low, "to": high, "hashes": [h.hex() for h in self.node.proofs.consistency(low, high)]}
 
@@ -301,7 +302,7 @@ class Api:
             index = self.ledger.index_of(tx_hash)
             if index is None:
                 raise Problem(404, "unknown-transaction", "no receipt for this transaction hash in the log")
-            head = self.node.latest_head if size is None else self.node.head_of_size(size)
+            head = self.node.committed_head() if size is None else self.node.head_of_size(size)
             if head is None:
                 raise Problem(404, "unknown-tree-size", f"no block ended with a tree of {size} receipts")
             if index >= head.head.size:
@@ -324,16 +325,20 @@ class Api:
         return Json(head_to_json(head))
 
     async def consistency_proof(self, request: Request) -> Response:
-        size = self.node.size
         old = int_param(request, "from")
-        new = int_param(request, "to", size)
+        to = int_param(request, "to")
         if old is None:
             raise bad("from (the size of the older tree) is required")
-        assert new is not None
-        if not old <= new <= size:
-            raise Problem(404, "unknown-tree-size", f"need from <= to <= {size} (the log's size)")
-        hashes = await self.read(self.node.proofs.consistency, old, new)
-        return Json({"from": old, "to": new, "hashes": [h.hex() for h in hashes]})
+
+        def build() -> dict[str, Any]:
+            committed = self.node.committed_head()
+            size = 0 if committed is None else committed.head.size
+            new = size if to is None else to
+            if not old <= new <= size:
+                raise Problem(404, "unknown-tree-size", f"need from <= to <= {size} (the log's size)")
+            return {"from": old, "to": new, "hashes": [h.hex() for h in self.node.proofs.consistency(old, new)]}
+
+        return Json(await self.read(build))
 
     def block_json(self, height: int, with_leaves: bool) -> dict[str, Any] | None:
         with self.node.reading():

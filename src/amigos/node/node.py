@@ -170,10 +170,15 @@ class Node:
         """Receipts in the committed log."""
         return 0 if self.latest_head is None else self.latest_head.head.size
 
+    def committed_head(self) -> SignedTreeHead | None:
+        """The head of the last committed block, read from the ledger (call inside
+        :meth:`reading`). :attr:`latest_head` may lag it for a moment after a commit."""
+        return self.ledger.head_at(self.runtime.height) if self.runtime.height else None
+
     def head_of_size(self, size: int) -> SignedTreeHead | None:
         """A signed head of a tree of exactly ``size`` receipts, if a block ended there. Sizes
         grow with heights, so this is a binary search over heights. Call inside :meth:`reading`."""
-        latest = self.latest_head
+        latest = self.committed_head()
         if latest is None or size > latest.head.size:
             return None
         low, high = 1, latest.head.height
