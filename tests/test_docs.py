@@ -25,7 +25,8 @@ import pytest
 from amigos.vm import compile_service
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC_FILES = [ROOT / "docs" / "services.md", ROOT / "docs" / "protocol.md", ROOT / "README.md"]  # README.md is optional
+DOC_FILES = [ROOT / "docs" / "services.md", ROOT / "docs" / "protocol.md", ROOT / "docs" / "api.md",
+             ROOT / "README.md"]  # README.md is optional
 EXECUTED = "python"
 CHECKED = "service"
 

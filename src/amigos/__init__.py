@@ -14,6 +14,11 @@ Accounts and signed transactions (see docs/protocol.md)::
 
     alice = amigos.Account.generate()            # or amigos.Account.from_seed(seed32)
     alice.address                                # "amigo1…"
+
+A running node (``amigos serve``), through the SDK (see docs/api.md)::
+
+    node = amigos.connect("http://127.0.0.1:8700", account=alice)
+    node.call("hub.amigos.dev/alice/counter", "increment", 2)   # signed; receipt proven in the log
 """
 
 from typing import Any
@@ -25,9 +30,9 @@ from .vm.machine import Event
 
 __version__ = "0.1.0"
 
-_LAZY = {"Account": "crypto.keys"}
-"""Names imported on first use: confined worker processes import this package but never sign,
-so they need not load libsodium."""
+_LAZY = {"Account": "crypto.keys", "connect": "client", "NodeClient": "client"}
+"""Names imported on first use: confined worker processes import this package but never sign
+or talk HTTP, so they need not load libsodium or httpx."""
 
 
 def __getattr__(name: str) -> Any:
@@ -47,9 +52,11 @@ __all__ = [
     "DeployError",
     "Event",
     "ExecutionError",
+    "NodeClient",
     "FunctionInfo",
     "LocalRuntime",
     "Receipt",
     "ServiceInfo",
+    "connect",
     "errors",
 ]

@@ -1,7 +1,9 @@
 """The ``amigos`` command.
 
 Local mode works on a folder of state (``--home DIR``, default ``$AMIGOS_HOME`` or
-``~/.amigos``). Exit status: 0 on success, 1 when a deploy or call failed, 2 on usage errors.
+``~/.amigos``). ``amigos serve`` runs a node over such a folder; ``amigos verify`` replays a
+node's log (``--node URL``, or the one in ``--home DIR``). Exit status: 0 on
+success, 1 when a deploy or call failed or a log does not verify, 2 on usage errors.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import Any, Sequence
 from . import __version__
 from .errors import AmigosError, DeployError, ExecutionError, UsageError
 from .jsonvalue import parse_argument, to_json
-from .runtime import LocalRuntime, Receipt
+from .runtime import ISOLATIONS, LocalRuntime, Receipt
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_ACCOUNT = "dev"
+DEFAULT_PORT = 8700
 
 
 def default_home() -> Path:
@@ -93,6 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.add_argument("--source", action="store_true", help="print the source code")
 
+    p = command("serve", "run a node: the HTTP API over the state in --home")
+    p.add_argument("--db", metavar="URL", help="state store URL (PostgreSQL), instead of SQLite in --home")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default: {DEFAULT_PORT})")
+    p.add_argument("--chain-id", help="chain id, fixed by the first start (default: amigos-local)")
+    p.add_argument("--isolation", choices=ISOLATIONS, default="process",
+                   help="where service code runs: confined worker processes (default) or this process")
+
+    p = command("verify", "replay a node's whole log from genesis and check every block")
+    p.add_argument("--node", metavar="URL", help="a running node, e.g. http://127.0.0.1:8700 (or give --home DIR)")
+    p.add_argument("--node-key", metavar="HEX", help="the node's public key (default: what the node or its home says)")
+    p.add_argument("--isolation", choices=ISOLATIONS, default="process",
+                   help="where replayed service code runs (default: confined worker processes)")
+
     p = command("dev", "deploy the example services from hub/ into the home folder")
     p.add_argument("--hub", type=Path, default=None, help="folder of example services (default: ./hub)")
     return parser
@@ -146,6 +163,10 @@ def _parse_kwargs(items: list[str]) -> dict[str, Any]:
 def run(args: argparse.Namespace, out: Output) -> int:
     home = args.home or default_home()
     signer = args.signer or DEFAULT_ACCOUNT
+    if args.command == "serve":
+        return _serve(args, home)
+    if args.command == "verify":
+        return _verify(args, home, out)
     with LocalRuntime(home) as rt:
         if args.command == "deploy":
             try:
@@ -234,6 +255,83 @@ def _show(rt: LocalRuntime, args: argparse.Namespace, out: Output) -> int:
     if args.source:
         print("\n" + rt.source(args.path))
     return EXIT_OK
+
+
+def _serve(args: argparse.Namespace, home: Path) -> int:
+    import uvicorn
+
+    from .node import Node
+    from .node.app import create_app
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be 0-65535, not {args.port}")
+    node = Node(home, chain_id=args.chain_id, db=args.db, isolation=args.isolation).start()
+    try:
+        print(f"amigos node {__version__} on http://{args.host}:{args.port}  chain {node.chain_id}  "
+              f"height {node.info()['height']}\n  node key {node.key.public_key.hex()}\n  home {home}",
+              file=sys.stderr, flush=True)
+        # On SIGINT/SIGTERM: a few seconds for open requests and event streams, then the app's
+        # shutdown stops the node (uvicorn then ends the process by the same signal).
+        uvicorn.run(create_app(node, stop_node_on_shutdown=True), host=args.host, port=args.port,
+                    log_level="warning", timeout_graceful_shutdown=3)
+    finally:
+        node.stop()
+    return EXIT_OK
+
+
+def _verify(args: argparse.Namespace, home: Path, out: Output) -> int:
+    from .ledger.block import LogMismatch
+    from .node.verify import LocalLog, RemoteLog, verify_log
+
+    if (args.node is None) == (args.home is None):
+        raise UsageError("verify reads one log: give --node URL or --home DIR")
+    source: LocalLog | RemoteLog = RemoteLog(args.node) if args.node else LocalLog(home)
+    try:
+        if args.node_key is not None:
+            try:
+                node_key = bytes.fromhex(args.node_key)
+            except ValueError:
+                node_key = b""
+            if len(node_key) != 32:
+                raise UsageError("--node-key is the node's 32-byte public key in hex")
+        else:
+            node_key = source.served_key if isinstance(source, RemoteLog) else source.node_key()
+        bar = ProgressBar() if sys.stderr.isatty() else None
+        try:
+            summary = verify_log(source, node_key, isolation=args.isolation, progress=bar)
+        except LogMismatch as mismatch:
+            if bar:
+                bar.done()
+            if out.json:
+                out.data({"ok": False, "height": mismatch.height, "error": str(mismatch)})
+            else:
+                out.error(f"the log does not hold at height {mismatch.height}: {mismatch}")
+            return EXIT_FAILED
+        if bar:
+            bar.done()
+    finally:
+        if isinstance(source, LocalLog):
+            source.close()
+    if out.json:
+        out.data(summary.to_dict())
+    else:
+        print(f"log sound: {summary.blocks} blocks, {summary.receipts} receipts replayed and checked")
+        print(f"  chain {summary.chain_id}, node key {summary.node_key.hex()}")
+        print(f"  tree root {summary.root.hex()}, state hash {summary.state_hash.hex()}")
+    return EXIT_OK
+
+
+class ProgressBar:
+    """``[#####·····] 120/240 blocks`` redrawn in place on stderr (a terminal)."""
+
+    WIDTH = 30
+
+    def __call__(self, done: int, total: int) -> None:
+        filled = self.WIDTH * done // total if total else self.WIDTH
+        print(f"\r[{'#' * filled}{'·' * (self.WIDTH - filled)}] {done}/{total} blocks", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        print(file=sys.stderr, flush=True)
 
 
 DEV_NAMESPACE = "amigos"

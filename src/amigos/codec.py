@@ -148,6 +148,8 @@ def _encode_into(v: Any, out: bytearray, ext: Extensions | None, depth: int, roo
         out += encode_varint(len(v))
         for item in v:
             _encode_into(item, out, ext, depth - 1, room)
+            if len(out) > room:  # a long flat list stops here, not after all of it
+                raise ValueTooLarge(f"value larger than {room} bytes when encoded")
     elif t is dict:
         _check_room(out, depth, room)
         out.append(DICT)
@@ -155,6 +157,8 @@ def _encode_into(v: Any, out: bytearray, ext: Extensions | None, depth: int, roo
         for key, item in v.items():
             _encode_into(key, out, ext, depth - 1, room)
             _encode_into(item, out, ext, depth - 1, room)
+            if len(out) > room:
+                raise ValueTooLarge(f"value larger than {room} bytes when encoded")
     elif t is Decimal:
         if not v.is_finite():
             raise CodecError("only finite Decimals can be stored")

@@ -43,6 +43,32 @@ class ProofError(AmigosError):
     """
 
 
+class ForkDetected(ProofError):
+    """A node showed a history that contradicts one it showed before: a signed tree head that
+    does not extend the last one this client saw (a rewritten, forked or rolled-back log).
+
+    ``seen`` and ``shown`` are the two signed tree heads (as the API's JSON objects): together
+    they are the evidence, since the node signed both.
+    """
+
+    def __init__(self, message: str, seen: object = None, shown: object = None) -> None:
+        super().__init__(message)
+        self.seen = seen
+        self.shown = shown
+
+
+class NodeError(AmigosError):
+    """A node answered with a problem (RFC 9457) other than a refused transaction or a failed
+    call: ``status`` (HTTP), ``code`` (the last segment of the problem's ``type``), ``detail``.
+    ``status`` is 0 when the node could not be reached or answered something unreadable."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(f"{detail} [{code}]" if status == 0 else f"{status} {code}: {detail}")
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
 class Bech32Error(CodecError):
     """A string that is not valid bech32m (BIP-350).
 

@@ -341,6 +341,13 @@ class LocalRuntime:
             yield block
 
     @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold the runtime's lock while reading from another thread: a block in progress holds
+        it until it commits, so what is read inside is committed state, never half a block."""
+        with self._lock:
+            yield
+
+    @contextmanager
     def _in_block(self, origin: str, time: int | None = None) -> Iterator[Context]:
         if self._block is not None:
             yield Context(origin, self._block.height, self._block.time)

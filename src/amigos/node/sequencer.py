@@ -17,15 +17,17 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Sequence
+import logging
+from typing import Callable, Sequence
 
 from ..errors import TransactionRefused, UsageError
 from ..ledger.ante import check_chain_id, check_signature
-from ..ledger.block import Admitted, Ledger, TxReceipt
+from ..ledger.block import Admitted, BlockResult, Ledger, TxReceipt
 from ..ledger.tx import SignedTransaction, decode_signed
 
 DEFAULT_BLOCK_INTERVAL = 0.02
 DEFAULT_MAX_BLOCK_TRANSACTIONS = 2000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,13 @@ class Sequencer:
         self._stopping = False
         self.blocks = 0
         """Blocks this sequencer committed."""
+        self._listeners: list[Callable[[BlockResult], None]] = []
+
+    def add_listener(self, listener: Callable[[BlockResult], None]) -> None:
+        """Call ``listener`` in the sequencer thread with every committed block, before the
+        block's clients get their outcomes (so what a listener publishes is never behind what a
+        client was told). It must be quick and must not raise."""
+        self._listeners.append(listener)
 
     # ------------------------------------------------------------ clients
 
@@ -123,6 +132,11 @@ class Sequencer:
                 raise
             return
         self.blocks += 1
+        for listener in self._listeners:
+            try:
+                listener(result)
+            except Exception:  # noqa: BLE001 - a listener's bug must not stop the sequencer
+                log.exception("block listener %r failed", listener)
         for (_, future), outcome in zip(batch, result.outcomes):
             if isinstance(outcome, TransactionRefused):
                 future.set_result(Outcome(None, None, outcome))

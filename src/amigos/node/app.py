@@ -1,0 +1,655 @@
+"""The node's HTTP API: a Starlette application over a :class:`~amigos.node.node.Node`.
+
+``create_app(node)`` builds it; ``amigos serve`` runs it with uvicorn. docs/api.md describes
+every route, and ``/openapi.json`` (:mod:`.openapi`) describes them for machines. Bytes travel
+as lower-case hex, service values as the tagged JSON of :mod:`amigos.jsonvalue`, and every
+error as an RFC 9457 problem (:mod:`.problems`).
+
+Handlers are coroutines; whatever reads the ledger or runs service code goes to a worker thread
+(``run_in_threadpool``) and reads inside ``node.reading()``, so the event loop never waits on
+the sequencer's lock and no read sees half a block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+from contextlib import asynccontextmanager
+from html import escape
+from typing import Any, AsyncIterator, Callable
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from .. import __version__
+from ..crypto.keys import format_address, parse_address
+from ..errors import (
+    AmigosError,
+    CodecError,
+    ExecutionError,
+    ProofError,
+    SandboxUnavailable,
+    StoreError,
+    TransactionRefused,
+    UsageError,
+)
+from ..jsonvalue import from_json, to_json
+from ..ledger.block import SignedTreeHead, decode_leaf
+from ..ledger.tx import MAX_UINT64
+from ..vm.paths import validate_path
+from .node import Node
+from .openapi import openapi_document
+from .problems import Json, Problem, execution_failed, http_problem, refused
+from .sequencer import Outcome
+from .wire import WireError, dump_json, head_to_json, parse_hex, receipt_fields, receipt_to_json, touched_services
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 << 20
+"""Largest request body: a batch of transactions in hex (one transaction is at most 1 MiB)."""
+MAX_BATCH = 2000
+"""Most transactions in one request (one full block)."""
+WAIT_SECONDS = 60.0
+"""How long a request waits for its receipts before answering 504 (they may still come)."""
+MAX_BLOCK_PAGE = 100
+MAX_PAGE_LEAF_BYTES = 8 << 20
+"""A page of blocks stops growing past this many bytes of leaves (it holds at least one block)."""
+MAX_MAP_ENTRIES = 1000
+MAX_EVENTS = 100_000
+KEEPALIVE_SECONDS = 15.0
+LEAF_CHUNK = 256
+"""Leaves an event stream reads at a time."""
+HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+"""Rendered pages run no script and load nothing from elsewhere (no tracking of readers)."""
+_INT = re.compile(r"[0-9]{1,20}")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def bad(detail: str) -> Problem:
+    return Problem(400, "bad-request", detail)
+
+
+def int_param(request: Request, name: str, default: int | None = None, *, low: int = 0,
+              high: int = MAX_UINT64) -> int | None:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    if not _INT.fullmatch(text) or not low <= int(text) <= high:
+        raise bad(f"{name} must be an integer from {low} to {high}")
+    return int(text)
+
+
+def bool_param(request: Request, name: str, default: bool) -> bool:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    if text not in ("true", "false", "1", "0"):
+        raise bad(f"{name} must be true or false")
+    return text in ("true", "1")
+
+
+def hex_param(text: str | None, name: str, size: int | None = None) -> bytes:
+    try:
+        return parse_hex(text, name, size)
+    except WireError as exc:
+        raise bad(str(exc)) from None
+
+
+def service_path(request: Request) -> str:
+    path = request.path_params["path"]
+    try:
+        return validate_path(path)
+    except UsageError as exc:
+        raise bad(str(exc)) from None
+
+
+def canonical_address(text: str) -> str:
+    try:
+        return format_address(parse_address(text))
+    except CodecError as exc:
+        raise bad(str(exc)) from None
+
+
+def height_param(request: Request) -> int:
+    text = request.path_params["height"]
+    if not _INT.fullmatch(text) or not 1 <= int(text) <= MAX_UINT64:
+        raise bad("a block height is an integer from 1")
+    return int(text)
+
+
+def parse_json_text(text: str, what: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise bad(f"{what} is not JSON: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused (413) past MAX_BODY_BYTES without reading the rest."""
+    too_large = Problem(413, "payload-too-large", f"a request body is at most {MAX_BODY_BYTES} bytes")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise too_large
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await read_body(request)
+    try:
+        value = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise bad(f"the body is not JSON: {exc}") from None
+    if type(value) is not dict:
+        raise bad("the body must be a JSON object")
+    return value
+
+
+def service_value(value: Any, what: str) -> Any:
+    """A JSON argument as a service value ($bytes, $decimal tags; no floats)."""
+    try:
+        return from_json(value)
+    except (UsageError, RecursionError) as exc:
+        raise bad(f"{what}: {exc}") from None
+
+
+def call_arguments(function: object, args: object, kwargs: object) -> tuple[str, list[Any], dict[str, Any]]:
+    if type(function) is not str or not _NAME.fullmatch(function):
+        raise bad("function must be the name of an exported function")
+    if type(args) is not list:
+        raise bad("args must be a JSON array")
+    if type(kwargs) is not dict or not all(_NAME.fullmatch(k) for k in kwargs):
+        raise bad("kwargs must be a JSON object whose keys are parameter names")
+    return function, service_value(args, "args"), service_value(kwargs, "kwargs")
+
+
+# --------------------------------------------------------------------------- the API
+
+
+class Api:
+    """The route handlers, over one node."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.ledger = node.ledger
+        self.runtime = node.runtime
+        self.openapi = openapi_document()
+
+    async def read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in a worker thread, inside node.reading()."""
+        def locked() -> Any:
+            with self.node.reading():
+                return fn(*args)
+        return await run_in_threadpool(locked)
+
+    # ------------------------------------------------------------ proofs
+
+    def receipt_with_proof(self, index: int, size: int) -> dict[str, Any]:
+        receipt = receipt_to_json(self.ledger.leaf(index))
+        receipt["proof"] = {"size": size, "hashes": [h.hex() for h in self.node.proofs.inclusion(index, size)]}
+        return receipt
+
+    def consistency(self, since: int, size: int) -> dict[str, Any] | None:
+        """The proof between a tree the client saw (``since``) and one of ``size``, in whichever
+        order they come; None when the log holds no tree of ``since`` receipts."""
+        low, high = sorted((since, size))
+        committed = self.node.committed_head()
+        if high > (0 if committed is None else committed.head.size):
+            return None
+        return {"from": low, "to": high, "hashes": [h.hex() for h in self.node.proofs.consistency(low, high)]}
+
+    def with_head(self, body: dict[str, Any], head: SignedTreeHead | None, since: int | None) -> dict[str, Any]:
+        body["head"] = None if head is None else head_to_json(head)
+        if since is not None:
+            body["consistency"] = self.consistency(since, 0 if head is None else head.head.size)
+        return body
+
+    # ------------------------------------------------------------ node and log
+
+    async def index(self, request: Request) -> Response:
+        return Json({"name": "amigos node", "version": __version__, "api": "/v1", "openapi": "/openapi.json"})
+
+    async def openapi_json(self, request: Request) -> Response:
+        return Json(self.openapi)
+
+    async def node_info(self, request: Request) -> Response:
+        head = self.node.latest_head
+        return Json({**self.node.info(), "version": __version__, "head": None if head is None else head_to_json(head)})
+
+    async def submit(self, request: Request) -> Response:
+        wait = bool_param(request, "wait", True)
+        since = int_param(request, "since")
+        body = await json_body(request)
+        if set(body) == {"tx"}:
+            single, raws = True, [hex_param(body["tx"], "tx")]
+        elif set(body) == {"txs"} and type(body["txs"]) is list and 1 <= len(body["txs"]) <= MAX_BATCH:
+            single, raws = False, [hex_param(tx, f"txs[{i}]") for i, tx in enumerate(body["txs"])]
+        else:
+            raise bad(f'the body is {{"tx": hex}} or {{"txs": [hex, …]}} with 1 to {MAX_BATCH} transactions')
+        try:
+            futures = await run_in_threadpool(lambda: [self.node.submit(raw) for raw in raws])
+        except UsageError:
+            raise Problem(503, "unavailable", "the node is not accepting transactions (stopping?)") from None
+        if not wait:
+            return self.queued(single, raws, futures)
+        # asyncio.wait, unlike wait_for, never cancels what it waits for: a cancelled future
+        # would make the sequencer fail when it resolves it.
+        waiting = [asyncio.wrap_future(f) for f in futures]
+        _, pending = await asyncio.wait(waiting, timeout=WAIT_SECONDS)
+        if pending:
+            raise Problem(504, "timeout", "no receipt yet; ask for it later by its transaction hash",
+                          tx_hashes=[hashlib.sha256(raw).hexdigest() for raw in raws])
+        try:
+            outcomes: list[Outcome] = [w.result() for w in waiting]
+        except AmigosError as exc:  # the block could not be committed
+            raise Problem(503, "unavailable", f"the block could not be committed: {exc}") from None
+        if single and outcomes[0].refused is not None:
+            raise refused(outcomes[0].refused, tx_hash=hashlib.sha256(raws[0]).hexdigest())
+        return Json(await self.read(self.receipts_body, single, outcomes, since))
+
+    def queued(self, single: bool, raws: list[bytes], futures: list[Any]) -> Response:
+        entries: list[dict[str, Any]] = []
+        for raw, future in zip(raws, futures):
+            tx_hash = hashlib.sha256(raw).hexdigest()
+            done = future.done() and future.exception() is None
+            refusal = future.result().refused if done else None
+            if refusal is not None and single:
+                raise refused(refusal, tx_hash=tx_hash)
+            entries.append({"tx_hash": tx_hash} if refusal is None else {"tx_hash": tx_hash, "refused": refusal_json(refusal)})
+        return Json(entries[0] if single else {"outcomes": entries}, status_code=202)
+
+    def receipts_body(self, single: bool, outcomes: list[Outcome], since: int | None) -> dict[str, Any]:
+        """Receipts with inclusion proofs, all against one head: that of the last block any of
+        them is in (a later tree holds the earlier blocks too)."""
+        heights = [o.receipt.height for o in outcomes if o.receipt is not None]
+        head = self.ledger.head_at(max(heights)) if heights else self.node.latest_head
+        size = 0 if head is None else head.head.size
+        entries: list[dict[str, Any]] = []
+        for outcome in outcomes:
+            if outcome.receipt is not None:
+                entries.append({"receipt": self.receipt_with_proof(outcome.receipt.index, size)})
+            else:
+                assert outcome.refused is not None
+                entries.append({"refused": refusal_json(outcome.refused)})
+        body = entries[0] if single else {"outcomes": entries}
+        return self.with_head(body, head, since)
+
+    async def receipt(self, request: Request) -> Response:
+        tx_hash = hex_param(request.path_params["tx_hash"], "tx_hash", 32)
+        size = int_param(request, "size")
+        since = int_param(request, "since")
+
+        def build() -> dict[str, Any]:
+            index = self.ledger.index_of(tx_hash)
+            if index is None:
+                raise Problem(404, "unknown-transaction", "no receipt for this transaction hash in the log")
+            head = self.node.committed_head() if size is None else self.node.head_of_size(size)
+            if head is None:
+                raise Problem(404, "unknown-tree-size", f"no block ended with a tree of {size} receipts")
+            if index >= head.head.size:
+                raise Problem(409, "not-in-tree", f"the receipt is leaf {index}, not in a tree of {head.head.size}")
+            return self.with_head({"receipt": self.receipt_with_proof(index, head.head.size)}, head, since)
+
+        return Json(await self.read(build))
+
+    async def latest_head(self, request: Request) -> Response:
+        head = self.node.latest_head
+        if head is None:
+            raise Problem(404, "no-blocks", "the log is empty: no block has been committed yet")
+        return Json(head_to_json(head))
+
+    async def head(self, request: Request) -> Response:
+        height = height_param(request)
+        head = await self.read(self.ledger.head_at, height)
+        if head is None:
+            raise Problem(404, "unknown-block", f"no block at height {height}")
+        return Json(head_to_json(head))
+
+    async def consistency_proof(self, request: Request) -> Response:
+        old = int_param(request, "from")
+        to = int_param(request, "to")
+        if old is None:
+            raise bad("from (the size of the older tree) is required")
+
+        def build() -> dict[str, Any]:
+            committed = self.node.committed_head()
+            size = 0 if committed is None else committed.head.size
+            new = size if to is None else to
+            if not old <= new <= size:
+                raise Problem(404, "unknown-tree-size", f"need from <= to <= {size} (the log's size)")
+            return {"from": old, "to": new, "hashes": [h.hex() for h in self.node.proofs.consistency(old, new)]}
+
+        return Json(await self.read(build))
+
+    def block_json(self, height: int, with_leaves: bool) -> dict[str, Any] | None:
+        with self.node.reading():
+            found = self.node.block_range(height)
+            if found is None:
+                return None
+            head, first = found
+            leaves = [self.ledger.leaf(i) for i in range(first, head.head.size)]
+        body: dict[str, Any] = {
+            "height": height,
+            "head": head_to_json(head),
+            "first_index": first,
+            "tx_hashes": [hashlib.sha256(decode_leaf(leaf)[0]).hexdigest() for leaf in leaves],
+        }
+        if with_leaves:
+            body["leaves"] = [leaf.hex() for leaf in leaves]
+        return body
+
+    async def block(self, request: Request) -> Response:
+        with_leaves = bool_param(request, "leaves", False)
+        if request.path_params.get("height") == "latest":
+            latest = self.node.latest_head
+            if latest is None:
+                raise Problem(404, "no-blocks", "the log is empty: no block has been committed yet")
+            height = latest.head.height
+        else:
+            height = height_param(request)
+        block = await run_in_threadpool(self.block_json, height, with_leaves)
+        if block is None:
+            raise Problem(404, "unknown-block", f"no block at height {height}")
+        return Json(block)
+
+    async def blocks(self, request: Request) -> Response:
+        start = int_param(request, "from", 1, low=1)
+        limit = int_param(request, "limit", 20, low=1, high=MAX_BLOCK_PAGE)
+        with_leaves = bool_param(request, "leaves", False)
+        assert start is not None and limit is not None
+        latest = 0 if self.node.latest_head is None else self.node.latest_head.head.height
+
+        def page() -> dict[str, Any]:
+            blocks: list[dict[str, Any]] = []
+            height, leaf_bytes = start, 0
+            while height <= latest and len(blocks) < limit and leaf_bytes <= MAX_PAGE_LEAF_BYTES:
+                block = self.block_json(height, with_leaves)
+                if block is None:
+                    break
+                blocks.append(block)
+                leaf_bytes += sum(len(leaf) // 2 for leaf in block.get("leaves", ()))
+                height += 1
+            return {"blocks": blocks, "next": height if height <= latest else None}
+
+        return Json(await run_in_threadpool(page))
+
+    # ------------------------------------------------------------ services
+
+    async def services(self, request: Request) -> Response:
+        infos = await run_in_threadpool(self.runtime.services)
+        return Json({"services": [info.to_dict() for info in infos]})
+
+    async def service(self, request: Request) -> Response:
+        path = service_path(request)
+
+        def build() -> dict[str, Any]:
+            try:
+                return {**self.runtime.service(path).to_dict(), "source": self.runtime.source(path)}
+            except UsageError:
+                raise Problem(404, "unknown-service", f"no service at {path}") from None
+
+        return Json(await self.read(build))
+
+    async def state(self, request: Request) -> Response:
+        path = service_path(request)
+        entries = int_param(request, "entries", 20, high=MAX_MAP_ENTRIES)
+        assert entries is not None
+
+        def build() -> Any:
+            try:
+                return to_json(self.runtime.state(path, entries))
+            except UsageError:
+                raise Problem(404, "unknown-service", f"no service at {path}") from None
+
+        return Json(await run_in_threadpool(build))
+
+    async def query(self, request: Request) -> Response:
+        path = service_path(request)
+        if request.method == "POST":
+            body = await json_body(request)
+            unknown = set(body) - {"function", "args", "kwargs", "gas"}
+            if unknown:
+                raise bad(f"unknown members {sorted(unknown)}")
+            function, args, kwargs = call_arguments(body.get("function"), body.get("args", []), body.get("kwargs", {}))
+            gas = body.get("gas")
+            if gas is not None and type(gas) is not int:
+                raise bad("gas must be an integer")
+        else:
+            q = request.query_params
+            function, args, kwargs = call_arguments(
+                q.get("function"), parse_json_text(q.get("args", "[]"), "args"),
+                parse_json_text(q.get("kwargs", "{}"), "kwargs"))
+            gas = int_param(request, "gas")
+        result = await run_in_threadpool(self.run_query, path, function, args, kwargs, gas)
+        return Json({"result": to_json(result)})
+
+    def run_query(self, path: str, function: str, args: list[Any], kwargs: dict[str, Any], gas: int | None) -> Any:
+        try:
+            return self.runtime.query(path, function, *args, kwargs=kwargs, gas=gas)
+        except ExecutionError as exc:
+            raise execution_failed(exc) from None
+
+    async def render(self, request: Request) -> Response:
+        """The service's page as markdown."""
+        path, subpath, markdown = await self.rendered(request)
+        return Response(markdown.encode("utf-8", "replace"), media_type="text/markdown; charset=utf-8")
+
+    async def render_json(self, request: Request) -> Response:
+        path, subpath, markdown = await self.rendered(request)
+        return Json({"service": path, "path": subpath, "markdown": markdown})
+
+    async def render_html(self, request: Request) -> Response:
+        path, subpath, markdown = await self.rendered(request)
+        return Response(html_page(path, markdown), media_type="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": HTML_POLICY})
+
+    async def rendered(self, request: Request) -> tuple[str, str, str]:
+        path = service_path(request)
+        subpath = request.query_params.get("path", "")
+        return path, subpath, await run_in_threadpool(self.run_render, path, subpath)
+
+    def run_render(self, path: str, subpath: str) -> str:
+        try:
+            return self.runtime.render(path, subpath)
+        except ExecutionError as exc:
+            raise execution_failed(exc) from None
+
+    # ------------------------------------------------------------ accounts
+
+    async def account(self, request: Request) -> Response:
+        address = canonical_address(request.path_params["address"])
+        key_text = request.query_params.get("key")
+        key = None if key_text is None else hex_param(key_text, "key", 32)
+
+        def build() -> dict[str, Any]:
+            if key is not None:
+                keys = [(key, self.ledger.last_nonce(address, key))]
+            else:
+                keys = self.node.account_keys(address)
+            return {"address": address, "keys": [{"public_key": k.hex(), "last_nonce": n} for k, n in keys]}
+
+        return Json(await self.read(build))
+
+    # ------------------------------------------------------------ events
+
+    async def events(self, request: Request) -> Response:
+        account = request.query_params.get("account")
+        if account is not None:
+            account = canonical_address(account)
+        service = request.query_params.get("service")
+        if service is not None:
+            try:
+                validate_path(service)
+            except UsageError as exc:
+                raise bad(str(exc)) from None
+        start = int_param(request, "from")
+        last_id = request.headers.get("last-event-id")
+        if last_id is not None and _INT.fullmatch(last_id.strip()):
+            start = int(last_id.strip()) + 1  # a reconnecting browser: go on after what it saw
+        limit = int_param(request, "limit", None, low=1, high=MAX_EVENTS)
+        stream = self.stream(self.node.size if start is None else start, account, service, limit)
+        return StreamingResponse(stream, media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def stream(self, start: int, account: str | None, service: str | None, limit: int | None) -> AsyncIterator[str]:
+        """Receipts from log index ``start`` on, as they commit; each message's id is the log
+        index of its receipt (on the last message of that receipt)."""
+        node = self.node
+        event = node.watch()
+        sent = 0
+        try:
+            yield ": amigos event stream\n\n"
+            while not node.closing:
+                event.clear()
+                while start < node.size:
+                    end = min(node.size, start + LEAF_CHUNK)
+                    leaves = await self.read(lambda a, b: [self.ledger.leaf(i) for i in range(a, b)], start, end)
+                    for index, leaf in enumerate(leaves, start):
+                        for message in receipt_messages(index, leaf, account, service):
+                            yield message
+                            sent += 1
+                            if limit is not None and sent >= limit:
+                                return
+                    start = end
+                try:
+                    await asyncio.wait_for(event.wait(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+        finally:
+            node.unwatch(event)
+
+
+def receipt_messages(index: int, leaf: bytes, account: str | None, service: str | None) -> list[str]:
+    """The SSE messages of one receipt under the filters: ``receipt`` (the receipt without its
+    leaf) if the transaction matches, then one ``event`` per matching event it emitted."""
+    fields = receipt_fields(leaf)
+    if account is not None and fields["transaction"].tx.account != account:
+        return []
+    if service is not None and service not in touched_services(fields):
+        return []
+    receipt = receipt_to_json(leaf)
+    del receipt["leaf"]
+    messages = [("receipt", receipt)]
+    for e in receipt["events"]:
+        if service is None or e["service"] == service:
+            messages.append(("event", {"tx_hash": receipt["tx_hash"], "height": receipt["height"], "index": index, **e}))
+    out = []
+    for number, (kind, data) in enumerate(messages, 1):
+        out.append(f"event: {kind}\n" + (f"id: {index}\n" if number == len(messages) else "") + f"data: {dump_json(data)}\n\n")
+    return out
+
+
+def refusal_json(refusal: TransactionRefused) -> dict[str, str]:
+    return {"code": refusal.code, "detail": refusal.message}
+
+
+def html_page(path: str, markdown: str) -> bytes:
+    """The markdown as a standalone HTML page. Raw HTML in the markdown is shown as text, not
+    run: a service's page is untrusted input (and the CSP header forbids scripts anyway)."""
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).render(markdown)
+    page = (f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{escape(path)}</title>'
+            '<style>body{max-width:46rem;margin:2rem auto;padding:0 1rem;font-family:system-ui,sans-serif;'
+            'line-height:1.5}pre{background:#f4f4f4;padding:.5rem;overflow:auto}</style></head>\n'
+            f"<body>\n{body}</body></html>\n")
+    return page.encode("utf-8", "replace")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+async def on_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return exc.response()
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if exc.status_code != 404 else f"no route {request.method} {request.url.path}"
+    return http_problem(exc.status_code, detail, dict(exc.headers or {}) or None).response()
+
+
+async def on_amigos_error(request: Request, exc: Exception) -> Response:
+    """Errors the handlers did not translate themselves, by kind."""
+    if isinstance(exc, TransactionRefused):
+        return refused(exc).response()
+    if isinstance(exc, ExecutionError):
+        return execution_failed(exc).response()
+    if isinstance(exc, (UsageError, CodecError, ProofError)):
+        return bad(str(exc)).response()
+    if isinstance(exc, (StoreError, SandboxUnavailable)):
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        return Problem(503, "unavailable", str(exc)).response()
+    return await on_unexpected(request, exc)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    # A bug: answer a problem all the same (the server logs the traceback).
+    return Problem(500, "internal-error", "the node failed to answer this request").response()
+
+
+# --------------------------------------------------------------------------- the application
+
+
+def create_app(node: Node, *, stop_node_on_shutdown: bool = False) -> Starlette:
+    """The ASGI application serving ``node``, which the caller starts; the caller stops it too,
+    unless ``stop_node_on_shutdown`` (then the server's shutdown does, once requests are done)."""
+    api = Api(node)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if stop_node_on_shutdown:
+            await run_in_threadpool(node.stop)
+
+    get, post = ["GET"], ["POST"]
+    routes = [
+        Route("/", api.index, methods=get),
+        Route("/openapi.json", api.openapi_json, methods=get),
+        Route("/v1/node", api.node_info, methods=get),
+        Route("/v1/transactions", api.submit, methods=post),
+        Route("/v1/receipts/{tx_hash}", api.receipt, methods=get),
+        Route("/v1/heads/latest", api.latest_head, methods=get),
+        Route("/v1/heads/{height}", api.head, methods=get),
+        Route("/v1/proofs/consistency", api.consistency_proof, methods=get),
+        Route("/v1/blocks", api.blocks, methods=get),
+        Route("/v1/blocks/{height}", api.block, methods=get),
+        Route("/v1/services", api.services, methods=get),
+        Route("/v1/services/{path:path}", api.service, methods=get),
+        Route("/v1/state/{path:path}", api.state, methods=get),
+        Route("/v1/query/{path:path}", api.query, methods=["GET", "POST"]),
+        Route("/v1/render/{path:path}.json", api.render_json, methods=get),
+        Route("/v1/render/{path:path}.html", api.render_html, methods=get),
+        Route("/v1/render/{path:path}", api.render, methods=get),
+        Route("/v1/accounts/{address}", api.account, methods=get),
+        Route("/v1/events", api.events, methods=get),
+    ]
+    handlers: dict[Any, Callable[..., Any]] = {
+        Problem: on_problem,
+        HTTPException: on_http_exception,
+        AmigosError: on_amigos_error,
+        Exception: on_unexpected,
+    }
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    app.state.node = node
+    return app

@@ -1,0 +1,235 @@
+"""The node: a runtime, its ledger and the sequencer over one home folder.
+
+::
+
+    HOME/node.key       the node's Ed25519 seed in hex, made on first start, mode 0600
+    HOME/chain-id       the chain id, fixed on first start
+    HOME/state.sqlite   state, receipts and tree heads (see amigos.runtime and amigos.ledger)
+
+:class:`Node` is what the HTTP API (:mod:`.app`) serves. Transactions go to the sequencer; the
+API's reads happen in other threads, inside :meth:`Node.reading`, so they only ever see
+committed blocks. Each committed block updates :attr:`Node.latest_head` and wakes the event
+streams that :meth:`Node.watch` handed out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import threading
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from .. import codec
+from ..crypto.keys import SEED_SIZE, Account, parse_address
+from ..errors import TransactionError, UsageError
+from ..ledger.block import NONCE_PREFIX, BlockResult, Ledger, SignedTreeHead
+from ..ledger.tx import check_chain_id_form
+from ..runtime import LocalRuntime
+from .proofs import LogProofs
+from .sequencer import DEFAULT_BLOCK_INTERVAL, Outcome, Sequencer
+
+KEY_FILE = "node.key"
+CHAIN_FILE = "chain-id"
+DEFAULT_CHAIN_ID = "amigos-local"
+MAX_ACCOUNT_KEYS = 1000
+"""Most keys an account listing shows."""
+
+
+def load_node_key(home: Path, *, create: bool) -> Account:
+    """The node's signing key from ``home/node.key``; made (readable by its owner only) when
+    missing and ``create``. Refuses a key file others may read: whoever reads it can sign
+    tree heads in the node's name."""
+    path = home / KEY_FILE
+    if not path.exists():
+        if not create:
+            raise UsageError(f"no node key at {path}")
+        account = Account.generate()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(account.seed.hex() + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        return account
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise UsageError(f"{path} is readable by others: run chmod 600 {path}")
+    try:
+        seed = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        seed = b""
+    if len(seed) != SEED_SIZE:
+        raise UsageError(f"{path} does not hold a {SEED_SIZE}-byte seed in hex")
+    return Account.from_seed(seed)
+
+
+def settle_chain_id(home: Path, wanted: str | None) -> str:
+    """The chain id of ``home``: fixed by its first start (``wanted`` or the default); a later
+    start may repeat it but not change it, since every logged transaction names it."""
+    path = home / CHAIN_FILE
+    if path.exists():
+        stored = path.read_text(encoding="utf-8").strip()
+        if wanted is not None and wanted != stored:
+            raise UsageError(f"{home} holds chain {stored!r}, not {wanted!r}")
+        return stored
+    chain_id = wanted or DEFAULT_CHAIN_ID
+    try:
+        check_chain_id_form(chain_id)
+    except TransactionError as exc:
+        raise UsageError(exc.message) from None
+    path.write_text(chain_id + "\n", encoding="utf-8")
+    return chain_id
+
+
+def check_store_url(db: str | None) -> None:
+    """Refuse a store URL that cannot name a store (before anything is written to the home)."""
+    if db is not None and (type(db) is not str or not db.startswith(("postgresql://", "postgres://", "sqlite:///"))):
+        raise UsageError("--db takes a postgresql://… (or sqlite:///…) URL")
+
+
+def open_runtime(home: Path, db: str | None, isolation: str) -> LocalRuntime:
+    return LocalRuntime(home, isolation=isolation, db=db)
+
+
+class Node:
+    """A node over ``home``: call :meth:`start` before submitting, :meth:`stop` when done."""
+
+    def __init__(self, home: str | os.PathLike[str], *, chain_id: str | None = None, db: str | None = None,
+                 isolation: str = "process", block_interval: float = DEFAULT_BLOCK_INTERVAL) -> None:
+        check_store_url(db)
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.key = load_node_key(self.home, create=True)
+        self.chain_id = settle_chain_id(self.home, chain_id)
+        self.runtime = open_runtime(self.home, db, isolation)
+        self.ledger = Ledger(self.runtime, self.chain_id, self.key)
+        self.proofs = LogProofs(self.ledger.leaf_hash)
+        """Inclusion and consistency proofs (call inside :meth:`reading`)."""
+        self.latest_head: SignedTreeHead | None = self.ledger.head_at(self.runtime.height)
+        """The head of the last committed block (None before the first)."""
+        if self.runtime.height and self.latest_head is None:
+            self.runtime.close()
+            raise UsageError(f"{self.home} holds state that is not in a node's log "
+                             "(made with `amigos deploy` or `call` without a node?): use another --home")
+        if self.latest_head is not None and self.latest_head.node_key != self.key.public_key:
+            self.runtime.close()
+            raise UsageError(f"the log in {self.home} was signed by another node key than {KEY_FILE}")
+        self.sequencer = Sequencer(self.ledger, block_interval=block_interval)
+        self.sequencer.add_listener(self._committed)
+        self._watchers: dict[asyncio.Event, asyncio.AbstractEventLoop] = {}
+        self._watch_lock = threading.Lock()
+        self.closing = False
+        """Set by :meth:`stop`: event streams end."""
+
+    # ------------------------------------------------------------ life
+
+    def start(self) -> Node:
+        self.sequencer.start()
+        return self
+
+    def stop(self) -> None:
+        """Commit what is queued, end the event streams, close the state. Stopping twice is harmless."""
+        if self.closing:
+            return
+        self.closing = True
+        self._wake_watchers()
+        self.sequencer.stop()
+        self.runtime.close()
+
+    def __enter__(self) -> Node:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ writing
+
+    def submit(self, raw: bytes) -> Future[Outcome]:
+        """Queue one signed transaction; see :meth:`Sequencer.submit`."""
+        return self.sequencer.submit(raw)
+
+    def _committed(self, result: BlockResult) -> None:
+        self.latest_head = result.head
+        self._wake_watchers()
+
+    # ------------------------------------------------------------ reading
+
+    def reading(self) -> AbstractContextManager[None]:
+        """Hold while reading the ledger or runtime from an API thread (see LocalRuntime.reading)."""
+        return self.runtime.reading()
+
+    @property
+    def size(self) -> int:
+        """Receipts in the committed log."""
+        return 0 if self.latest_head is None else self.latest_head.head.size
+
+    def committed_head(self) -> SignedTreeHead | None:
+        """The head of the last committed block, read from the ledger (call inside
+        :meth:`reading`). :attr:`latest_head` may lag it for a moment after a commit."""
+        return self.ledger.head_at(self.runtime.height) if self.runtime.height else None
+
+    def head_of_size(self, size: int) -> SignedTreeHead | None:
+        """A signed head of a tree of exactly ``size`` receipts, if a block ended there. Sizes
+        grow with heights, so this is a binary search over heights. Call inside :meth:`reading`."""
+        latest = self.committed_head()
+        if latest is None or size > latest.head.size:
+            return None
+        low, high = 1, latest.head.height
+        while low < high:  # the first height whose tree holds at least `size` receipts
+            middle = (low + high) // 2
+            head = self.ledger.head_at(middle)
+            if head is None or head.head.size < size:
+                low = middle + 1
+            else:
+                high = middle
+        head = self.ledger.head_at(low)
+        return head if head is not None and head.head.size == size else None
+
+    def block_range(self, height: int) -> tuple[SignedTreeHead, int] | None:
+        """Block ``height``'s head and the log index of its first receipt (its receipts run up to
+        the head's size). Call inside :meth:`reading`."""
+        head = self.ledger.head_at(height)
+        if head is None:
+            return None
+        previous = self.ledger.head_at(height - 1) if height > 1 else None
+        return head, 0 if previous is None else previous.head.size
+
+    def account_keys(self, address: str) -> list[tuple[bytes, int]]:
+        """The keys that signed for ``address`` and the last nonce of each. Call inside
+        :meth:`reading`. Raises InvalidAddress."""
+        prefix = NONCE_PREFIX + parse_address(address)
+        rows = self.runtime.view.scan(prefix, limit=MAX_ACCOUNT_KEYS)
+        return [(key[len(prefix):], int(codec.decode(value))) for key, value in rows]
+
+    # ------------------------------------------------------------ waiting for blocks
+
+    def watch(self) -> asyncio.Event:
+        """An event of the running event loop, set whenever a block commits (and when the node
+        stops). Clear it before checking for news; :meth:`unwatch` it when done."""
+        event = asyncio.Event()
+        with self._watch_lock:
+            self._watchers[event] = asyncio.get_running_loop()
+        return event
+
+    def unwatch(self, event: asyncio.Event) -> None:
+        with self._watch_lock:
+            self._watchers.pop(event, None)
+
+    def _wake_watchers(self) -> None:
+        with self._watch_lock:
+            watchers = list(self._watchers.items())
+        for event, loop in watchers:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # its loop has closed: nobody is waiting any more
+                self.unwatch(event)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "node_key": self.key.public_key.hex(),
+            "height": 0 if self.latest_head is None else self.latest_head.head.height,
+            "size": self.size,
+        }

@@ -1,0 +1,84 @@
+"""Inclusion and consistency proofs for the API, in O(log n) once warm.
+
+``Ledger.inclusion_proof`` hashes every leaf of the tree for each proof: fine for a test, not
+for a node that proves every receipt it returns. In RFC 6962's recursion the left part of every
+split is a *complete* subtree (see :mod:`amigos.merkle.tree`), and in an append-only log a
+complete subtree never changes once its last leaf is in. :class:`LogProofs` remembers the hash
+of each complete subtree of at least ``2**min_level`` leaves that it computes, so the first
+proof over a tree of n receipts costs O(n) hashes and each later one about
+``log2(n) * 2**min_level``. The proofs are RFC 9162's (§2.1.3.1, §2.1.4.1), the same bytes as
+:func:`amigos.merkle.inclusion_proof` and :func:`amigos.merkle.consistency_proof`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..errors import ProofError
+from ..merkle import EMPTY_ROOT, node_hash
+from ..merkle.tree import largest_power_of_two_below
+
+MAX_REMEMBERED = 1 << 20
+"""Subtree hashes kept (32 MB or so); past that the memory starts over."""
+
+
+class LogProofs:
+    """Proofs over the leaf hashes ``leaf_hash(i)`` of an append-only log. Only ask about trees
+    whose leaves are committed: what is remembered is taken to be final."""
+
+    def __init__(self, leaf_hash: Callable[[int], bytes], min_level: int = 6) -> None:
+        self.leaf_hash = leaf_hash
+        self.min_size = 1 << min_level
+        self._complete: dict[tuple[int, int], bytes] = {}
+        """(start, size) of a complete subtree → its hash."""
+
+    def mth(self, start: int, end: int) -> bytes:
+        n = end - start
+        if n == 0:
+            return EMPTY_ROOT
+        if n == 1:
+            return self.leaf_hash(start)
+        complete = n & (n - 1) == 0 and start % n == 0 and n >= self.min_size
+        if complete:
+            known = self._complete.get((start, n))
+            if known is not None:
+                return known
+        k = largest_power_of_two_below(n)
+        value = node_hash(self.mth(start, start + k), self.mth(start + k, end))
+        if complete:
+            if len(self._complete) >= MAX_REMEMBERED:
+                self._complete.clear()
+            self._complete[(start, n)] = value
+        return value
+
+    def inclusion(self, index: int, size: int) -> list[bytes]:
+        """The audit path of leaf ``index`` in the tree of the first ``size`` leaves."""
+        if not 0 <= index < size:
+            raise ProofError(f"leaf index {index} is not below tree size {size}")
+        return self._path(index, 0, size)
+
+    def _path(self, m: int, start: int, end: int) -> list[bytes]:
+        n = end - start
+        if n == 1:
+            return []
+        k = largest_power_of_two_below(n)
+        if m < k:
+            return self._path(m, start, start + k) + [self.mth(start + k, end)]
+        return self._path(m - k, start + k, end) + [self.mth(start, start + k)]
+
+    def consistency(self, old_size: int, new_size: int) -> list[bytes]:
+        """That the tree of ``old_size`` leaves is a prefix of the tree of ``new_size``."""
+        if not 0 <= old_size <= new_size:
+            raise ProofError(f"no consistency proof from size {old_size} to size {new_size}")
+        if old_size == 0 or old_size == new_size:
+            return []
+        return self._subproof(old_size, 0, new_size, True)
+
+    def _subproof(self, m: int, start: int, end: int, is_old_root: bool) -> list[bytes]:
+        n = end - start
+        if m == n:
+            return [] if is_old_root else [self.mth(start, end)]
+        k = largest_power_of_two_below(n)
+        if m <= k:
+            return self._subproof(m, start, start + k, is_old_root) + [self.mth(start + k, end)]
+        return self._subproof(m - k, start + k, end, False) + [self.mth(start, start + k)]

@@ -1,0 +1,131 @@
+"""The JSON forms of what the node's API serves and the SDK checks: tree heads and receipts.
+
+Bytes are lower-case hex. A receipt carries its log ``leaf`` (the exact bytes that were hashed
+into the Merkle tree) next to the readable fields, so a client that checks the inclusion proof
+reads the fields from the leaf it checked, not from text the node could have made up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from ..errors import CodecError, TransactionError
+from ..jsonvalue import to_json
+from ..ledger.block import SignedTreeHead, TreeHead, decode_leaf
+from ..ledger.tx import SignedTransaction
+
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
+
+
+class WireError(ValueError):
+    """JSON that is not the form this module reads (a malformed or hostile answer)."""
+
+
+def dump_json(value: Any) -> str:
+    """Compact JSON that is always valid UTF-8 once encoded: service strings may hold lone
+    surrogates, which only the escaped form (``\\ud800``) can carry."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return text
+
+
+def parse_hex(text: object, what: str, size: int | None = None) -> bytes:
+    """Strict hex: an even number of hex digits and nothing else (``bytes.fromhex`` would also
+    take spaces), optionally exactly ``size`` bytes."""
+    if type(text) is not str or not _HEX.fullmatch(text):
+        raise WireError(f"{what} must be a string of hex digits (two per byte)")
+    raw = bytes.fromhex(text)
+    if size is not None and len(raw) != size:
+        raise WireError(f"{what} must be {size} bytes ({2 * size} hex digits), not {len(raw)}")
+    return raw
+
+
+def head_to_json(signed: SignedTreeHead) -> dict[str, Any]:
+    h = signed.head
+    return {
+        "chain_id": h.chain_id,
+        "height": h.height,
+        "time": h.time,
+        "size": h.size,
+        "root": h.root.hex(),
+        "state_hash": h.state_hash.hex(),
+        "node_key": signed.node_key.hex(),
+        "signature": signed.signature.hex(),
+    }
+
+
+def head_from_json(obj: object) -> SignedTreeHead:
+    """The signed tree head a JSON object describes (its signature is not checked here)."""
+    if type(obj) is not dict:
+        raise WireError("a tree head is a JSON object")
+    try:
+        chain_id, height, time, size = obj["chain_id"], obj["height"], obj["time"], obj["size"]
+        head = TreeHead(chain_id, height, time, size, parse_hex(obj["root"], "root", 32),
+                        parse_hex(obj["state_hash"], "state_hash", 32))
+        signed = SignedTreeHead(head, parse_hex(obj["node_key"], "node_key", 32),
+                                parse_hex(obj["signature"], "signature", 64))
+    except KeyError as exc:
+        raise WireError(f"a tree head lacks {exc}") from None
+    if type(chain_id) is not str or any(type(v) is not int or v < 0 for v in (height, time, size)):
+        raise WireError("a tree head has a str chain_id and non-negative int height, time and size")
+    return signed
+
+
+def receipt_fields(leaf: bytes) -> dict[str, Any]:
+    """The fields of a log leaf, as Python values (see docs/protocol.md, "Blocks and the
+    transparent log"). Raises :class:`WireError` if the bytes are not a receipt leaf."""
+    try:
+        fields = decode_leaf(leaf)
+        (stx_bytes, height, index, ok, results, error, failed, gas_used, events, writes_hash) = fields
+        stx = SignedTransaction.decode(stx_bytes)
+    except (CodecError, TransactionError, ValueError, TypeError) as exc:
+        raise WireError(f"not a receipt leaf: {exc}") from None
+    return {
+        "tx_hash": hashlib.sha256(stx_bytes).digest(),
+        "transaction": stx,
+        "height": height,
+        "index": index,
+        "ok": ok,
+        "results": results,
+        "error": error,
+        "failed_message": failed,
+        "gas_used": gas_used,
+        "events": events,
+        "writes_hash": writes_hash,
+    }
+
+
+def receipt_to_json(leaf: bytes) -> dict[str, Any]:
+    """A receipt as the API shows it, read from its leaf."""
+    f = receipt_fields(leaf)
+    tx = f["transaction"].tx
+    error = f["error"]
+    return {
+        "tx_hash": f["tx_hash"].hex(),
+        "height": f["height"],
+        "index": f["index"],
+        "account": tx.account,
+        "public_key": tx.public_key.hex(),
+        "nonce": tx.nonce,
+        "ok": f["ok"],
+        "results": to_json(f["results"]),
+        "error": None if error is None else {"type": error[0], "message": error[1]},
+        "failed_message": f["failed_message"],
+        "gas_used": f["gas_used"],
+        "events": [{**e, "attrs": to_json(e.get("attrs"))} for e in f["events"]],
+        "writes_hash": f["writes_hash"].hex(),
+        "leaf": leaf.hex(),
+    }
+
+
+def touched_services(fields: dict[str, Any]) -> set[str]:
+    """Paths of the services a receipt's transaction deployed or called, or that emitted its events."""
+    paths = {m.path for m in fields["transaction"].tx.messages if hasattr(m, "path")}
+    paths.update(e.get("service") for e in fields["events"])
+    return paths

@@ -1,0 +1,193 @@
+"""``amigos verify`` over a home folder whose SQLite file was tampered with, and ``amigos serve``
+as a real process: the SDK, the event stream and ``verify --node`` against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+import amigos
+from amigos import codec
+from amigos.cli import main
+from amigos.ledger.block import HEAD_PREFIX, LEAF_HASH_PREFIX, LEAF_PREFIX, decode_leaf
+from amigos.ledger.tx import Call, Deploy, Transaction, sign
+from amigos.node import Node
+
+CHAIN = "amigos-test"
+COUNTER = "import std\ncount = 0\n\ndef increment(by: int = 1) -> int:\n    global count\n    count += by\n    std.emit('incremented', by=by)\n    return count\n"
+ALICE = amigos.Account.from_seed(bytes([1]) * 32)
+BOB = amigos.Account.from_seed(bytes([2]) * 32)
+PATH = f"hub.amigos.dev/{ALICE.address}/counter"
+ENV = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+
+
+def tx(account: amigos.Account, nonce: int, message: object) -> bytes:
+    t = Transaction(chain_id=CHAIN, account=account.address, public_key=account.public_key, nonce=nonce,
+                    gas_limit=5_000_000, messages=[message])
+    return sign(t, account).encode()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A stopped node's home: block 1 deploys, blocks 2-5 hold one or two calls each."""
+    node = Node(tmp_path / "node", chain_id=CHAIN, isolation="none")  # blocks made by hand, no sequencer
+    blocks = [[tx(ALICE, 1, Deploy(PATH, COUNTER))],
+              [tx(BOB, 1, Call(PATH, "increment", (1,))), tx(ALICE, 2, Call(PATH, "increment", (2,)))],
+              [tx(BOB, 2, Call(PATH, "increment", (3,)))],
+              [tx(BOB, 3, Call(PATH, "increment", (4,))), tx(ALICE, 3, Call(PATH, "increment", (5,)))],
+              [tx(BOB, 4, Call(PATH, "increment", (6,)))]]
+    for block in blocks:
+        assert not node.ledger.apply_block(block).refused
+    node.stop()
+    return tmp_path / "node"
+
+
+def verify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
+    code = main(["--json", "verify", *args, "--isolation", "none"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+# The store keeps recent writes in its `log` table and older ones in `state`: change both.
+
+def stored(home: Path, key: bytes) -> bytes:
+    with sqlite3.connect(home / "state.sqlite") as db:
+        row = db.execute("SELECT value FROM log WHERE key = ? ORDER BY seq DESC LIMIT 1", (key,)).fetchone()
+        row = row or db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+    return bytes(row[0])
+
+
+def store(home: Path, key: bytes, value: bytes | None) -> None:
+    db = sqlite3.connect(home / "state.sqlite")
+    with db:
+        for table in ("log", "state"):
+            if value is None:
+                db.execute(f"DELETE FROM {table} WHERE key = ?", (key,))
+            else:
+                db.execute(f"UPDATE {table} SET value = ? WHERE key = ?", (value, key))
+    db.close()
+
+
+def leaf_key(index: int) -> bytes:
+    return LEAF_PREFIX + struct.pack(">Q", index)
+
+
+def rewrite_leaf(home: Path, index: int, field: int, change: object) -> None:
+    fields = decode_leaf(stored(home, leaf_key(index)))
+    fields[field] = change(fields[field]) if callable(change) else change
+    store(home, leaf_key(index), codec.encode(fields))
+
+
+def test_an_untouched_log_verifies(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, summary = verify(capsys, "--home", str(home))
+    assert code == 0 and summary["ok"] and summary["blocks"] == 5 and summary["receipts"] == 7
+    node_key = amigos.Account.from_seed(bytes.fromhex((home / "node.key").read_text())).public_key.hex()
+    assert summary["node_key"] == node_key
+
+
+def test_a_changed_result_names_its_block(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rewrite_leaf(home, 3, 4, [99])  # receipt 3 is in block 3
+    code, report = verify(capsys, "--home", str(home))
+    assert code == 1 and report["height"] == 3 and "receipt 3 differs" in report["error"]
+
+
+def test_a_changed_signature_names_its_block(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def flip_a_signature_bit(signed: bytes) -> bytes:
+        return signed[:-1] + bytes([signed[-1] ^ 1])
+
+    rewrite_leaf(home, 4, 0, flip_a_signature_bit)  # receipt 4 is in block 4
+    code, report = verify(capsys, "--home", str(home))
+    assert code == 1 and report["height"] == 4 and "refused on replay" in report["error"]
+
+
+def test_a_dropped_block_names_its_height(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for index in (1, 2):  # block 2's receipts, and its head
+        store(home, leaf_key(index), None)
+        store(home, LEAF_HASH_PREFIX + struct.pack(">Q", index), None)
+    store(home, HEAD_PREFIX + struct.pack(">Q", 2), None)
+    code, report = verify(capsys, "--home", str(home))
+    assert code == 1 and report["height"] == 2 and "missing" in report["error"]
+
+
+def test_a_head_signed_by_another_key_names_its_block(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = verify(capsys, "--home", str(home), "--node-key", BOB.public_key.hex())
+    assert code == 1 and report["height"] == 1 and "not signed by the node's key" in report["error"]
+
+
+def test_verify_wants_exactly_one_log(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify"]) == 2
+    assert main(["verify", "--home", str(home / "nowhere")]) == 2
+    assert "no node state" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- a real server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "amigos.cli", "serve", "--home", str(tmp_path / "served"),
+                                "--port", str(port), "--chain-id", CHAIN],
+                               env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/v1/node", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "amigos serve did not start"
+            time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=20)
+        assert process.returncode in (0, -signal.SIGTERM), output  # uvicorn ends by the signal it got
+        assert "Traceback" not in output, output
+
+
+def test_serve_talk_stream_and_verify_a_real_node(server: str) -> None:
+    node = amigos.connect(server, account=ALICE)
+    assert node.chain_id == CHAIN
+    events: list[dict] = []
+
+    def listen() -> None:  # live: what commits from now on, for this service
+        with httpx.stream("GET", f"{server}/v1/events", params={"service": PATH, "limit": 3}, timeout=30) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    events.append(json.loads(line[6:]))
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(0.3)  # let it subscribe before the first block
+    node.deploy(PATH, COUNTER)
+    assert node.call(PATH, "increment", 2).result == 2
+    receipts = node.submit_many([amigos.Call(PATH, "increment", (1,)) for _ in range(20)])
+    assert [r.result for r in receipts] == list(range(3, 23))
+    listener.join(timeout=30)
+    assert [e.get("name") or "receipt" for e in events] == ["receipt", "receipt", "incremented"]
+    done = subprocess.run([sys.executable, "-m", "amigos.cli", "--json", "verify", "--node", server],
+                          env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["receipts"] == 22 and summary["node_key"] == node.node_key.hex()
