@@ -191,3 +191,70 @@ def test_serve_talk_stream_and_verify_a_real_node(server: str) -> None:
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["receipts"] == 22 and summary["node_key"] == node.node_key.hex()
+
+
+def start_server(home: Path) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "amigos.cli", "serve", "--home", str(home),
+                                "--port", str(port), "--chain-id", CHAIN],
+                               env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/v1/node", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, "amigos serve did not start"
+        time.sleep(0.05)
+
+
+def test_kill_9_of_a_serving_node_under_load_loses_no_acknowledged_receipt(tmp_path: Path) -> None:
+    """Clients call a real `amigos serve` from 8 threads; the node is killed with SIGKILL mid-load,
+    twice, and restarted on the same home: every receipt a client got is in the log, with a proof,
+    and the whole log verifies."""
+    home = tmp_path / "crashing"
+    acknowledged: dict[bytes, object] = {}
+    lock = threading.Lock()
+    for round_ in range(2):
+        process, url = start_server(home)
+        if round_ == 0:
+            amigos.connect(url, account=ALICE).deploy(PATH, COUNTER)
+        stop = threading.Event()
+
+        def client(seed: int, url: str = url, stop: threading.Event = stop) -> None:
+            node = amigos.connect(url, account=amigos.Account.from_seed(bytes([seed]) * 32))
+            while not stop.is_set():
+                try:
+                    receipt = node.call(PATH, "increment")
+                except Exception:  # noqa: BLE001 - the node was killed under us
+                    return
+                with lock:
+                    acknowledged[receipt.tx_hash] = receipt.result
+
+        threads = [threading.Thread(target=client, args=(40 + i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        before = len(acknowledged)
+        while len(acknowledged) < before + 100 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        assert len(acknowledged) >= before + 100, f"round {round_}: only {len(acknowledged) - before} receipts"
+    process, url = start_server(home)
+    try:
+        checker = amigos.connect(url, account=ALICE)
+        for tx_hash, result in acknowledged.items():
+            receipt = checker.receipt(tx_hash)  # proven against the node's current signed head
+            assert receipt.ok and receipt.result == result
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    done = subprocess.run([sys.executable, "-m", "amigos.cli", "verify", "--home", str(home)],
+                          env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
