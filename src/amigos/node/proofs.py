@@ -4,9 +4,9 @@
 for a node that proves every receipt it returns. In RFC 6962's recursion the left part of every
 split is a *complete* subtree (see :mod:`amigos.merkle.tree`), and in an append-only log a
 complete subtree never changes once its last leaf is in. :class:`LogProofs` remembers the hash
-of each complete subtree of at least ``2**min_level`` leaves that it computes, so the first
-proof over a tree of n receipts costs O(n) hashes and each later one about
-``log2(n) * 2**min_level``. The proofs are RFC 9162's (§2.1.3.1, §2.1.4.1), the same bytes as
+of each range of at least ``2**min_level`` committed leaves that it computes (complete subtrees,
+and the right edges that all proofs against one head share), so the first proof over a tree of
+n receipts costs O(n) hashes and each later one about ``log2(n) * 2**min_level``. The proofs are RFC 9162's (§2.1.3.1, §2.1.4.1), the same bytes as
 :func:`amigos.merkle.inclusion_proof` and :func:`amigos.merkle.consistency_proof`.
 """
 
@@ -26,11 +26,13 @@ class LogProofs:
     """Proofs over the leaf hashes ``leaf_hash(i)`` of an append-only log. Only ask about trees
     whose leaves are committed: what is remembered is taken to be final."""
 
-    def __init__(self, leaf_hash: Callable[[int], bytes], min_level: int = 6) -> None:
+    def __init__(self, leaf_hash: Callable[[int], bytes], min_level: int = 3) -> None:
         self.leaf_hash = leaf_hash
         self.min_size = 1 << min_level
-        self._complete: dict[tuple[int, int], bytes] = {}
-        """(start, size) of a complete subtree → its hash."""
+        self._known: dict[tuple[int, int], bytes] = {}
+        """(start, end) of a range of committed leaves → its hash. Any such range is final,
+        complete subtree or not: the right edges that every proof against one tree head shares
+        are computed once for a whole batch of receipts."""
 
     def mth(self, start: int, end: int) -> bytes:
         n = end - start
@@ -38,17 +40,17 @@ class LogProofs:
             return EMPTY_ROOT
         if n == 1:
             return self.leaf_hash(start)
-        complete = n & (n - 1) == 0 and start % n == 0 and n >= self.min_size
-        if complete:
-            known = self._complete.get((start, n))
+        remember = n >= self.min_size
+        if remember:
+            known = self._known.get((start, end))
             if known is not None:
                 return known
         k = largest_power_of_two_below(n)
         value = node_hash(self.mth(start, start + k), self.mth(start + k, end))
-        if complete:
-            if len(self._complete) >= MAX_REMEMBERED:
-                self._complete.clear()
-            self._complete[(start, n)] = value
+        if remember:
+            if len(self._known) >= MAX_REMEMBERED:
+                self._known.clear()
+            self._known[(start, end)] = value
         return value
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
