@@ -25,7 +25,10 @@ from ..ledger.ante import check_chain_id, check_signature
 from ..ledger.block import Admitted, BlockResult, Ledger, TxReceipt
 from ..ledger.tx import SignedTransaction, decode_signed
 
-DEFAULT_BLOCK_INTERVAL = 0.02
+DEFAULT_BLOCK_INTERVAL = 0.005
+"""Seconds the sequencer waits for more transactions once one arrived. Short: transactions
+that arrive while a block is applied and committed go into the next one anyway (64 concurrent
+clients make blocks of about 50 at 5 ms, against 64 at 20 ms but half the throughput)."""
 DEFAULT_MAX_BLOCK_TRANSACTIONS = 2000
 log = logging.getLogger(__name__)
 
