@@ -276,7 +276,9 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
             measure(key, gas.MAX_HASH_DEPTH)
 
     def dict_key(key: Any) -> Any:
-        """A key of a dict display or comprehension, checked before it is hashed."""
+        """A key of a dict display or comprehension: an insertion, paid like ``d[k] = v``, and
+        checked before it is hashed."""
+        charge(gas.OP)
         if type(key) is tuple:
             measure(key, gas.MAX_HASH_DEPTH)
         return key
