@@ -241,3 +241,15 @@ def test_shared_structure_is_paid_for_each_occurrence(rt: amigos.LocalRuntime, d
     for fn in ["show", "ret"]:
         r = call(rt, path, fn, 40)
         assert r.error.type in ("LimitExceeded", "OutOfGas"), r.error
+
+
+def test_the_host_keeps_its_collector_and_decimal_context(rt: amigos.LocalRuntime, deploy: Deploy) -> None:
+    """Calls switch the garbage collector off and the service decimal context on, and must
+    switch both back, from the moment a runtime exists."""
+    import decimal
+    import gc
+
+    assert gc.isenabled() and decimal.getcontext().prec == 28
+    path = deploy("third", "def f():\n    return 1 / 3\n")
+    assert call(rt, path, "f").result == Decimal("0.3333333333333333333333333333333333")
+    assert gc.isenabled() and decimal.getcontext().prec == 28

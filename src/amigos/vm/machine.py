@@ -127,7 +127,7 @@ class Machine:
         self.modules: dict[str, LoadedService] = {}
         self.context = Context("", 0, 0)
         self._depth_hint = 1
-        self._begin(0, Context("", 0, 0), readonly=True)
+        self._reset(0, self.context, readonly=True)
 
     # ------------------------------------------------------------ public entry points
 
@@ -208,7 +208,7 @@ class Machine:
 
     # ------------------------------------------------------------ the call's life
 
-    def _begin(self, gas_limit: int, context: Context, readonly: bool) -> None:
+    def _reset(self, gas_limit: int, context: Context, readonly: bool) -> None:
         self.meter.reset(gas_limit)
         self.context = context
         self.readonly = readonly
@@ -218,6 +218,9 @@ class Machine:
         self.counts: dict[bytes, int] = {}
         self.events: list[Event] = []
         self.entered: dict[str, LoadedService] = {}
+
+    def _begin(self, gas_limit: int, context: Context, readonly: bool) -> None:
+        self._reset(gas_limit, context, readonly)
         self._host_decimal = decimal.getcontext()
         activate_decimal_context()
         # The collector walks every live object: in a call that builds millions of them it
@@ -226,18 +229,12 @@ class Machine:
         gc.disable()
 
     def _end(self) -> None:
-        # Drop what the call touched so that nothing of it lingers between calls.
+        # Give the host back its decimal context and collector, and drop what the call touched
+        # so that nothing of it lingers between calls.
         decimal.setcontext(self._host_decimal)
         if self._host_gc:
             gc.enable()
-        self.meter.reset(0)
-        self.readonly = True
-        self.frames = []
-        self.writes = {}
-        self.entries = {}
-        self.counts = {}
-        self.events = []
-        self.entered = {}
+        self._reset(0, self.context, readonly=True)
 
     def _raise_stack_limit(self) -> int:
         # Recursion is limited relative to where the call starts, so the limit service code
