@@ -31,6 +31,19 @@ def check_key(key: object, what: str = "key") -> None:
         raise TypeError(f"a state {what} must be bytes, not {type(key).__name__}")
 
 
+def scan_range(prefix: bytes, start: bytes | None, limit: int | None) -> tuple[bytes, bytes | None, int | None]:
+    """A scan's arguments checked and resolved, the same for every backend: the lowest key,
+    the bound past the prefix (None: none), and the limit (None: none; a negative limit is no
+    limit, as SQLite reads one)."""
+    check_key(prefix, "prefix")
+    if start is not None:
+        check_key(start, "start")
+    if limit is not None and type(limit) is not int:
+        raise TypeError(f"a scan limit must be an int or None, not {type(limit).__name__}")
+    low = prefix if start is None or start < prefix else start
+    return low, prefix_end(prefix), None if limit is not None and limit < 0 else limit
+
+
 def check_writes(writes: Writes) -> list[tuple[bytes, bytes | None]]:
     """``writes`` as a list of (key, value) pairs, once every key and value is checked: keys are
     bytes, values bytes or None. Raises TypeError naming the first offending entry."""

@@ -28,7 +28,7 @@ import threading
 from typing import Any, Sequence
 
 from ..errors import StoreError
-from .base import Writes, check_key, check_writes, prefix_end
+from .base import Writes, check_key, check_writes, scan_range
 from .urls import redact, secrets_in
 
 try:
@@ -55,9 +55,6 @@ _SCANS = {
     for bounded in (False, True)
     for limited in (False, True)
 }
-
-Row = tuple[bytes, bytes]
-
 
 class PostgresStore:
     """State in a PostgreSQL database, given by a ``postgresql://`` URL (a libpq URL: user,
@@ -117,15 +114,7 @@ class PostgresStore:
     def scan(
         self, prefix: bytes, start: bytes | None = None, limit: int | None = None
     ) -> list[tuple[bytes, bytes]]:
-        check_key(prefix, "prefix")
-        if start is not None:
-            check_key(start, "start")
-        if limit is not None and (type(limit) is not int):
-            raise TypeError(f"a scan limit must be an int or None, not {type(limit).__name__}")
-        low = prefix if start is None or start < prefix else start
-        high = prefix_end(prefix)
-        if limit is not None and limit < 0:
-            limit = None  # as SQLiteStore: a negative limit is no limit
+        low, high, limit = scan_range(prefix, start, limit)
         if limit == 0:
             return []
         params: list[object] = [low]
@@ -159,7 +148,7 @@ class PostgresStore:
         rows.sort()  # in key order: neighbouring keys share index pages
         deleted = [k for k, v in rows if v is None]
         keys = [k for k, v in rows if v is not None]
-        values = [v for v in (v for _, v in rows) if v is not None]
+        values = [v for _, v in rows if v is not None]
         try:
             with self._pool.connection() as conn:
                 conn.execute(APPLY, (deleted, keys, values))

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import StoreError
-from .base import Writes, check_key, check_writes, prefix_end
+from .base import Writes, check_key, check_writes, scan_range
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
@@ -95,15 +95,7 @@ class SQLiteStore:
     def scan(
         self, prefix: bytes, start: bytes | None = None, limit: int | None = None
     ) -> list[tuple[bytes, bytes]]:
-        check_key(prefix, "prefix")
-        if start is not None:
-            check_key(start, "start")
-        if limit is not None and type(limit) is not int:
-            raise TypeError(f"a scan limit must be an int or None, not {type(limit).__name__}")
-        low = prefix if start is None or start < prefix else start
-        high = prefix_end(prefix)
-        if limit is not None and limit < 0:
-            limit = None  # as SQLite reads a negative LIMIT
+        low, high, limit = scan_range(prefix, start, limit)
         if limit == 0:
             return []
         with self._lock:
