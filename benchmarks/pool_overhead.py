@@ -63,8 +63,7 @@ def worker_start_seconds(samples: int = 5) -> float:
         start = time.perf_counter()
         worker = Worker(amigos.vm.pool.DEFAULT_LIMITS, True, "amigos.vm.worker", 30.0)
         times.append(time.perf_counter() - start)
-        worker.kill()
-        worker.process.wait()
+        worker.stop()
     return statistics.median(times)
 
 

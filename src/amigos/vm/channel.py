@@ -35,7 +35,8 @@ def raw(carried: object) -> bytes:
     return carried.encode("latin-1")
 
 
-_SCALARS = (str, int, bool, type(None))
+SCALARS = (str, int, bool, type(None))
+"""What JSON carries exactly as itself."""
 
 
 def pack(value: Any) -> Any:
@@ -44,10 +45,10 @@ def pack(value: Any) -> Any:
     Most arguments, results and event attributes are of the first two kinds and cost nothing to
     read back."""
     t = type(value)
-    if t in _SCALARS:
+    if t in SCALARS:
         return value
-    if (t is list and all(type(v) in _SCALARS for v in value)) or (
-        t is dict and all(type(k) is str and type(v) in _SCALARS for k, v in value.items())
+    if (t is list and all(type(v) in SCALARS for v in value)) or (
+        t is dict and all(type(k) is str and type(v) in SCALARS for k, v in value.items())
     ):
         return [0, value]
     return [1, text(codec.encode(value))]
@@ -55,7 +56,7 @@ def pack(value: Any) -> Any:
 
 def unpack(packed: Any) -> Any:
     """The value :func:`pack` packed; ValueError (or CodecError) for anything else."""
-    if type(packed) in _SCALARS:
+    if type(packed) in SCALARS:
         return packed
     if type(packed) is not list or len(packed) != 2:
         raise ValueError("malformed value")
@@ -63,8 +64,8 @@ def unpack(packed: Any) -> Any:
     if form == 1:
         return codec.decode(raw(value))
     t = type(value)
-    if form != 0 or not ((t is list and all(type(v) in _SCALARS for v in value)) or (
-        t is dict and all(type(v) in _SCALARS for v in value.values())
+    if form != 0 or not ((t is list and all(type(v) in SCALARS for v in value)) or (
+        t is dict and all(type(v) in SCALARS for v in value.values())
     )):
         raise ValueError("malformed value")
     return value

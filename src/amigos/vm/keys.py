@@ -49,6 +49,13 @@ def namespace_owner(namespace: str) -> bytes:
     return b"o/" + namespace.encode()
 
 
+def service_holding(key: bytes) -> str | None:
+    """The service whose code or globals ``key`` stores (what a loaded service holds), else None."""
+    if key[:2] not in (b"c/", b"g/"):
+        return None
+    return key[2:].split(b"\x00", 1)[0].decode("utf-8", "surrogatepass")
+
+
 HEIGHT = b"r/height"
 TIME = b"r/time"
 SERVICES_PREFIX = b"i/"

@@ -346,8 +346,6 @@ class Machine:
         module.resize()
 
     def _commit_module(self, module: LoadedService) -> None:
-        if not module.pending:
-            return
         for name, data in module.pending.items():
             if data is None:
                 module.snapshot.pop(name, None)

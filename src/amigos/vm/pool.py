@@ -28,14 +28,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import CodecError, ExecutionError, SandboxUnavailable, execution_error
-from .channel import Channel, ChannelClosed, pack, raw, text, unpack
+from .channel import SCALARS, Channel, ChannelClosed, pack, raw, text, unpack
 from .confine import Limits, bwrap_command
 from .gas import Halt, OutOfGasHalt
 from .machine import Context, Event, Outcome, copy_plain
 from .service import CompiledService
 
 Job = list[Any]
-SCALARS = (str, int, bool, type(None))
 OnOutcome = Callable[[Outcome], None]
 
 DEFAULT_LIMITS = Limits(address_space=2 << 30, cpu_seconds=600)
@@ -134,6 +133,11 @@ class Worker:
                 pass
         self.channel.close()
 
+    def stop(self) -> None:
+        """Kill the worker and reap it."""
+        self.kill()
+        self.process.wait()
+
 
 class WorkerPool:
     """Runs calls and deploys in confined worker processes, reading state from ``view``."""
@@ -178,8 +182,7 @@ class WorkerPool:
 
     def close(self) -> None:
         for worker in self.idle:
-            worker.kill()
-            worker.process.wait()
+            worker.stop()
         self.idle.clear()
 
     # ------------------------------------------------------------ batches
@@ -290,14 +293,12 @@ class WorkerPool:
 
     def _release(self, worker: Worker) -> None:
         if worker.cpu_seconds > self.limits.cpu_seconds / 2:  # retire it before RLIMIT_CPU hits
-            worker.kill()
-            worker.process.wait()
+            worker.stop()
             return
         self.idle.append(worker)
         while len(self.idle) > self.size:
             extra = self.idle.pop(0)
-            extra.kill()
-            extra.process.wait()
+            extra.stop()
 
     # ------------------------------------------------------------ the change log
 

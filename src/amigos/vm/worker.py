@@ -36,6 +36,7 @@ from collections import deque
 from typing import Any
 
 from ..errors import execution_error
+from . import keys
 from .channel import Channel, ChannelClosed, pack, raw, text, unpack
 from .confine import Limits, confine
 from .machine import Context, Machine, Outcome
@@ -122,8 +123,9 @@ def forget_changed(machine: Machine, reader: RemoteReader, invalidate: list[byte
     for carried in invalidate:
         key = raw(carried)
         reader.cache.pop(key, None)
-        if key[:2] in (b"g/", b"c/"):
-            machine.forget(key[2:].split(b"\x00", 1)[0].decode("utf-8", "surrogatepass"))
+        path = keys.service_holding(key)
+        if path is not None:
+            machine.forget(path)
 
 
 def run_job(machine: Machine, job: list[Any]) -> Outcome:
