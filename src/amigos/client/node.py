@@ -40,14 +40,12 @@ from ..ledger.ante import MAX_TX_GAS, intrinsic_gas
 from ..ledger.block import SignedTreeHead
 from ..ledger.tx import Call, Deploy, Message, SignedTransaction, Transaction, sign
 from ..merkle import leaf_hash, verify_consistency, verify_inclusion
-from ..node.wire import WireError, dump_json, head_from_json, head_to_json, parse_hex, receipt_fields
+from ..node.wire import MAX_BATCH, WireError, dump_json, head_from_json, head_to_json, parse_hex, receipt_fields
 from ..runtime import Call as RuntimeCall
 from ..vm.gas import DEFAULT_GAS, DEPLOY_GAS
 from ..vm.machine import Event
 from ..vm.paths import validate_path
 
-MAX_BATCH = 2000
-"""Transactions per request (the node's limit); longer lists go in several requests."""
 _MISSING: Any = object()
 
 

@@ -157,7 +157,7 @@ class Ledger:
         return raw
 
     def leaf_hash(self, index: int) -> bytes:
-        raw = self.runtime.view.get(LEAF_HASH_PREFIX + struct.pack(">Q", index))
+        raw = self.runtime.view.get(leaf_hash_key(index))
         if raw is None:
             raise UsageError(f"no receipt at log index {index}")
         return raw
@@ -178,7 +178,7 @@ class Ledger:
         return merkle.consistency_proof(self.leaf_hash, old_size, new_size)
 
     def head_at(self, height: int) -> SignedTreeHead | None:
-        raw = self.runtime.view.get(HEAD_PREFIX + struct.pack(">Q", height))
+        raw = self.runtime.view.get(head_key(height))
         return None if raw is None else decode_signed_head(raw)
 
     # ------------------------------------------------------------ writing
@@ -218,7 +218,7 @@ class Ledger:
                 hashed = leaf_hash(leaf)
                 rt.view.apply({
                     leaf_key(tree.size): leaf,
-                    LEAF_HASH_PREFIX + struct.pack(">Q", tree.size): hashed,
+                    leaf_hash_key(tree.size): hashed,
                     TX_INDEX_PREFIX + stx.tx_hash: struct.pack(">Q", tree.size),
                 })
                 tree.append(hashed)
@@ -230,7 +230,7 @@ class Ledger:
             rt.view.apply({
                 TREE_KEY: codec.encode([tree.size, list(tree.hashes)]),
                 STATE_HASH_KEY: state_hash,
-                HEAD_PREFIX + struct.pack(">Q", block.height): encode_signed_head(head),
+                head_key(block.height): encode_signed_head(head),
             })
         return BlockResult(receipts, refused, head, outcomes)
 
@@ -309,14 +309,15 @@ def replay(source: Ledger, target: Ledger, node_key: bytes) -> int:
         if logged.node_key != node_key or not logged.verify():
             raise LogMismatch(height, "the tree head is not signed by the node's key")
         first = target.tree().size
-        transactions = [decode_leaf(source.leaf(i))[0] for i in range(first, logged.head.size)]
+        leaves = [source.leaf(i) for i in range(first, logged.head.size)]  # each read once
+        transactions = [decode_leaf(leaf)[0] for leaf in leaves]
 
         def check_block(head: TreeHead) -> SignedTreeHead:
             # Called before the replayed block commits: name the first receipt that differs.
             if head.size != logged.head.size:
                 raise LogMismatch(height, "a logged transaction is refused on replay (forged or replayed?)")
-            for i in range(first, head.size):
-                if target.leaf(i) != source.leaf(i):
+            for i, leaf in enumerate(leaves, start=first):
+                if target.leaf(i) != leaf:
                     raise LogMismatch(height, f"receipt {i} differs from the logged one")
             if head != logged.head:
                 raise LogMismatch(height, "the tree head differs from the logged one")
@@ -340,6 +341,14 @@ def nonce_key(account: str, public_key: bytes) -> bytes:
 
 def leaf_key(index: int) -> bytes:
     return LEAF_PREFIX + struct.pack(">Q", index)
+
+
+def leaf_hash_key(index: int) -> bytes:
+    return LEAF_HASH_PREFIX + struct.pack(">Q", index)
+
+
+def head_key(height: int) -> bytes:
+    return HEAD_PREFIX + struct.pack(">Q", height)
 
 
 def hash_writes(writes: dict[bytes, bytes | None]) -> bytes:

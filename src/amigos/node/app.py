@@ -48,14 +48,12 @@ from .node import Node
 from .openapi import openapi_document
 from .problems import Json, Problem, execution_failed, http_problem, refused
 from .sequencer import Outcome
-from .wire import WireError, dump_json, head_to_json, parse_hex, receipt_fields, receipt_to_json, touched_services
+from .wire import MAX_BATCH, WireError, dump_json, head_to_json, parse_hex, receipt_fields, receipt_to_json, touched_services
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 << 20
 """Largest request body: a batch of transactions in hex (one transaction is at most 1 MiB)."""
-MAX_BATCH = 2000
-"""Most transactions in one request (one full block)."""
 WAIT_SECONDS = 60.0
 """How long a request waits for its receipts before answering 504 (they may still come)."""
 MAX_BLOCK_PAGE = 100
@@ -336,7 +334,9 @@ class Api:
             new = size if to is None else to
             if not old <= new <= size:
                 raise Problem(404, "unknown-tree-size", f"need from <= to <= {size} (the log's size)")
-            return {"from": old, "to": new, "hashes": [h.hex() for h in self.node.proofs.consistency(old, new)]}
+            proof = self.consistency(old, new)
+            assert proof is not None  # new <= the committed size
+            return proof
 
         return Json(await self.read(build))
 
@@ -546,7 +546,7 @@ def receipt_messages(index: int, leaf: bytes, account: str | None, service: str 
         return []
     if service is not None and service not in touched_services(fields):
         return []
-    receipt = receipt_to_json(leaf)
+    receipt = receipt_to_json(leaf, fields)
     del receipt["leaf"]
     messages = [("receipt", receipt)]
     for e in receipt["events"]:

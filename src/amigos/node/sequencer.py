@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 class Outcome:
     """What became of a submitted transaction: its receipt, or why it was refused."""
 
-    tx_hash: bytes | None
     receipt: TxReceipt | None
     refused: TransactionRefused | None
 
@@ -72,7 +71,7 @@ class Sequencer:
         try:
             stx = admit_statelessly(raw, self.ledger.chain_id)
         except TransactionRefused as refusal:
-            future.set_result(Outcome(None, None, refusal))
+            future.set_result(Outcome(None, refusal))
             return future
         if self._stopping or self._thread is None:
             raise UsageError("the sequencer is not running")
@@ -142,9 +141,9 @@ class Sequencer:
                 log.exception("block listener %r failed", listener)
         for (_, future), outcome in zip(batch, result.outcomes):
             if isinstance(outcome, TransactionRefused):
-                future.set_result(Outcome(None, None, outcome))
+                future.set_result(Outcome(None, outcome))
             else:
-                future.set_result(Outcome(outcome.tx_hash, outcome, None))
+                future.set_result(Outcome(outcome, None))
 
 
 def admit_statelessly(raw: object, chain_id: str) -> SignedTransaction:

@@ -17,6 +17,8 @@ from ..jsonvalue import to_json
 from ..ledger.block import SignedTreeHead, TreeHead, decode_leaf
 from ..ledger.tx import SignedTransaction
 
+MAX_BATCH = 2000
+"""Most transactions in one request (one full block); a client splits longer lists."""
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 
 
@@ -101,9 +103,10 @@ def receipt_fields(leaf: bytes) -> dict[str, Any]:
     }
 
 
-def receipt_to_json(leaf: bytes) -> dict[str, Any]:
-    """A receipt as the API shows it, read from its leaf."""
-    f = receipt_fields(leaf)
+def receipt_to_json(leaf: bytes, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A receipt as the API shows it, read from its leaf (``fields``: the leaf's
+    :func:`receipt_fields`, when the caller decoded them already)."""
+    f = receipt_fields(leaf) if fields is None else fields
     tx = f["transaction"].tx
     error = f["error"]
     return {
