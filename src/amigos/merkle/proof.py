@@ -16,12 +16,16 @@ Leaf indexes are 0-based, as in RFC 9162.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 from ..errors import ProofError
 from ._checks import check_count, check_hash, check_proof_hashes
 from .hashing import EMPTY_ROOT, node_hash
-from .tree import LeafHashes, LeafReader, largest_power_of_two_below, leaf_reader, mth
+from .tree import LeafHashes, largest_power_of_two_below, leaf_reader, mth
+
+RangeHash = Callable[[int, int], bytes]
+"""The Merkle tree hash of the leaves ``[start, end)``."""
 
 # ---------------------------------------------------------------------------------------------
 # Proof lengths. Both depend on the sizes alone, so verification knows how many hashes to
@@ -67,18 +71,19 @@ def inclusion_proof(leaves: LeafHashes, index: int, size: int) -> list[bytes]:
     size = check_count(size, "tree size")
     if index >= size:
         raise ProofError(f"leaf index {index} is not below tree size {size}")
-    return _path(leaf_reader(leaves, size), index, 0, size)
+    return audit_path(partial(mth, leaf_reader(leaves, size)), index, 0, size)
 
 
-def _path(read: LeafReader, m: int, start: int, end: int) -> list[bytes]:
-    """PATH(m, D[start:end]): the audit path of leaf ``start + m`` in the subtree of those leaves."""
+def audit_path(range_hash: RangeHash, m: int, start: int, end: int) -> list[bytes]:
+    """PATH(m, D[start:end]): the audit path of leaf ``start + m`` in the subtree of those leaves.
+    ``range_hash(a, b)`` is the MTH of leaves ``[a, b)``: a node passes one that remembers."""
     n = end - start
     if n == 1:
         return []
     k = largest_power_of_two_below(n)
     if m < k:
-        return _path(read, m, start, start + k) + [mth(read, start + k, end)]
-    return _path(read, m - k, start + k, end) + [mth(read, start, start + k)]
+        return audit_path(range_hash, m, start, start + k) + [range_hash(start + k, end)]
+    return audit_path(range_hash, m - k, start + k, end) + [range_hash(start, start + k)]
 
 
 def consistency_proof(leaves: LeafHashes, old_size: int, new_size: int) -> list[bytes]:
@@ -92,10 +97,10 @@ def consistency_proof(leaves: LeafHashes, old_size: int, new_size: int) -> list[
         raise ProofError(f"old tree size {old_size} is larger than new tree size {new_size}")
     if old_size == 0 or old_size == new_size:
         return []
-    return _subproof(leaf_reader(leaves, new_size), old_size, 0, new_size, True)
+    return subproof(partial(mth, leaf_reader(leaves, new_size)), old_size, 0, new_size, True)
 
 
-def _subproof(read: LeafReader, m: int, start: int, end: int, is_old_root: bool) -> list[bytes]:
+def subproof(range_hash: RangeHash, m: int, start: int, end: int, is_old_root: bool) -> list[bytes]:
     """SUBPROOF(m, D[start:end], b): proves the first ``m`` of these leaves are a prefix of them.
 
     ``is_old_root`` (the RFC's b) says whether the first ``m`` leaves here are the whole old
@@ -103,13 +108,13 @@ def _subproof(read: LeafReader, m: int, start: int, end: int, is_old_root: bool)
     """
     n = end - start
     if m == n:
-        return [] if is_old_root else [mth(read, start, end)]
+        return [] if is_old_root else [range_hash(start, end)]
     k = largest_power_of_two_below(n)
     if m <= k:
         # The old tree lies within the left part; the right part is new.
-        return _subproof(read, m, start, start + k, is_old_root) + [mth(read, start + k, end)]
+        return subproof(range_hash, m, start, start + k, is_old_root) + [range_hash(start + k, end)]
     # The left part is complete and shared by both trees; the old tree ends in the right part.
-    return _subproof(read, m - k, start + k, end, False) + [mth(read, start, start + k)]
+    return subproof(range_hash, m - k, start + k, end, False) + [range_hash(start, start + k)]
 
 
 # ---------------------------------------------------------------------------------------------

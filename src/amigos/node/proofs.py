@@ -6,8 +6,9 @@ split is a *complete* subtree (see :mod:`amigos.merkle.tree`), and in an append-
 complete subtree never changes once its last leaf is in. :class:`LogProofs` remembers the hash
 of each range of at least ``2**min_level`` committed leaves that it computes (complete subtrees,
 and the right edges that all proofs against one head share), so the first proof over a tree of
-n receipts costs O(n) hashes and each later one about ``log2(n) * 2**min_level``. The proofs are RFC 9162's (§2.1.3.1, §2.1.4.1), the same bytes as
-:func:`amigos.merkle.inclusion_proof` and :func:`amigos.merkle.consistency_proof`.
+n receipts costs O(n) hashes and each later one about ``log2(n) * 2**min_level``. The proofs
+are :mod:`amigos.merkle`'s own (``audit_path`` and ``subproof``, RFC 9162 §2.1.3.1, §2.1.4.1)
+over this remembering ``mth``: the same bytes as ``inclusion_proof`` and ``consistency_proof``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Callable
 
 from ..errors import ProofError
 from ..merkle import EMPTY_ROOT, node_hash
+from ..merkle.proof import audit_path, subproof
 from ..merkle.tree import largest_power_of_two_below
 
 MAX_REMEMBERED = 1 << 20
@@ -57,16 +59,7 @@ class LogProofs:
         """The audit path of leaf ``index`` in the tree of the first ``size`` leaves."""
         if not 0 <= index < size:
             raise ProofError(f"leaf index {index} is not below tree size {size}")
-        return self._path(index, 0, size)
-
-    def _path(self, m: int, start: int, end: int) -> list[bytes]:
-        n = end - start
-        if n == 1:
-            return []
-        k = largest_power_of_two_below(n)
-        if m < k:
-            return self._path(m, start, start + k) + [self.mth(start + k, end)]
-        return self._path(m - k, start + k, end) + [self.mth(start, start + k)]
+        return audit_path(self.mth, index, 0, size)
 
     def consistency(self, old_size: int, new_size: int) -> list[bytes]:
         """That the tree of ``old_size`` leaves is a prefix of the tree of ``new_size``."""
@@ -74,13 +67,4 @@ class LogProofs:
             raise ProofError(f"no consistency proof from size {old_size} to size {new_size}")
         if old_size == 0 or old_size == new_size:
             return []
-        return self._subproof(old_size, 0, new_size, True)
-
-    def _subproof(self, m: int, start: int, end: int, is_old_root: bool) -> list[bytes]:
-        n = end - start
-        if m == n:
-            return [] if is_old_root else [self.mth(start, end)]
-        k = largest_power_of_two_below(n)
-        if m <= k:
-            return self._subproof(m, start, start + k, is_old_root) + [self.mth(start + k, end)]
-        return self._subproof(m - k, start + k, end, False) + [self.mth(start, start + k)]
+        return subproof(self.mth, old_size, 0, new_size, True)
