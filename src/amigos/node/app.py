@@ -201,10 +201,10 @@ class Api:
 
     # ------------------------------------------------------------ proofs
 
-    def receipt_with_proof(self, index: int, size: int) -> dict[str, Any]:
-        receipt = receipt_to_json(self.ledger.leaf(index))
-        receipt["proof"] = {"size": size, "hashes": [h.hex() for h in self.node.proofs.inclusion(index, size)]}
-        return receipt
+    def leaf_with_proof(self, index: int, size: int) -> tuple[bytes, dict[str, Any]]:
+        """What a receipt needs from the log (its leaf and inclusion proof): read under the
+        lock. Decoding it into JSON (:func:`receipt_json`) can wait until the lock is free."""
+        return self.ledger.leaf(index), {"size": size, "hashes": [h.hex() for h in self.node.proofs.inclusion(index, size)]}
 
     def consistency(self, since: int, size: int) -> dict[str, Any] | None:
         """The proof between a tree the client saw (``since``) and one of ``size``, in whichever
@@ -262,7 +262,7 @@ class Api:
             raise Problem(503, "unavailable", f"the block could not be committed: {exc}") from None
         if single and outcomes[0].refused is not None:
             raise refused(outcomes[0].refused, tx_hash=hashlib.sha256(raws[0]).hexdigest())
-        return Json(await self.read(self.receipts_body, single, outcomes, since))
+        return Json(await run_in_threadpool(self.receipts_body, single, outcomes, since))
 
     def queued(self, single: bool, raws: list[bytes], futures: list[Any]) -> Response:
         entries: list[dict[str, Any]] = []
@@ -277,19 +277,27 @@ class Api:
 
     def receipts_body(self, single: bool, outcomes: list[Outcome], since: int | None) -> dict[str, Any]:
         """Receipts with inclusion proofs, all against one head: that of the last block any of
-        them is in (a later tree holds the earlier blocks too)."""
-        heights = [o.receipt.height for o in outcomes if o.receipt is not None]
-        head = self.ledger.head_at(max(heights)) if heights else self.node.latest_head
-        size = 0 if head is None else head.head.size
+        them is in (a later tree holds the earlier blocks too). Only the reads hold the lock,
+        which the sequencer needs for the next block."""
+
+        def read_log() -> tuple[dict[str, Any], list[tuple[bytes, dict[str, Any]] | None]]:
+            with self.node.reading():
+                heights = [o.receipt.height for o in outcomes if o.receipt is not None]
+                head = self.ledger.head_at(max(heights)) if heights else self.node.latest_head
+                size = 0 if head is None else head.head.size
+                proven = [None if o.receipt is None else self.leaf_with_proof(o.receipt.index, size) for o in outcomes]
+                return self.with_head({}, head, since), proven
+
+        framing, proven = read_log()
         entries: list[dict[str, Any]] = []
-        for outcome in outcomes:
-            if outcome.receipt is not None:
-                entries.append({"receipt": self.receipt_with_proof(outcome.receipt.index, size)})
+        for outcome, leaf_proof in zip(outcomes, proven):
+            if leaf_proof is not None:
+                entries.append({"receipt": receipt_json(*leaf_proof)})
             else:
                 assert outcome.refused is not None
                 entries.append({"refused": refusal_json(outcome.refused)})
-        body = entries[0] if single else {"outcomes": entries}
-        return self.with_head(body, head, since)
+        body: dict[str, Any] = entries[0] if single else {"outcomes": entries}
+        return {**body, **framing}
 
     async def receipt(self, request: Request) -> Response:
         tx_hash = hex_param(request.path_params["tx_hash"], "tx_hash", 32)
@@ -305,7 +313,7 @@ class Api:
                 raise Problem(404, "unknown-tree-size", f"no block ended with a tree of {size} receipts")
             if index >= head.head.size:
                 raise Problem(409, "not-in-tree", f"the receipt is leaf {index}, not in a tree of {head.head.size}")
-            return self.with_head({"receipt": self.receipt_with_proof(index, head.head.size)}, head, since)
+            return self.with_head({"receipt": receipt_json(*self.leaf_with_proof(index, head.head.size))}, head, since)
 
         return Json(await self.read(build))
 
@@ -556,6 +564,10 @@ def receipt_messages(index: int, leaf: bytes, account: str | None, service: str 
     for number, (kind, data) in enumerate(messages, 1):
         out.append(f"event: {kind}\n" + (f"id: {index}\n" if number == len(messages) else "") + f"data: {dump_json(data)}\n\n")
     return out
+
+
+def receipt_json(leaf: bytes, proof: dict[str, Any]) -> dict[str, Any]:
+    return {**receipt_to_json(leaf), "proof": proof}
 
 
 def refusal_json(refusal: TransactionRefused) -> dict[str, str]:
