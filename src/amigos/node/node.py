@@ -89,10 +89,6 @@ def check_store_url(db: str | None) -> None:
         raise UsageError("--db takes a postgresql://… (or sqlite:///…) URL")
 
 
-def open_runtime(home: Path, db: str | None, isolation: str) -> LocalRuntime:
-    return LocalRuntime(home, isolation=isolation, db=db)
-
-
 class Node:
     """A node over ``home``: call :meth:`start` before submitting, :meth:`stop` when done."""
 
@@ -103,7 +99,7 @@ class Node:
         self.home.mkdir(parents=True, exist_ok=True)
         self.key = load_node_key(self.home, create=True)
         self.chain_id = settle_chain_id(self.home, chain_id)
-        self.runtime = open_runtime(self.home, db, isolation)
+        self.runtime = LocalRuntime(self.home, isolation=isolation, db=db)
         self.ledger = Ledger(self.runtime, self.chain_id, self.key)
         self.proofs = LogProofs(self.ledger.leaf_hash)
         """Inclusion and consistency proofs (call inside :meth:`reading`)."""
