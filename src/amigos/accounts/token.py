@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InsufficientFunds, LimitExceeded
+from ..vm.keys import MAX_AMOUNT
 from .state import (
     UNBONDING_QUEUE_PREFIX,
     View,
@@ -29,7 +30,6 @@ from .state import (
 )
 
 SYMBOL = "AMI"
-MAX_AMOUNT = 2**64 - 1
 UNBONDING_PERIOD = 21 * 24 * 3600
 """Seconds between an unstake and the block that pays it back."""
 RELEASES_PER_BLOCK = 1_000

@@ -56,6 +56,10 @@ def namespace_owner(namespace: str) -> bytes:
     return b"o/" + namespace.encode()
 
 
+MAX_AMOUNT = 2**64 - 1
+"""The most AMI (in base units) a balance or a transfer holds: an unsigned 64-bit integer."""
+
+
 def balance(holder: str) -> bytes:
     return b"a/b/" + holder.encode()
 

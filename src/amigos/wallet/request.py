@@ -27,9 +27,9 @@ import segno
 
 from ..crypto.address import format_address, parse_address
 from ..errors import InvalidAddress, UsageError
+from ..vm.keys import MAX_AMOUNT
 
 SCHEME = "amigos:"
-MAX_AMOUNT = 2**64 - 1
 MAX_MEMO = 256
 MAX_URI = 2048
 _PARAM = re.compile(r"[a-z]+")
