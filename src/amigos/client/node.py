@@ -7,7 +7,7 @@ head it saw and, whenever the node shows a newer (or older) one, checks a consis
 between the two: a node that rewrote or rolled back its log is caught, with
 :class:`~amigos.errors.ForkDetected` and both signed heads as evidence.
 
-What is *not* proven yet: ``query``, ``render``, ``service`` and ``state`` answers (they read
+What is *not* proven yet: ``query``, ``render``, ``describe`` and ``state`` answers (they read
 current state, which has no proof until state commitments come).
 """
 
@@ -275,7 +275,7 @@ class NodeClient:
         self._raise_problem(response)
         return response.text
 
-    def service(self, path: str) -> dict[str, Any]:
+    def describe(self, path: str) -> dict[str, Any]:
         """The service at ``path``: source, functions, dependencies, versions, owner."""
         return self._request("GET", f"/v1/services/{validate_path(path)}")
 
