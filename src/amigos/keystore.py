@@ -110,10 +110,11 @@ def check_private(path: Path, *, folder: bool) -> os.stat_result:
 
 
 def make_private_folder(folder: Path) -> None:
-    """Create ``folder`` (and its parents) readable by its owner only, or check it is so."""
-    if not folder.exists():
-        folder.mkdir(mode=0o700, parents=True)
-        os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask
+    """Create ``folder`` (and missing parents) readable by its owner only, or check it is so."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    for path in reversed(missing):  # the folders made here are private too (the config folder)
+        path.mkdir(mode=0o700)
+        os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
     check_private(folder, folder=True)
 
 

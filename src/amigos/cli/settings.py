@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..keystore import Keystore, KeystoreError, check_private, make_private_folder, write_private_file
+from ..keystore import Keystore, KeystoreError, make_private_folder, write_private_file
 
 SETTINGS = ("node", "account")
 """What ``amigos config set`` can save."""
@@ -57,7 +57,6 @@ class Settings:
     def load(self) -> dict[str, Any]:
         if not self.file.exists():
             return {}
-        check_private(self.folder, folder=True)
         try:
             saved = json.loads(self.file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
