@@ -6,13 +6,14 @@ standard input (never from the command line, which other users can see in the pr
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import sys
 from pathlib import Path
 
 from ..crypto.keys import SEED_SIZE, Account
 from ..errors import UsageError
-from ..keystore import PROTECTIONS, StoredAccount, check_name, keyring_backend
+from ..keystore import PROTECTIONS, KeystoreError, StoredAccount, check_name, keyring_backend
 from . import Commands
 from .context import Context
 from .output import EXIT_OK
@@ -25,21 +26,21 @@ def register(commands: Commands) -> None:
                                          "($AMIGOS_CONFIG, else $XDG_CONFIG_HOME/amigos, else ~/.config/amigos), "
                                          "sealed with a passphrase ($AMIGOS_PASSPHRASE or asked) or kept in the OS keyring.")
     p = account.add("new", "make a new account (a fresh Ed25519 key)", new)
-    p.add_argument("name", help="a short name: lower-case letters, digits, _ and -")
+    p.add_argument("name", type=account_name, help="a short name: lower-case letters, digits, _ and -")
     add_protection(p)
     p = account.add("import", "store an existing secret seed as an account", import_)
-    p.add_argument("name")
+    p.add_argument("name", type=account_name)
     p.add_argument("--from", dest="file", type=Path, default=None, metavar="FILE",
                    help="read the seed (64 hex digits) from FILE, or - for standard input (default: asked, hidden)")
     add_protection(p)
     p = account.add("list", "list your accounts", list_)
     p.add_argument("-q", "--quiet", action="store_true", help="names only, one a line")
     p = account.add("show", "show an account: address, public key, where it is kept", show)
-    p.add_argument("name", nargs="?", help="default: the default account")
+    p.add_argument("name", nargs="?", type=account_name, help="default: the default account")
     p = account.add("use", "make an account the default signer", use)
-    p.add_argument("name")
+    p.add_argument("name", type=account_name)
     p = account.add("export", "print an account's public key and address; its secret seed with --secret", export)
-    p.add_argument("name", nargs="?", help="default: the default account")
+    p.add_argument("name", nargs="?", type=account_name, help="default: the default account")
     p.add_argument("--secret", action="store_true", help="print the secret seed too (whoever sees it owns the account)")
 
     config = commands.group("config", "see and change saved defaults",
@@ -55,6 +56,14 @@ def register(commands: Commands) -> None:
     p.add_argument("key", choices=SETTINGS)
     p = config.add("forget-node", "forget the key pinned for a node (after resetting it on purpose)", forget_node)
     p.add_argument("url")
+
+
+def account_name(text: str) -> str:
+    """An argparse type: a bad name is a usage error (exit 2) before anything is read."""
+    try:
+        return check_name(text)
+    except KeystoreError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_protection(parser: object) -> None:
@@ -91,7 +100,6 @@ def store(ctx: Context, name: str, account: Account) -> int:
 
 
 def new(ctx: Context) -> int:
-    check_name(ctx.args.name)
     return store(ctx, ctx.args.name, Account.generate())
 
 
@@ -117,7 +125,6 @@ def read_seed(file: Path | None) -> bytes:
 
 
 def import_(ctx: Context) -> int:
-    check_name(ctx.args.name)
     return store(ctx, ctx.args.name, Account.from_seed(read_seed(ctx.args.file)))
 
 
@@ -143,7 +150,7 @@ def chosen(ctx: Context) -> StoredAccount:
     name = ctx.args.name or ctx.settings.get("account")
     if name is None:
         raise UsageError("which account? give its name (no default account is set)")
-    return ctx.settings.keystore.get(check_name(name))
+    return ctx.settings.keystore.get(name)
 
 
 def show(ctx: Context) -> int:
@@ -160,7 +167,7 @@ def show(ctx: Context) -> int:
 
 
 def use(ctx: Context) -> int:
-    stored = ctx.settings.keystore.get(check_name(ctx.args.name))
+    stored = ctx.settings.keystore.get(ctx.args.name)
     ctx.settings.set("account", stored.name)
     if ctx.out.json:
         ctx.out.data({"ok": True, "account": stored.name})
