@@ -103,7 +103,7 @@ def test_services_lists_and_searches(home: Path, capsys: pytest.CaptureFixture[s
     code, out, _ = run(capsys, "--home", str(home), "services")
     assert code == 0 and COUNTER in out and "hub.amigos.dev/bob/names" in out
     assert json.loads(run(capsys, "--home", str(home), "--json", "services", "REGISTRY")[1])[0]["path"] == "hub.amigos.dev/bob/names"
-    code, out, _ = run(capsys, "--home", str(home), "services", "counter")
+    out = run(capsys, "--home", str(home), "services", "counter")[1]
     assert COUNTER in out and "names" not in out
     code, out, err = run(capsys, "--home", str(home), "services", "nothing-like-this")
     assert code == 0 and out == "" and "no services match" in err
@@ -516,44 +516,51 @@ def test_a_plain_home_has_no_log(home: Path, capsys: pytest.CaptureFixture[str])
 # --------------------------------------------------------------------------- completion
 
 
-def test_bash_completion_completes_commands_options_and_accounts(user: dict[str, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_completion_completes_commands_options_and_accounts(user: dict[str, str], tmp_path: Path, shell: str) -> None:
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
     assert amigos_run(user, "account", "new", "alice").returncode == 0
-    script = tmp_path / "amigos.bash"
-    script.write_text(amigos_run(user, "completion", "bash").stdout)
+    script = tmp_path / f"amigos.{shell}"
+    script.write_text(amigos_run(user, "completion", shell).stdout)
     shim = tmp_path / "bin" / "amigos"  # `amigos account list -q` names the accounts
     shim.parent.mkdir()
     shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m amigos \"$@\"\n")
     shim.chmod(0o755)
+    setup = "autoload -U +X compinit && compinit -u; " if shell == "zsh" else ""
 
     def complete(line: str) -> list[str]:
         words = line.split(" ")
-        program = (f"source {script}; COMP_WORDS=({' '.join(repr(w) for w in words)}); "
+        program = (f"{setup}source {script}; COMP_WORDS=({' '.join(repr(w) for w in words)}); "
                    f"COMP_CWORD={len(words) - 1}; _amigos; printf '%s\\n' \"${{COMPREPLY[@]}}\"")
-        done = subprocess.run(["bash", "-c", program], capture_output=True, text=True, timeout=30,
+        done = subprocess.run([shell, "-c", program], capture_output=True, text=True, timeout=30, check=False,
                               env={**user, "PATH": f"{shim.parent}:{user['PATH']}"})
         assert done.returncode == 0, done.stderr
-        return sorted(done.stdout.split())
+        # zsh's compgen leaves matching the word being typed to compadd, as the shell does
+        return sorted(w for w in done.stdout.split() if w.startswith(words[-1]))
 
     assert complete("amigos acc") == ["account"]
     assert complete("amigos account ") == sorted(["new", "import", "list", "show", "use", "export"])
     assert complete("amigos --json account u") == ["use"]
-    assert complete("amigos deploy --g") == ["--gas"]
+    assert complete("amigos --home /tmp deploy --g") == ["--gas"]
     assert complete("amigos call --as ") == ["alice"]
     assert complete("amigos account use ") == ["alice"]
     assert complete("amigos verify --isolation ") == ["none", "process"]
     assert complete("amigos completion ") == ["bash", "fish", "zsh"]
 
 
-@pytest.mark.parametrize("shell", ["zsh", "fish"])
-def test_zsh_and_fish_completion_scripts_parse(user: dict[str, str], tmp_path: Path, shell: str) -> None:
-    text = amigos_run(user, "completion", shell).stdout
-    assert "account" in text and "--gas" in text or "-l gas" in text
-    if shutil.which(shell) is None:
-        pytest.skip(f"{shell} is not installed")
-    script = tmp_path / f"amigos.{shell}"
+def test_fish_completion_script_parses(user: dict[str, str], tmp_path: Path) -> None:
+    text = amigos_run(user, "completion", "fish").stdout
+    assert "-a account" in text and "-l gas" in text
+    if shutil.which("fish") is None:
+        pytest.skip("fish is not installed")
+    script = tmp_path / "amigos.fish"
     script.write_text(text)
-    done = subprocess.run([shell, "-n", str(script)], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(["fish", "--no-execute", str(script)], capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, done.stderr
+    listed = subprocess.run(["fish", "-c", f"source {script}; complete -C 'amigos acc'"], capture_output=True,
+                            text=True, timeout=30, check=False, env={**os.environ, "HOME": str(tmp_path)})
+    assert listed.stdout.startswith("account"), listed.stdout + listed.stderr
 
 
 # --------------------------------------------------------------------------- amigos dev

@@ -18,10 +18,18 @@ from importlib import import_module
 from typing import Any, Callable, Sequence
 
 from .. import __version__
-from ..errors import AmigosError, DeployError, ExecutionError, ForkDetected, NodeError, TransactionRefused, UsageError
+from ..errors import (
+    AmigosError,
+    DeployError,
+    ExecutionError,
+    ForkDetected,
+    NodeError,
+    TransactionRefused,
+    UsageError,
+)
 from ..keystore import WrongPassphrase
 from .context import Context
-from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Output
+from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Output
 
 Handler = Callable[[Context], int]
 
@@ -53,13 +61,16 @@ class Commands:
     subparsers: Any
 
     def add(self, name: str, summary: str, handler: Handler | None, *, takes: Sequence[str] = (),
-            description: str | None = None, epilog: str | None = None) -> argparse.ArgumentParser:
+            description: str | None = None, epilog: str | None = None,
+            helps: dict[str, str] | None = None) -> argparse.ArgumentParser:
         """A subcommand ``name``; ``takes`` lists the shared options it understands
-        (``home``, ``node``, ``signer``). ``handler`` None: it has subcommands of its own."""
+        (``home``, ``node``, ``signer``), ``helps`` what they mean for it if that differs.
+        ``handler`` None: it has subcommands of its own."""
         parser = self.subparsers.add_parser(name, help=summary, description=description or summary, epilog=epilog,
                                             formatter_class=argparse.RawDescriptionHelpFormatter)
         for dest in takes:
             flags, options = SHARED[dest]
+            options = {**options, "help": (helps or {}).get(dest, options["help"])}
             parser.add_argument(*flags, dest=dest, default=argparse.SUPPRESS, **options)
         for dest, (flags, options) in FLAGS.items():
             parser.add_argument(*flags, dest=dest, default=argparse.SUPPRESS, **options)

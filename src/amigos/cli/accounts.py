@@ -13,7 +13,13 @@ from pathlib import Path
 
 from ..crypto.keys import SEED_SIZE, Account
 from ..errors import UsageError
-from ..keystore import PROTECTIONS, KeystoreError, StoredAccount, check_name, keyring_backend
+from ..keystore import (
+    PROTECTIONS,
+    KeystoreError,
+    StoredAccount,
+    check_name,
+    keyring_backend,
+)
 from . import Commands
 from .context import Context
 from .output import EXIT_OK
@@ -66,8 +72,8 @@ def account_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_protection(parser: object) -> None:
-    parser.add_argument("--protect", choices=PROTECTIONS, default=None,  # type: ignore[attr-defined]
+def add_protection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--protect", choices=PROTECTIONS, default=None,
                         help="seal the seed with a passphrase, or keep it in the OS keyring "
                              "(default: the keyring if one is usable, else a passphrase)")
 

@@ -78,15 +78,16 @@ def bash_script(commands: list[Command]) -> str:
         + f'_amigos_account_words="|{"|".join(sorted(ACCOUNT_COMMANDS))}|"\n'
         + r'''
 _amigos() {
-    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
-    local path="amigos" word i skip=0
+    # ${array[@]:i:1} counts from 0 in bash and in zsh alike (zsh's own subscripts count from 1)
+    local cur="${COMP_WORDS[@]:$COMP_CWORD:1}" prev="${COMP_WORDS[@]:$((COMP_CWORD - 1)):1}"
+    local cmd="amigos" word i skip=0  # not "path": zsh ties $path to $PATH
     for ((i = 1; i < COMP_CWORD; i++)); do
-        word="${COMP_WORDS[i]}"
+        word="${COMP_WORDS[@]:$i:1}"
         if ((skip)); then skip=0; continue; fi
         if [[ "$word" == -* ]]; then
             [[ "$_amigos_valued" == *" $word "* ]] && skip=1
-        elif [[ -n "${_amigos_options[$path $word]+set}" ]]; then
-            path="$path $word"
+        elif [[ -n "${_amigos_options[$cmd $word]+set}" ]]; then
+            cmd="$cmd $word"
         fi
     done
     if [[ "$_amigos_valued" == *" $prev "* ]]; then
@@ -100,10 +101,10 @@ _amigos() {
             COMPREPLY=($(compgen -f -- "$cur"))
         fi
     elif [[ "$cur" == -* ]]; then
-        COMPREPLY=($(compgen -W "${_amigos_options[$path]}" -- "$cur"))
-    elif [[ -n "${_amigos_words[$path]}" ]]; then
-        COMPREPLY=($(compgen -W "${_amigos_words[$path]}" -- "$cur"))
-    elif [[ "$_amigos_account_words" == *"|${path#amigos }|"* ]]; then
+        COMPREPLY=($(compgen -W "${_amigos_options[$cmd]}" -- "$cur"))
+    elif [[ -n "${_amigos_words[$cmd]}" ]]; then
+        COMPREPLY=($(compgen -W "${_amigos_words[$cmd]}" -- "$cur"))
+    elif [[ "$_amigos_account_words" == *"|${cmd#amigos }|"* ]]; then
         COMPREPLY=($(compgen -W "$(amigos account list -q 2>/dev/null)" -- "$cur"))
     else
         COMPREPLY=($(compgen -f -- "$cur"))

@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..crypto.keys import Account
 from ..errors import UsageError
 from ..keystore import NAME
 from .output import Output
@@ -83,7 +84,7 @@ class Context:
             return self.settings.keystore.get(name).address
         return name
 
-    def unlock(self):  # type: ignore[no-untyped-def]
+    def unlock(self) -> Account:
         """The signing key of the chosen account."""
         name = self.account_name()
         if name is None:

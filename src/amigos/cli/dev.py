@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,8 +22,13 @@ from typing import Any, Iterator
 
 from .. import __version__
 from ..crypto.keys import SEED_SIZE, Account
-from ..errors import AmigosError, DeployError, UsageError
-from ..keystore import KeystoreError, check_private, read_private_file, write_private_file
+from ..errors import DeployError, UsageError
+from ..keystore import (
+    KeystoreError,
+    check_private,
+    read_private_file,
+    write_private_file,
+)
 from ..vm.paths import HUB_DOMAIN
 from ..vm.service import code_hash, compile_service
 from . import Commands, report
@@ -36,11 +40,18 @@ DEV_HOME = ".amigos-dev"
 DEV_KEY_FILE = "dev-account.key"
 HUB_NAMESPACE = "amigos"
 POLL_SECONDS = 0.4
+DESCRIPTION = """\
+Start a node on 127.0.0.1 (state in ./.amigos-dev), deploy the example services of ./hub as
+hub.amigos.dev/amigos/<file name>, deploy your services of ./services as
+hub.amigos.dev/dev/<file name>, and redeploy each of yours when you save it. Ctrl-C stops it.
+Deploys are signed transactions of a dev account kept in the node's home; test_*.py and _*.py
+files are not services."""
 
 
 def register(commands: Commands) -> None:
     p = commands.add("dev", "run a development node: example services deployed, your services redeployed on save",
-                     dev, takes=("home",), description=__doc__.split("\n\n")[1].replace("\n", " ").strip())
+                     dev, takes=("home",), helps={"home": f"the node's state folder (default: ./{DEV_HOME})"},
+                     description=DESCRIPTION)
     p.add_argument("--hub", type=Path, help="folder of example services (default: ./hub if there is one)")
     p.add_argument("--watch", type=Path, metavar="DIR",
                    help="folder of your services, redeployed on save (default: ./services if there is one)")

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 
 from ..crypto.keys import parse_address
-from ..errors import UsageError
+from ..errors import NodeError, UsageError
 from ..jsonvalue import to_json
 from ..ledger.block import LogMismatch, SignedTreeHead
 from ..ledger.tx import Call, Deploy
@@ -175,8 +175,6 @@ def follow_stream(ctx: Context, url: str, account: str | None, service: str | No
                 elif line.startswith("data:") and kind == "event":
                     print_event(ctx.out, json.loads(line[5:]))
     except httpx.HTTPError as exc:
-        from ..errors import NodeError
-
         raise NodeError(0, "unreachable", f"the event stream of {url} broke off: {exc}") from None
     ctx.out.note("the node closed the stream (it stopped)")
     return EXIT_OK

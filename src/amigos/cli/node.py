@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import socket
 import sys
 
@@ -22,12 +23,12 @@ def register(commands: Commands) -> None:
     add_node_options(p)
 
 
-def add_node_options(parser: object) -> None:
+def add_node_options(parser: argparse.ArgumentParser) -> None:
     """The options of every command that runs a node (serve, dev)."""
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,  # type: ignore[attr-defined]
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port to listen on (default: {DEFAULT_PORT}; 0: any free port)")
-    parser.add_argument("--chain-id", help="chain id, fixed by the first start (default: amigos-local)")  # type: ignore[attr-defined]
-    parser.add_argument("--isolation", choices=ISOLATIONS, default="process",  # type: ignore[attr-defined]
+    parser.add_argument("--chain-id", help="chain id, fixed by the first start (default: amigos-local)")
+    parser.add_argument("--isolation", choices=ISOLATIONS, default="process",
                         help="where service code runs: confined worker processes (default) or this process")
 
 
