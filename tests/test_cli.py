@@ -497,6 +497,36 @@ def test_events_follow_streams_new_events(remote: str, node: tuple[str, Path], c
         assert follower.wait(timeout=20) == 130
 
 
+def test_events_follow_a_node_home_as_its_blocks_commit(remote: str, node: tuple[str, Path],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    env = environment(node[1])
+    follower = subprocess.Popen([sys.executable, "-m", "amigos", "--home", str(node[1] / "node"), "--json", "events",
+                                 "--follow", "--service", COUNTER], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)  # it has read the home once: what follows is new
+        assert run(capsys, "--node", remote, "deploy", COUNTER, str(HUB / "counter.py"))[0] == 0
+        assert run(capsys, "--node", remote, "call", COUNTER, "increment", "11")[0] == 0
+        assert follower.stdout is not None
+        event = json.loads(follower.stdout.readline())  # not the history: what committed since it started
+        assert event["service"] == COUNTER and event["name"] == "incremented" and event["attrs"]["by"] == 11
+    finally:
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(timeout=20) == 130
+
+
+def test_a_taken_port_is_a_clear_error(user: dict[str, str], tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for command in ("serve", "dev"):
+            done = amigos_run(user, command, "--home", str(tmp_path / command), "--port", port, cwd=tmp_path)
+            assert done.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
+            assert not (tmp_path / command).exists()  # nothing was opened
+
+
 def test_a_node_home_is_read_locally_but_not_written(remote: str, node: tuple[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     node_home = node[1] / "node"
     code, out, _ = run(capsys, "--home", str(node_home), "log", "--limit", "2")

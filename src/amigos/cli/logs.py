@@ -130,12 +130,15 @@ def events(ctx: Context) -> int:
         return follow_stream(ctx, url, account, service)
     source, _ = open_log(ctx)
     try:
-        size = printed_events(ctx.out, source, ctx.args.start or 0, account, service)
+        if ctx.args.follow and ctx.args.start is None:  # as the node's stream: what commits from now on
+            latest = source.head_at(source.height) if source.height else None
+            start = 0 if latest is None else latest.head.size
+        else:
+            start = printed_events(ctx.out, source, ctx.args.start or 0, account, service)
     finally:
         close_log(source)
     if not ctx.args.follow:
         return EXIT_OK
-    start = size if ctx.args.start is None else max(size, ctx.args.start)
     while True:  # a node's home, read again as its blocks commit
         time.sleep(POLL_SECONDS)
         source, _ = open_log(ctx)
@@ -146,7 +149,7 @@ def events(ctx: Context) -> int:
 
 
 def printed_events(out: Output, source: LogSource, start: int, account: str | None, service: str | None) -> int:
-    """Print the events from log index ``start`` on; return the log size read up to."""
+    """Print the events from log index ``start`` on; return the log index to go on from."""
     size = start
     for head, first in block_ranges(source, 1, source.height):
         if head.head.size <= start:
