@@ -356,9 +356,10 @@ def test_config_chooses_the_target(user: dict[str, str], home: Path, tmp_path: P
     assert json.loads(amigos_run(user, "--json", "config", "list").stdout)["node"] == "http://127.0.0.1:9"
     assert amigos_run(user, "config", "unset", "node").returncode == 0
     assert amigos_run(user, "config", "get", "node").stdout == ""
-    (tmp_path / "config" / "config.json").write_text("{not json")
-    done = amigos_run(user, "config", "list")
-    assert done.returncode == 1 and "config.json" in done.stderr
+    for garbage in ("{not json", "[]", '{"node": 42}'):
+        (tmp_path / "config" / "config.json").write_text(garbage)
+        done = amigos_run(user, "services")
+        assert done.returncode == 1 and "config.json" in done.stderr and "Traceback" not in done.stderr
 
 
 # --------------------------------------------------------------------------- against a real node

@@ -45,6 +45,19 @@ def check_node_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def read_json_object(file: Path) -> dict[str, Any]:
+    """The JSON object in ``file`` ({} if there is no file); anything else is a clear error."""
+    if not file.exists():
+        return {}
+    try:
+        value = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise KeystoreError(f"cannot read {file}: {exc} (fix or remove it)") from None
+    if type(value) is not dict:
+        raise KeystoreError(f"{file} does not hold a JSON object (fix or remove it)")
+    return value
+
+
 class Settings:
     """The user's config folder: saved defaults, the keystore, pinned node keys."""
 
@@ -55,14 +68,10 @@ class Settings:
         self.nodes_file = self.folder / "nodes.json"
 
     def load(self) -> dict[str, Any]:
-        if not self.file.exists():
-            return {}
-        try:
-            saved = json.loads(self.file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise KeystoreError(f"cannot read {self.file}: {exc} (fix or remove it)") from None
-        if type(saved) is not dict:
-            raise KeystoreError(f"{self.file} does not hold a JSON object (fix or remove it)")
+        saved = read_json_object(self.file)
+        for key in SETTINGS:
+            if type(saved.get(key, "")) is not str:
+                raise KeystoreError(f"{self.file}: {key} is not a string (fix or remove it)")
         return saved
 
     def get(self, key: str) -> Any:
@@ -80,13 +89,7 @@ class Settings:
         write_private_file(self.file, (json.dumps(saved, indent=2) + "\n").encode(), replace=True)
 
     def _pinned(self) -> dict[str, Any]:
-        if not self.nodes_file.exists():
-            return {}
-        try:
-            pinned = json.loads(self.nodes_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise KeystoreError(f"cannot read {self.nodes_file}: {exc} (remove it)") from None
-        return pinned if type(pinned) is dict else {}
+        return read_json_object(self.nodes_file)
 
     def pinned_key(self, url: str) -> str | None:
         """The node key (hex) pinned for ``url``, if any."""
