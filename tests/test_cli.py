@@ -32,7 +32,8 @@ PASSPHRASE = "correct horse battery"
 def environment(tmp: Path, **extra: str) -> dict[str, str]:
     """A user with their own home and config folders, and nothing else set."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(SRC), "NO_COLOR": "1",
-           "HOME": str(tmp / "user"), "AMIGOS_CONFIG": str(tmp / "config"), "AMIGOS_PASSPHRASE": PASSPHRASE}
+           "HOME": str(tmp / "user"), "AMIGOS_CONFIG": str(tmp / "config"), "AMIGOS_PASSPHRASE": PASSPHRASE,
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}  # the same keystore on every machine
     env.update(extra)
     return {k: v for k, v in env.items() if v is not None}
 
@@ -337,11 +338,34 @@ def test_keystore_refuses_loose_permissions_links_and_garbage(user: dict[str, st
 
 
 def test_keyring_when_none_is_usable_is_a_clear_error(user: dict[str, str]) -> None:
-    if amigos.keystore.keyring_backend() is not None:  # type: ignore[attr-defined]
-        pytest.skip("this machine has a usable keyring")
     done = amigos_run(user, "account", "new", "alice", "--protect", "keyring")
     assert done.returncode == 1 and "no usable OS keyring" in done.stderr
     assert amigos_run(user, "account", "list", "-q").stdout == ""
+
+
+def test_accounts_in_the_os_keyring(user: dict[str, str], tmp_path: Path) -> None:
+    pytest.importorskip("keyring")
+    keyring_file = tmp_path / "keyring.json"
+    env = {**user, "PYTHON_KEYRING_BACKEND": "file_keyring.FileKeyring", "AMIGOS_TEST_KEYRING": str(keyring_file),
+           "PYTHONPATH": f"{SRC}{os.pathsep}{Path(__file__).parent}"}
+    del env["AMIGOS_PASSPHRASE"]  # a keyring account asks for none
+    done = amigos_run(env, "--json", "account", "new", "alice")
+    assert done.returncode == 0, done.stderr
+    stored = json.loads(done.stdout)["account"]
+    assert stored["protection"] == "keyring"  # the default where a keyring is usable
+    assert "secret" not in json.loads(Path(stored["file"]).read_text())
+    seed = json.loads(keyring_file.read_text())[f"amigos/{stored['address']}"]
+    exported = amigos_run(env, "--json", "account", "export", "alice", "--secret")
+    assert exported.returncode == 0 and json.loads(exported.stdout)["seed"] == seed
+
+    keyring_file.write_text(json.dumps({f"amigos/{stored['address']}": "22" * 32}))  # another account's seed
+    done = amigos_run(env, "account", "export", "alice", "--secret")
+    assert done.returncode == 1 and "does not give the stored address" in done.stderr
+    keyring_file.write_text("{}")
+    done = amigos_run(env, "account", "export", "alice", "--secret")
+    assert done.returncode == 1 and "has no key for account 'alice'" in done.stderr
+    done = amigos_run({**env, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}, "account", "export", "alice", "--secret")
+    assert done.returncode == 1 and "not usable here" in done.stderr
 
 
 def test_config_chooses_the_target(user: dict[str, str], home: Path, tmp_path: Path) -> None:
