@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import DeployError, UsageError
 from ..jsonvalue import parse_argument, to_json
 from ..vm.paths import path_to_import
 from . import Commands, describe_error
@@ -74,6 +74,11 @@ def deploy(ctx: Context) -> int:
     target = ctx.target(signs=True)
     try:
         info = target.deploy(args.path, source, args.gas)
+    except DeployError as exc:  # said here, where the file's name is known
+        where = f"{args.file}" + (f" line {exc.line}" if exc.line is not None else "")
+        out.error(f"deploy failed: {where}: {exc.message} [{exc.rule}]", type="DeployError", file=str(args.file),
+                  line=exc.line, rule=exc.rule)
+        return EXIT_FAILED
     finally:
         target.close()
     if out.json:
