@@ -11,6 +11,8 @@ node's signed, append-only log. ::
 See :mod:`.node` for what is checked, and docs/api.md for the HTTP API underneath.
 """
 
-from .node import InclusionProof, NodeClient, Receipt, connect
+from .node import NodeClient, connect
+from .proxy import AsyncServiceProxy, ServiceProxy
+from .receipt import InclusionProof, Receipt
 
-__all__ = ["InclusionProof", "NodeClient", "Receipt", "connect"]
+__all__ = ["AsyncServiceProxy", "InclusionProof", "NodeClient", "Receipt", "ServiceProxy", "connect"]
