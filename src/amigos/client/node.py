@@ -155,10 +155,3 @@ class NodeClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def connect(url: str, account: Account | None = None, **options: Any) -> NodeClient:
-    """A client of the node at ``url`` (e.g. ``http://127.0.0.1:8700``) signing as ``account``;
-    see :class:`NodeClient` for the options. Contacts the node at once to pin its key."""
-    client = NodeClient(url, account, **options)
-    client.contact()
-    return client
