@@ -17,10 +17,10 @@ from typing import Any, Iterable
 from ..crypto.keys import Account
 from ..errors import DeployError, DeployFailed, UsageError
 from ..jsonvalue import to_json
-from ..ledger.tx import Call, Deploy, Message, SignedTransaction
+from ..ledger.tx import Call, Deploy, Message, SignedTransaction, check_messages_form, encode_value, message_value
 from ..runtime import Call as RuntimeCall
 from ..runtime import LocalRuntime, validate_account
-from ..runtime import Receipt as RuntimeReceipt
+from ..vm.paths import validate_path
 from .proxy import AsyncServiceProxy, ServiceProxy
 from .receipt import Receipt, deploy_failure
 
@@ -42,7 +42,7 @@ class LocalClient:
     def deploy(self, path: str, source: str, *, gas: int | None = None) -> Receipt:
         """Deploy (or upgrade) the service at ``path``; raises DeployError if it failed, with
         the failed receipt as its ``receipt`` attribute (as a node client does)."""
-        receipt = self._deploy(path, source, gas)
+        receipt = self._run(_admitted(Deploy(validate_path(path), source)), gas)
         if not receipt.ok:
             raise deploy_failure(receipt)
         return receipt
@@ -51,34 +51,28 @@ class LocalClient:
              kwargs: dict[str, Any] | None = None) -> Receipt:
         """Call ``function`` as the signer, in a block of its own. A failed call is a receipt
         with ``ok`` False."""
-        return _receipt(self.runtime.call(path, function, *args, signer=self.signer, gas=gas, kwargs=kwargs))
+        return self._run(_admitted(Call(validate_path(path), function, tuple(args), dict(kwargs or {}))), gas)
 
     def submit_many(self, items: Iterable[RuntimeCall | Message | SignedTransaction]) -> list[Receipt]:
         """Run many calls (``amigos.Call``) or ``Call``/``Deploy`` messages of amigos.ledger,
         each as its own transaction, as the signer (a call's own ``signer`` field is ignored,
-        as a node client ignores it); their receipts in order. A failed deploy is a failed
-        receipt here, as in a node's batch."""
-        receipts = []
-        for item in items:
-            if isinstance(item, RuntimeCall):
-                receipts.append(self.call(item.path, item.function, *item.args, gas=item.gas, kwargs=item.kwargs))
-            elif isinstance(item, Call):
-                receipts.append(self.call(item.path, item.function, *item.args, kwargs=dict(item.kwargs)))
-            elif isinstance(item, Deploy):
-                receipts.append(self._deploy(item.path, item.source, None))
-            elif isinstance(item, SignedTransaction):
-                raise UsageError("a local runtime has no ledger to check signed transactions: send them to a node")
-            else:
-                raise UsageError(f"submit_many takes amigos.Call or ledger Call/Deploy, not {type(item).__name__}")
-        return receipts
+        as a node client ignores it); their receipts in order. All are checked before the
+        first runs; a failed deploy is a failed receipt, as in a node's batch."""
+        return [self._run(message, gas) for message, gas in [_as_message(item) for item in items]]
 
-    def _deploy(self, path: str, source: str, gas: int | None) -> Receipt:
+    def _run(self, message: Message, gas: int | None) -> Receipt:
+        rt = self.runtime
+        if isinstance(message, Call):
+            r = rt.call(message.path, message.function, *message.args, signer=self.signer, gas=gas, kwargs=message.kwargs)
+            return Receipt(r.ok, r.result, r.error, r.gas_used, r.events, r.height,
+                           results=[r.result] if r.ok else [], failed_message=None if r.ok else 0)
+        assert isinstance(message, Deploy)
         try:
-            info, used = self.runtime.deploy_metered(path, source, signer=self.signer, gas=gas)
+            info, used = rt.deploy_metered(message.path, message.source, signer=self.signer, gas=gas)
         except DeployError as exc:  # a node logs this as a failed receipt: so does this client
-            return Receipt(False, None, DeployFailed(str(exc)), exc.gas_used, [], self.runtime.height, failed_message=0)
+            return Receipt(False, None, DeployFailed(str(exc)), exc.gas_used, [], rt.height, failed_message=0)
         result = {"path": info.path, "version": info.version, "code_hash": info.code_hash}
-        return Receipt(True, result, None, used, [], self.runtime.height, results=[result])
+        return Receipt(True, result, None, used, [], rt.height, results=[result])
 
     # ------------------------------------------------------------ reading
 
@@ -177,6 +171,20 @@ def local_client(home: str | os.PathLike[str] | LocalRuntime, account: Account |
     return LocalClient(LocalRuntime(home, **options), signer, owns_runtime=True)
 
 
-def _receipt(r: RuntimeReceipt) -> Receipt:
-    return Receipt(r.ok, r.result, r.error, r.gas_used, r.events, r.height,
-                   results=[r.result] if r.ok else [], failed_message=None if r.ok else 0)
+def _as_message(item: RuntimeCall | Message | SignedTransaction) -> tuple[Message, int | None]:
+    if isinstance(item, RuntimeCall):
+        message = Call(validate_path(item.path), item.function, tuple(item.args), dict(item.kwargs or {}))
+        return _admitted(message), item.gas
+    if isinstance(item, (Call, Deploy)):
+        return _admitted(item), None
+    if isinstance(item, SignedTransaction):
+        raise UsageError("a local runtime has no ledger to check signed transactions: send them to a node")
+    raise UsageError(f"submit_many takes amigos.Call or ledger Call/Deploy, not {type(item).__name__}")
+
+
+def _admitted(message: Message) -> Message:
+    """``message``, once it passes the checks a node's transaction encoding makes (names,
+    plain-data arguments, sizes): what a node refuses, a local client refuses alike."""
+    check_messages_form((message,))
+    encode_value(message_value(message))
+    return message
