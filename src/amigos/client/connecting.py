@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Union, overload
+from typing import Any, overload
 
 from ..crypto.keys import Account
 from ..errors import UsageError
@@ -12,9 +12,9 @@ from .anode import AsyncNodeClient
 from .local import AsyncLocalClient, LocalClient, local_client
 from .node import NodeClient
 
-Client = Union[NodeClient, LocalClient]
+Client = NodeClient | LocalClient
 """What :func:`connect` returns: both have the same methods for deploying, calling and reading."""
-AsyncClient = Union[AsyncNodeClient, AsyncLocalClient]
+AsyncClient = AsyncNodeClient | AsyncLocalClient
 
 _SCHEMES = ("http://", "https://")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Any, Iterable
 
 from ..crypto.keys import Account
@@ -168,7 +169,7 @@ def local_client(home: str | os.PathLike[str] | LocalRuntime, account: Account |
         if options:
             raise UsageError(f"options {sorted(options)} are for opening a runtime; this one is already open")
         return LocalClient(home, signer)
-    return LocalClient(LocalRuntime(home, **options), signer, owns_runtime=True)
+    return LocalClient(LocalRuntime(Path(home), **options), signer, owns_runtime=True)
 
 
 def _as_message(item: RuntimeCall | Message | SignedTransaction) -> tuple[Message, int | None]:
