@@ -1,5 +1,5 @@
-"""What a command handler gets: the parsed arguments, the output, the user's settings, and the
-target (local home or node) chosen by the rules below.
+"""What a command handler gets: the parsed arguments, the output, the user's settings, and an
+SDK client (:func:`amigos.connect`) of the local home or the node chosen by the rules below.
 
 Where a command works, first match wins:
 
@@ -11,7 +11,11 @@ Where a command works, first match wins:
 Who acts (``--as NAME``, else the saved default account ``amigos account use NAME``): against a
 node, an account of the keystore (unlocked with its passphrase or the OS keyring) signs. In a
 local home no key signs anything: an account of the keystore acts as its address, any other
-NAME acts as itself (``--as alice``), and without either the signer is ``dev``.
+NAME acts as itself (``--as alice``), and without either the signer is ``dev`` (as
+``amigos.connect(home, account=…)`` does).
+
+A node's home folder (``amigos serve``, ``amigos dev``) can be read locally while the node
+runs, but not changed: state that no transaction of its log explains would break it.
 """
 
 from __future__ import annotations
@@ -21,14 +25,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..client import LOCAL_SIGNER, Client
 from ..crypto.keys import Account
 from ..errors import UsageError
 from ..keystore import NAME
+from ..node.node import KEY_FILE
 from .output import Output
 from .settings import Settings, check_node_url, default_home, read_passphrase
-from .targets import LocalTarget, RemoteTarget, Target
-
-LOCAL_SIGNER = "dev"
 
 
 @dataclass
@@ -64,17 +67,20 @@ class Context:
         name = getattr(self.args, "signer", None)
         return name if name is not None else self.settings.get("account")
 
-    def target(self, *, signs: bool = False) -> Target:
-        """The local home or the node this command works on; ``signs``: it sends transactions,
-        so against a node the account's key is unlocked."""
-        url = self.node_url()
-        if url is None:
-            return LocalTarget(self.home(), self.local_signer())
+    def client(self, *, signs: bool = False) -> Client:
+        """The SDK's client of the local home or the node this command works on; ``signs``: it
+        sends transactions (against a node, the account's key is unlocked for them)."""
         import amigos
 
+        url = self.node_url()
+        if url is None:
+            home = self.home()
+            if signs and is_node_home(home):
+                raise UsageError(f"{home} is a node's home: change it through the node (--node URL); "
+                                 "reading it locally is fine")
+            return amigos.connect(home, account=self.local_signer())
         account = self.unlock() if signs else None
-        client = amigos.connect(url, account=account, state_file=self.settings.pinned_nodes_file())
-        return RemoteTarget(url, client)
+        return amigos.connect(url, account=account, state_file=self.settings.pinned_nodes_file())
 
     def local_signer(self) -> str:
         name = self.account_name()
@@ -94,3 +100,7 @@ class Context:
             raise UsageError(f"no account {name!r} in the keystore ({self.settings.keystore.folder}): "
                              "`amigos account list` shows them, `amigos account new NAME` makes one")
         return self.settings.keystore.unlock(name, lambda: read_passphrase(f"passphrase for {name}: "))
+
+
+def is_node_home(home: Path) -> bool:
+    return (home / KEY_FILE).exists()

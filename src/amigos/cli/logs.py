@@ -23,9 +23,8 @@ from ..node.wire import head_to_json, receipt_fields, receipt_to_json, touched_s
 from ..runtime import ISOLATIONS
 from ..vm.paths import validate_path
 from . import Commands
-from .context import Context
+from .context import Context, is_node_home
 from .output import EXIT_FAILED, EXIT_OK, Output, ProgressBar
-from .targets import RemoteTarget, is_node_home
 
 TARGET = ("home", "node")
 POLL_SECONDS = 0.3
@@ -60,15 +59,11 @@ def open_log(ctx: Context) -> tuple[LogSource, bytes]:
                              "(run a node with `amigos dev` or `amigos serve` and use --node URL)")
         local = LocalLog(home)
         return local, local.node_key()
-    target = ctx.target()
-    assert isinstance(target, RemoteTarget)
-    try:
+    with ctx.client() as client:  # pins the node's key, or checks it against the pinned one
         source = RemoteLog(url)
-        if source.served_key != target.client.node_key:
+        if source.served_key != client.node_key:
             raise UsageError(f"the node at {url} changed its key while it was read")
         return source, source.served_key
-    finally:
-        target.close()
 
 
 def close_log(source: LogSource) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import DeployError, UsageError
 from ..jsonvalue import parse_argument, to_json
 from ..vm.paths import path_to_import
+from ..vm.service import compile_service
 from . import Commands, describe_error
 from .context import Context
 from .output import EXIT_FAILED, EXIT_OK, Output
@@ -71,32 +72,31 @@ def call_arguments(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]
 def deploy(ctx: Context) -> int:
     args, out = ctx.args, ctx.out
     source = read_source(args.file)
-    target = ctx.target(signs=True)
     try:
-        info = target.deploy(args.path, source, args.gas)
+        compile_service(args.path, source)  # the language rules, checked here: exact lines, nothing sent
+        with ctx.client(signs=True) as client:
+            receipt = client.deploy(args.path, source, gas=args.gas)
+            info = {**client.describe(args.path), "gas_used": receipt.gas_used, "block": receipt.height,
+                    "tx_hash": receipt.tx_hash}
+            del info["source"]
     except DeployError as exc:  # said here, where the file's name is known
         where = f"{args.file}" + (f" line {exc.line}" if exc.line is not None else "")
         out.error(f"deploy failed: {where}: {exc.message} [{exc.rule}]", type="DeployError", file=str(args.file),
                   line=exc.line, rule=exc.rule)
         return EXIT_FAILED
-    finally:
-        target.close()
     if out.json:
         out.data({"ok": True, "service": info})
         return EXIT_OK
     out.line(f"deployed {out.paint(info['path'], 'bold')} version {info['version']} (owner {info['owner']})")
     out.line(f"  import it with: {path_to_import(info['path'])}")
-    out.note(f"  gas used {info['gas_used']}" + (f", block {info['block']}, tx {info['tx_hash']}" if "tx_hash" in info else ""))
+    out.note(f"  gas used {info['gas_used']}, block {info['block']}" + (f", tx {info['tx_hash']}" if info["tx_hash"] else ""))
     return EXIT_OK
 
 
 def call(ctx: Context) -> int:
     positional, kwargs = call_arguments(ctx.args)
-    target = ctx.target(signs=True)
-    try:
-        receipt = target.call(ctx.args.path, ctx.args.function, positional, kwargs, ctx.args.gas)
-    finally:
-        target.close()
+    with ctx.client(signs=True) as client:
+        receipt = client.call(ctx.args.path, ctx.args.function, *positional, gas=ctx.args.gas, kwargs=kwargs)
     return print_receipt(receipt, ctx.out)
 
 
@@ -111,7 +111,7 @@ def print_receipt(receipt: Any, out: Output) -> int:
             attrs = " ".join(f"{k}={json.dumps(to_json(v), ensure_ascii=False)}" for k, v in event.attrs.items())
             out.note(f"  event {event.name} {attrs}")
         where = f"block {receipt.height}"
-        if getattr(receipt, "proof", None) is not None:
+        if receipt.proof is not None:
             where += f", tx {receipt.tx_hash}, proven in the node's log at index {receipt.index}"
         out.note(f"  gas used {receipt.gas_used}, {where}")
     else:
@@ -121,11 +121,8 @@ def print_receipt(receipt: Any, out: Output) -> int:
 
 def query(ctx: Context) -> int:
     positional, kwargs = call_arguments(ctx.args)
-    target = ctx.target()
-    try:
-        result = target.query(ctx.args.path, ctx.args.function, positional, kwargs, ctx.args.gas)
-    finally:
-        target.close()
+    with ctx.client() as client:
+        result = client.query(ctx.args.path, ctx.args.function, *positional, kwargs=kwargs, gas=ctx.args.gas)
     if ctx.out.json:
         ctx.out.data({"ok": True, "result": to_json(result), "error": None})
     else:
@@ -134,11 +131,8 @@ def query(ctx: Context) -> int:
 
 
 def render(ctx: Context) -> int:
-    target = ctx.target()
-    try:
-        text = target.render(ctx.args.path, ctx.args.subpath)
-    finally:
-        target.close()
+    with ctx.client() as client:
+        text = client.render(ctx.args.path, ctx.args.subpath)
     if ctx.out.json:
         ctx.out.data({"ok": True, "markdown": text})
     else:
@@ -147,11 +141,8 @@ def render(ctx: Context) -> int:
 
 
 def state(ctx: Context) -> int:
-    target = ctx.target()
-    try:
-        ctx.out.data(to_json(target.state(ctx.args.path)))
-    finally:
-        target.close()
+    with ctx.client() as client:
+        ctx.out.data(client.state(ctx.args.path))
     return EXIT_OK
 
 
@@ -163,11 +154,8 @@ def matches(info: dict[str, Any], query: str | None) -> bool:
 
 def services(ctx: Context) -> int:
     out = ctx.out
-    target = ctx.target()
-    try:
-        found = [s for s in target.services() if matches(s, ctx.args.query)]
-    finally:
-        target.close()
+    with ctx.client() as client:
+        found = [s for s in client.services() if matches(s, ctx.args.query)]
     if out.json:
         out.data(found)
         return EXIT_OK
@@ -175,17 +163,14 @@ def services(ctx: Context) -> int:
         summary = (s.get("doc") or "").strip().splitlines()
         out.line(f"{out.paint(s['path'], 'bold')}  v{s['version']}  {out.paint(s['owner'], 'dim')}  {summary[0] if summary else ''}")
     if not found:
-        out.note("no services" + (f" match {ctx.args.query!r}" if ctx.args.query else f" in {target.where}"))
+        out.note("no services" + (f" match {ctx.args.query!r}" if ctx.args.query else " yet"))
     return EXIT_OK
 
 
 def show(ctx: Context) -> int:
     out = ctx.out
-    target = ctx.target()
-    try:
-        info = target.describe(ctx.args.path)
-    finally:
-        target.close()
+    with ctx.client() as client:
+        info = client.describe(ctx.args.path)
     if out.json:
         out.data(info)
         return EXIT_OK
