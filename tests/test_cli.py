@@ -711,3 +711,22 @@ def test_amigos_dev_human_output_and_bad_folders(user: dict[str, str], tmp_path:
     assert done.returncode == 2 and "is not a folder" in done.stderr
     done = amigos_run(user, "dev", "--namespace", "amigos", cwd=project)
     assert done.returncode == 2
+
+
+def test_dev_deploys_a_batch_in_dependency_order_and_names_cycles(tmp_path: Path) -> None:
+    from amigos.cli.dev import dependency_order, service_files
+
+    files = {"forum": "from hub.amigos import names\n", "names": "x = 1\n", "zeta": "from hub.amigos import forum\n",
+             "ping": "from hub.amigos import pong\n", "pong": "from hub.amigos import ping\n", "bad": "x = 1.5\n",
+             "_private": "", "test_names": ""}
+    for name, text in files.items():
+        (tmp_path / f"{name}.py").write_text(text)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "deep.py").write_text("x = 1\n")
+    sources = service_files(tmp_path, "amigos")
+    assert sorted(s.path.rsplit("/", 1)[1] for s in sources) == ["bad", "forum", "names", "ping", "pong", "zeta"]
+    ordered, problems = dependency_order(sources, {s.file: s.file.read_text() for s in sources})
+    assert [s.path.rsplit("/", 1)[1] for s in ordered] == ["names", "forum", "zeta"]
+    why = {s.file.stem: text for s, text in problems.items()}
+    assert "[float]" in why["bad"] and "bad.py:1" in why["bad"]
+    assert "import cycle" in why["ping"] and "hub.amigos.dev/amigos/pong" in why["ping"]
