@@ -68,7 +68,7 @@ def render(path: str) -> str:
         return f"# {symbol} balance\n\n`{account}` holds {_format(balance_of(account))} {symbol}.\n"
     return (
         f"# {name} ({symbol})\n\n"
-        f"Total supply: {_format(total_supply)} {symbol}, held by {len(balances)} accounts.\n"
+        f"Total supply: {_format(total_supply)} {symbol}. Holders: {len(balances)}.\n"
     )
 
 

@@ -232,18 +232,21 @@ def assert_fails(receipt: Receipt, message: str | None = None, *, type: str = "S
         raise AssertionError(f"expected the call to fail with {expected}, it failed with {got[0]}: {got[1]}")
 
 
-def assert_event(receipt: Receipt, name: str, *, service: str | None = None, **attrs: Any) -> Event:
-    """Return the first event of the successful call named ``name`` whose attributes include
-    ``attrs`` (and emitted by ``service``, if given); fail listing the events otherwise."""
+def assert_event(receipt: Receipt, name: str, /, **attrs: Any) -> Event:
+    """Return the first event named ``name`` of the successful call whose attributes include
+    ``attrs``; fail listing the events the call emitted otherwise.
+
+    ``receipt`` and ``name`` are positional-only, so an event may have a ``name`` attribute.
+    The returned :class:`~amigos.Event` tells which service emitted it (``.service``).
+    """
     __tracebackhide__ = True
     assert_ok(receipt)
     for event in receipt.events:
-        if (event.name == name and (service is None or event.service == service)
-                and all(k in event.attrs and event.attrs[k] == v for k, v in attrs.items())):
+        if event.name == name and all(k in event.attrs and event.attrs[k] == v for k, v in attrs.items()):
             return event
-    emitted = "\n".join(f"  {e.service} {e.name} {e.attrs}" for e in receipt.events) or "  (none)"
+    emitted = "\n".join(f"  {e.name} {e.attrs} from {e.service}" for e in receipt.events) or "  (none)"
     wanted = " ".join([name, *(f"{k}={v!r}" for k, v in attrs.items())])
-    raise AssertionError(f"no event {wanted}{f' from {service}' if service else ''}; the call emitted:\n{emitted}")
+    raise AssertionError(f"no event {wanted}; the call emitted:\n{emitted}")
 
 
 def assert_gas_below(receipt: Receipt, limit: int) -> int:
