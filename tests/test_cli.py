@@ -46,7 +46,7 @@ def test_call_query_render_state(home):
 def test_failed_call_exits_1_with_one_line(home):
     done = amigos(home, "call", COUNTER, "increment", "--", "-4")
     assert done.returncode == 1
-    assert done.stderr.strip() == "error: ServiceError: by must be positive (line 10)"
+    assert done.stderr.strip() == "error: ServiceError: by must be positive (line 16)"
     done = amigos(home, "call", "--json", COUNTER, "increment", "not-a-number")
     assert done.returncode == 1
     assert json.loads(done.stdout)["error"]["type"] == "ServiceError"
