@@ -3,9 +3,6 @@ generated tests pass through `amigos test`'s run_tests (and fail when the servic
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,16 +10,7 @@ import pytest
 import amigos
 from amigos.errors import UsageError
 from amigos.scaffold import write_service
-
-SRC = Path(amigos.__file__).resolve().parent.parent
-
-
-def run_tests_in(folder: Path) -> subprocess.CompletedProcess[str]:
-    """`amigos test` in ``folder``, in a fresh interpreter (a nested pytest would share imports)."""
-    code = "import sys; from amigos.testing import run_tests; sys.exit(run_tests([], ['-p', 'no:cacheprovider']))"
-    env = {**os.environ, "PYTHONPATH": str(SRC), "PYTEST_ADDOPTS": ""}
-    return subprocess.run([sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True,
-                          timeout=120)
+from amigos_test_runner import run_amigos_test
 
 
 def test_writes_a_service_and_its_passing_tests(tmp_path: Path) -> None:
@@ -32,7 +20,7 @@ def test_writes_a_service_and_its_passing_tests(tmp_path: Path) -> None:
     info = rt.deploy("hub.amigos.dev/dev/greeter", written[0].read_text(), signer="dev")
     assert [f.name for f in info.functions] == ["hello", "count", "render"]
     assert all(f.doc for f in info.functions) and info.doc
-    done = run_tests_in(tmp_path)
+    done = run_amigos_test(tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout
 
@@ -40,7 +28,7 @@ def test_writes_a_service_and_its_passing_tests(tmp_path: Path) -> None:
 def test_the_generated_tests_catch_a_broken_service(tmp_path: Path) -> None:
     service, _ = write_service("greeter", tmp_path)
     service.write_text(service.read_text().replace("greetings.get(caller, 0) + 1", "greetings.get(caller, 0) + 2"))
-    done = run_tests_in(tmp_path)
+    done = run_amigos_test(tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "test_hello_counts_per_account" in done.stdout
 
