@@ -327,7 +327,11 @@ def _lines(text: str) -> list[str]:
 
 
 def _diff(expected: str, got: str) -> str:
-    return "\n".join(unified_diff(_lines(expected), _lines(got), "expected", "got", lineterm=""))
+    """A unified diff of expected and got output; a got line that its expected line's wildcards
+    match is shown as the expected line, so that only real differences stand out."""
+    want, have = _lines(expected), _lines(got)
+    shown = [w if re.fullmatch(_line_pattern(w), h + "\n") else h for w, h in zip(want + [""] * len(have), have)]
+    return "\n".join(unified_diff(want, shown, "expected", "got", lineterm=""))
 
 
 # ------------------------------------------------------------------ console
