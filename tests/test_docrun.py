@@ -185,6 +185,11 @@ def test_an_exception_shows_its_line_and_traceback(tmp_path: Path) -> None:
     assert result.message.startswith("doc.md:4: Raised: AssertionError: custom")
 
 
+def test_an_example_cannot_exit_the_runner(tmp_path: Path) -> None:
+    result = run_only(tmp_path, "# Exit\n\n```python\nimport sys\nsys.exit(3)\n```\n")
+    assert result.message.startswith("doc.md:5: Exit: SystemExit: 3")
+
+
 def test_a_syntax_error_points_at_its_line(tmp_path: Path) -> None:
     result = run_only(tmp_path, "# Broken\n\n```python\nx = 1\ndef (:\n```\n")
     assert result.message.startswith("doc.md:5: Broken: SyntaxError")

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import traceback
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import unified_diff
 from pathlib import Path
 
@@ -133,7 +133,7 @@ def collect(path: str | Path) -> list[Example]:
         if block.lang == OUTPUT:
             if not block.adjacent or previous is None or previous.lang != EXECUTED or previous.output is not None:
                 raise UsageError(f"{_display(path)}:{block.line}: an output block must follow a python example")
-            examples[-1] = previous = _with_output(previous, block)
+            examples[-1] = previous = replace(previous, output=block.code, output_line=block.line)
             continue
         previous = None
         if not _is_example(block):
@@ -185,11 +185,6 @@ def _is_example(block: _Block) -> bool:
     if block.lang == SHELL:
         return SHELL_RUN_FLAG in block.words[1:]
     return block.lang in (EXECUTED, CHECKED)
-
-
-def _with_output(example: Example, block: _Block) -> Example:
-    return Example(example.file, example.name, example.lang, example.line, example.code,
-                   output=block.code, output_line=block.line)
 
 
 def _name(heading: str) -> str:
@@ -253,7 +248,7 @@ def _run_python(example: Example) -> ExampleResult:
         code = compile(source, str(example.file), "exec")
         with contextlib.redirect_stdout(printed):
             exec(code, {"__name__": "__doc_example__"})  # noqa: S102 - running the example is the point
-    except Exception as exc:  # noqa: BLE001 - any failure of the example is reported, with where
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of the example is reported, with where
         return _failure(example, _failing_line(exc, example), _describe(exc, example), printed.getvalue())
     if example.output is not None and not _matches(example.output, printed.getvalue()):
         problem = (f"what it printed differs from the output block at line {example.output_line}:\n"
