@@ -20,4 +20,4 @@ def run_amigos_test(folder: Path, files: list[str] | None = None, *, env: dict[s
     paths = [str(SRC), *(str(p) for p in python_path or [])]
     full_env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTEST_ADDOPTS": "", **(env or {})}
     return subprocess.run([sys.executable, "-c", code], cwd=folder, env=full_env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)

@@ -285,7 +285,7 @@ def test_console_examples_get_the_named_service_files_above_them(tmp_path: Path)
         $ true
         ```
     """)
-    service, console, escaping, after = collect(doc)
+    service, console, _, after = collect(doc)
     assert service.filename == "counter.py" and console.files == {"counter.py": "count = 0\n"}
     assert run_example(console).ok
     assert run_example(after).message == "doc.md:16: Files_4: the file name '../escape.py' leaves the example's folder"

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from amigos_test_runner import run_amigos_test
 
 import amigos
 from amigos.errors import UsageError
 from amigos.scaffold import write_service
-from amigos_test_runner import run_amigos_test
 
 
 def test_writes_a_service_and_its_passing_tests(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from amigos_test_runner import run_amigos_test
 
 from amigos import LocalRuntime
 from amigos.errors import UsageError
@@ -22,7 +23,6 @@ from amigos.testing import (
     assert_ok,
     run_tests,
 )
-from amigos_test_runner import run_amigos_test
 
 CONTEXT = "import std\n\ndef context():\n    std.emit('seen', name='context', height=std.height())\n" \
           "    return std.caller(), std.height(), std.time()\n"

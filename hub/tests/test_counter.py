@@ -3,7 +3,13 @@
 import pytest
 
 from amigos import LocalRuntime
-from amigos.testing import Accounts, assert_event, assert_fails, assert_gas_below, assert_ok
+from amigos.testing import (
+    Accounts,
+    assert_event,
+    assert_fails,
+    assert_gas_below,
+    assert_ok,
+)
 
 
 @pytest.fixture

@@ -3,7 +3,14 @@
 import pytest
 
 from amigos import LocalRuntime
-from amigos.testing import Accounts, Clock, assert_event, assert_fails, assert_gas_below, assert_ok
+from amigos.testing import (
+    Accounts,
+    Clock,
+    assert_event,
+    assert_fails,
+    assert_gas_below,
+    assert_ok,
+)
 
 
 @pytest.fixture

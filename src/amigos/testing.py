@@ -32,9 +32,10 @@ Assertions (plain functions, usable outside pytest too): :func:`assert_ok`,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Protocol
 
 import pytest
 
@@ -148,8 +149,10 @@ class Accounts:
         return validate_account(name)
 
 
-DeployFile = Callable[..., str]
-"""``deploy_file(path, file, signer=None) -> str``: see the ``deploy_file`` fixture."""
+class DeployFile(Protocol):
+    """The type of the ``deploy_file`` fixture, for annotating tests."""
+
+    def __call__(self, path: str, file: str | Path, signer: str | None = None) -> str: ...
 
 
 def _namespace(path: str) -> str:
