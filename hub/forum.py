@@ -17,8 +17,10 @@ PAGE_SIZE = 20
 MAX_REPLIES = 100
 """Replies a post can have: its page shows them all, so they are bounded like the page."""
 
-posts = std.Map()      # id -> {"author", "title", "body", "time", "replies"}
-replies = std.Map()    # (post id, reply number) -> {"author", "body", "time"}
+posts = std.Map()          # id -> {"author", "title", "body", "time"}, never changed
+reply_counts = std.Map()   # id -> number of replies: apart from the post, so that a reply
+                           # rewrites a small number, not the whole post
+replies = std.Map()        # (post id, reply number) -> {"author", "body", "time"}
 post_count = 0
 
 
@@ -29,26 +31,26 @@ def post(title: str, body: str) -> int:
                 f"a title is one line of 1 to {MAX_TITLE} characters")
     std.require(_is_text(body, MAX_BODY), f"a body is text of 1 to {MAX_BODY} characters")
     post_count += 1
-    posts[post_count] = {"author": std.caller(), "title": title, "body": body,
-                         "time": std.time(), "replies": 0}
+    posts[post_count] = {"author": std.caller(), "title": title, "body": body, "time": std.time()}
     std.emit("posted", id=post_count, author=std.caller(), title=title)
     return post_count
 
 
 def reply(post_id: int, body: str) -> int:
     """Reply to the post `post_id`; return the reply's number under that post."""
-    topic = _get(post_id)
+    _get(post_id)
     std.require(_is_text(body, MAX_BODY), f"a body is text of 1 to {MAX_BODY} characters")
-    std.require(topic["replies"] < MAX_REPLIES, f"post {post_id} has the most replies a post can have")
-    topic["replies"] += 1   # the Map entry's working copy: saved when the call succeeds
-    replies[(post_id, topic["replies"])] = {"author": std.caller(), "body": body, "time": std.time()}
-    std.emit("replied", post=post_id, number=topic["replies"], author=std.caller())
-    return topic["replies"]
+    number = reply_counts.get(post_id, 0) + 1
+    std.require(number <= MAX_REPLIES, f"post {post_id} has the most replies a post can have")
+    reply_counts[post_id] = number
+    replies[(post_id, number)] = {"author": std.caller(), "body": body, "time": std.time()}
+    std.emit("replied", post=post_id, number=number, author=std.caller())
+    return number
 
 
 def get_post(post_id: int) -> dict:
     """The post `post_id`: author, title, body, time and number of replies."""
-    return _get(post_id)
+    return {**_get(post_id), "replies": reply_counts.get(post_id, 0)}
 
 
 def get_replies(post_id: int, start: int = 1, limit: int = 50) -> list:
@@ -78,8 +80,9 @@ def _index(page: int) -> str:
     newest = post_count - (page - 1) * PAGE_SIZE
     for post_id in range(newest, max(newest - PAGE_SIZE, 0), -1):
         topic = posts[post_id]
+        count = reply_counts.get(post_id, 0)
         lines.append(f"- [{_escape(topic['title'])}](?path=post/{post_id}) by "
-                     f"{_escape(names.display_name(topic['author']))}, {topic['replies']} replies")
+                     f"{_escape(names.display_name(topic['author']))}, {count} {'reply' if count == 1 else 'replies'}")
     if newest <= 0:
         lines.append("No posts here yet.")
     if newest - PAGE_SIZE > 0:

@@ -5,6 +5,7 @@ import pytest
 from amigos import LocalRuntime
 from amigos.testing import (
     Accounts,
+    DeployFile,
     assert_event,
     assert_fails,
     assert_gas_below,
@@ -13,8 +14,8 @@ from amigos.testing import (
 
 
 @pytest.fixture
-def counter(hub) -> str:
-    return hub("counter")
+def counter(deploy_file: DeployFile) -> str:
+    return deploy_file("hub.amigos.dev/amigos/counter", "../counter.py")
 
 
 def test_increment_adds_and_emits(runtime: LocalRuntime, accounts: Accounts, counter: str) -> None:

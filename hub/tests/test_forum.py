@@ -6,6 +6,7 @@ from amigos import LocalRuntime
 from amigos.testing import (
     Accounts,
     Clock,
+    DeployFile,
     assert_event,
     assert_fails,
     assert_gas_below,
@@ -14,13 +15,13 @@ from amigos.testing import (
 
 
 @pytest.fixture
-def names(hub) -> str:
-    return hub("names")
+def names(deploy_file: DeployFile) -> str:
+    return deploy_file("hub.amigos.dev/amigos/names", "../names.py")
 
 
 @pytest.fixture
-def forum(hub, names: str) -> str:
-    return hub("forum")  # imports names, so it comes second
+def forum(deploy_file: DeployFile, names: str) -> str:
+    return deploy_file("hub.amigos.dev/amigos/forum", "../forum.py")  # imports names, so it comes second
 
 
 def test_post_and_reply(runtime: LocalRuntime, accounts: Accounts, clock: Clock, forum: str) -> None:
@@ -42,7 +43,7 @@ def test_pages_show_names_looked_up_when_rendered(runtime: LocalRuntime, account
     assert_ok(runtime.call(forum, "post", "Hello", "line one\nline two", signer=accounts.alice))
     assert_ok(runtime.call(forum, "reply", 1, "Hi Alice", signer=accounts.bob))
     assert_ok(runtime.call(names, "register", "alice", signer=accounts.alice))  # after posting
-    assert runtime.render(forum) == "# Forum\n\n- [Hello](?path=post/1) by @alice, 1 replies\n"
+    assert runtime.render(forum) == "# Forum\n\n- [Hello](?path=post/1) by @alice, 1 reply\n"
     assert runtime.render(forum, "post/1") == (
         "# Hello\n\nby @alice\n\n> line one\n> line two\n\n"
         "**bob** replied:\n\n> Hi Alice\n\n[Back to the forum](?path=)\n"

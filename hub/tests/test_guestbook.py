@@ -3,17 +3,24 @@
 import pytest
 
 from amigos import LocalRuntime
-from amigos.testing import Accounts, Chain, assert_event, assert_fails, assert_ok
+from amigos.testing import (
+    Accounts,
+    Chain,
+    DeployFile,
+    assert_event,
+    assert_fails,
+    assert_ok,
+)
 
 
 @pytest.fixture
-def names(hub) -> str:
-    return hub("names")
+def names(deploy_file: DeployFile) -> str:
+    return deploy_file("hub.amigos.dev/amigos/names", "../names.py")
 
 
 @pytest.fixture
-def guestbook(hub, names: str) -> str:
-    return hub("guestbook")  # imports names, so it comes second
+def guestbook(deploy_file: DeployFile, names: str) -> str:
+    return deploy_file("hub.amigos.dev/amigos/guestbook", "../guestbook.py")  # imports names, so it comes second
 
 
 def test_sign_and_read(runtime: LocalRuntime, accounts: Accounts, chain: Chain, names: str, guestbook: str) -> None:

@@ -3,12 +3,12 @@
 import pytest
 
 from amigos import LocalRuntime
-from amigos.testing import Accounts, assert_event, assert_fails, assert_ok
+from amigos.testing import Accounts, DeployFile, assert_event, assert_fails, assert_ok
 
 
 @pytest.fixture
-def names(hub) -> str:
-    return hub("names")
+def names(deploy_file: DeployFile) -> str:
+    return deploy_file("hub.amigos.dev/amigos/names", "../names.py")
 
 
 def test_register_then_lookup_both_ways(runtime: LocalRuntime, accounts: Accounts, names: str) -> None:

@@ -5,6 +5,7 @@ import pytest
 from amigos import LocalRuntime
 from amigos.testing import (
     Accounts,
+    DeployFile,
     assert_event,
     assert_fails,
     assert_gas_below,
@@ -15,8 +16,8 @@ SUPPLY = 1_000_000 * 10 ** 6
 
 
 @pytest.fixture
-def token(hub) -> str:
-    return hub("token")  # deployed by "amigos", who receives the supply
+def token(deploy_file: DeployFile) -> str:
+    return deploy_file("hub.amigos.dev/amigos/token", "../token.py")  # deployed by "amigos", who receives the supply
 
 
 def balances(runtime: LocalRuntime, token: str, *owners: str) -> list[int]:
