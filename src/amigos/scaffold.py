@@ -78,8 +78,8 @@ def test_bad_messages_are_refused(runtime: LocalRuntime, accounts: Accounts, dep
 
 def test_render_shows_the_totals(runtime: LocalRuntime, accounts: Accounts, deploy_file: DeployFile) -> None:
     service = deploy_file(PATH, "$name.py")
-    runtime.call(service, "hello", signer=accounts.alice)
-    runtime.call(service, "hello", signer=accounts.bob)
+    assert_ok(runtime.call(service, "hello", signer=accounts.alice))
+    assert_ok(runtime.call(service, "hello", signer=accounts.bob))
     assert runtime.render(service) == "# $name\\n\\n2 greetings from 2 accounts.\\n"
 ''')
 
