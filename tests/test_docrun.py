@@ -3,7 +3,9 @@ messages that say where (file:line) and why. Documents are written into tmp_path
 
 from __future__ import annotations
 
+import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -241,7 +243,7 @@ def test_console_failures_name_the_command_and_line(tmp_path: Path) -> None:
     result = run_only(tmp_path, "# Shell\n\n```console run\n$ true\n$ ls nothing-here\n…\n$ echo after\nafter\n```\n")
     assert result.message.startswith("doc.md:5: Shell: `ls nothing-here` exited with status 2 (show it with `$ echo $?`")
     result = run_only(tmp_path, "# Shell\n\n```console run\n$ exit 3\n$ echo unreached\n```\n")
-    assert "`exit 3` exited with status 3" in result.message or "did not run" in result.message
+    assert result.message == "doc.md:4: Shell: the session ended in or before `exit 3`"
     result = run_only(tmp_path, "# Shell\n\n```console run\nno command\n```\n")
     assert result.message == "doc.md:3: Shell: a console example needs at least one '$ command' line"
 
@@ -295,6 +297,26 @@ def test_a_console_example_that_hangs_is_stopped(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(docrun, "CONSOLE_TIMEOUT", 1.0)
     result = run_only(tmp_path, "# Hang\n\n```console run\n$ sleep 30 & sleep 30\n```\n")
     assert result.message.startswith("doc.md:3: Hang: timed out after 1 s")
+
+
+def test_nothing_a_console_example_starts_outlives_it(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    result = run_only(tmp_path, f"# Bg\n\n```console run\n$ sleep 300 >/dev/null 2>&1 & echo $! > {pid_file}\n```\n")
+    assert result.ok, result.message
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), "the background process of the example is still running"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split(") ", 1)[1].startswith("Z"))  # a zombie is gone
 
 
 def test_the_amigos_command_is_this_amigos(tmp_path: Path) -> None:

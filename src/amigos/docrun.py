@@ -387,8 +387,7 @@ def _run_console(example: Example) -> ExampleResult:
         output, status = results[index] if index < len(results) else ("", None)
         shows_status = index + 1 < len(commands) and commands[index + 1].text.strip() == "echo $?"
         if status is None:
-            return _failure(example, command.line, f"`{command.text}` did not run (the session ended before it)",
-                            session)
+            return _failure(example, command.line, f"the session ended in or before `{command.text}`", session)
         if status != 0 and not shows_status:
             return _failure(example, command.line, f"`{command.text}` exited with status {status} "
                                                    f"(show it with `$ echo $?` if that is expected):\n{output}",
@@ -401,7 +400,7 @@ def _run_console(example: Example) -> ExampleResult:
 
 def _session(commands: list[_Command], work: Path, env: dict[str, str], marker: str) -> str:
     """Run the commands in one bash, printing ``marker STATUS`` after each, and return all it
-    printed. The status is put back (``(exit $s)``) so that ``echo $?`` sees the command's."""
+    printed. The status is put back (``(exit $status)``) so that ``echo $?`` sees the command's."""
     script = ["status=0"]
     for command in commands:
         script.append(f"(exit $status); {command.text}\nstatus=$?; printf '\\n%s %s\\n' {marker} \"$status\"")
@@ -410,10 +409,11 @@ def _session(commands: list[_Command], work: Path, env: dict[str, str], marker: 
                                text=True, start_new_session=True)
     try:
         out, _ = process.communicate(timeout=CONSOLE_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the whole session: bash and what it started
+    finally:
+        # The whole session goes, with anything it left running in the background.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
-        raise
     return out
 
 
