@@ -329,7 +329,7 @@ def test_the_amigos_command_is_this_amigos(tmp_path: Path) -> None:
         ```
 
         ```console run
-        $ amigos --home state --as alice deploy hub.amigos.dev/alice/hello hello.py >/dev/null
+        $ amigos --home state --as alice deploy hub.amigos.dev/alice/hello hello.py >/dev/null 2>&1
         $ amigos --home state query hub.amigos.dev/alice/hello hello Bob
         "Hello, Bob"
         ```
