@@ -26,7 +26,7 @@ from ..jsonvalue import from_json, to_json
 from ..ledger.ante import MAX_TX_GAS, intrinsic_gas
 from ..ledger.block import SignedTreeHead
 from ..ledger.tx import Call, Deploy, Message, SignedTransaction, Transaction, sign
-from ..node.wire import MAX_BATCH, dump_json, head_from_json, head_to_json, parse_hex
+from ..node.wire import MAX_BATCH, WireError, dump_json, head_from_json, head_to_json, parse_hex
 from ..runtime import Call as RuntimeCall
 from ..vm.gas import DEFAULT_GAS, DEPLOY_GAS
 from ..vm.paths import validate_path
@@ -172,7 +172,10 @@ class Session:
 
     def receipt(self, tx_hash: str | bytes) -> Flow[Receipt]:
         """The receipt of a transaction already in the log, proven against the latest head."""
-        wanted = parse_hex(tx_hash, "tx_hash", 32) if isinstance(tx_hash, str) else tx_hash
+        try:
+            wanted = parse_hex(tx_hash, "tx_hash", 32) if isinstance(tx_hash, str) else tx_hash
+        except WireError as exc:
+            raise UsageError(str(exc)) from None
         since = self._known_size()
         body = yield from self._json(Request("GET", f"/v1/receipts/{wanted.hex()}", _since(since)))
         head = yield from self._observe(body.get("head"), body.get("consistency", _MISSING), since)
@@ -294,16 +297,21 @@ class Session:
         """Ask the node who it is: pin its key and chain id (first contact) or check them, and
         check its latest head against the last one seen."""
         info = yield from self._json(Request("GET", "/v1/node"))
-        key = parse_hex(info.get("node_key"), "node_key", 32)
+        chain_id = info.get("chain_id")
+        try:
+            key = parse_hex(info.get("node_key"), "node_key", 32)
+            if type(chain_id) is not str:
+                raise WireError("chain_id must be a string")
+        except WireError as exc:
+            raise NodeError(200, "bad-response", f"the node's description: {exc}") from None
         with self._lock:
             if self.node_key is None:
                 self.node_key = key
             elif key != self.node_key:
                 raise ForkDetected(f"the node at {self.url} signs with key {key.hex()}, not the pinned {self.node_key.hex()}")
-            chain_id = info.get("chain_id")
             if self.chain_id is not None and chain_id != self.chain_id:
                 raise ForkDetected(f"the node at {self.url} serves chain {chain_id!r}, not {self.chain_id!r}")
-            self.chain_id = str(chain_id)
+            self.chain_id = chain_id
         if info.get("head") is not None:
             yield from self._observe(info["head"], _MISSING, None)
         elif self.head is not None:
