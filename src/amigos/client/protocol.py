@@ -70,7 +70,9 @@ def unreachable(url: str, exc: Exception) -> NodeError:
 
 def run_flow(flow: Flow[T], exchange: Callable[[Request], Response]) -> T:
     """Drive ``flow`` with ``exchange(request) -> Response`` (the sync driver); ``exchange``
-    raises NodeError when the node cannot be reached."""
+    raises NodeError when the node cannot be reached. A flow left half-way (an interrupt, a
+    cancelled task) is closed at once, so that it forgets what is in doubt before anyone
+    else sends."""
     try:
         request = next(flow)
         while True:
@@ -82,6 +84,8 @@ def run_flow(flow: Flow[T], exchange: Callable[[Request], Response]) -> T:
                 request = flow.send(response)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+    finally:
+        flow.close()
 
 
 async def run_flow_async(flow: Flow[T], exchange: Callable[[Request], Awaitable[Response]]) -> T:
@@ -97,6 +101,8 @@ async def run_flow_async(flow: Flow[T], exchange: Callable[[Request], Awaitable[
                 request = flow.send(response)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+    finally:
+        flow.close()
 
 
 _MISSING: Any = object()
