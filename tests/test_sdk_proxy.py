@@ -237,8 +237,9 @@ def test_connect_picks_a_node_or_a_folder(tmp_path: Path, node: Node) -> None:
     with amigos.connect(runtime, account="carol") as named:
         named.deploy("hub.amigos.dev/carol/w", WALLET)
     runtime.query("hub.amigos.dev/carol/w", "balance", "carol")  # the client did not close a runtime it was given
-    with pytest.raises(UsageError, match="http:// or https://"):
-        amigos.connect("ftp://node.example/")
+    for not_a_node in ("ftp://node.example/", "127.0.0.1:8700", "localhost:8700/"):
+        with pytest.raises(UsageError, match="http:// or https://"):  # rather than a folder of that name
+            amigos.connect(not_a_node)
     with pytest.raises(UsageError, match="not an account name"):
         amigos.connect(URL, account="carol", http=sync_client(create_app(node), URL))
     with pytest.raises(UsageError, match="signer"):

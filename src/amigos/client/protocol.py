@@ -128,7 +128,7 @@ class Session:
         """The newest tree head this client has checked."""
         self.nonce: int | None = None
         """The account's last nonce as counted here; None: ask the node."""
-        self._lock = threading.Lock()  # held only between yields: it guards the head, never I/O
+        self._lock = threading.Lock()  # guards the head; never held across a yield (I/O)
         self._load_state()
 
     # ------------------------------------------------------------ transactions
