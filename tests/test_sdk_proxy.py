@@ -314,6 +314,5 @@ def _error(receipt: Receipt) -> tuple[str, str] | None:
 def test_local_and_remote_give_the_same_results(remote: NodeClient, local: LocalClient) -> None:
     path = f"hub.amigos.dev/{ALICE.address}/names"
     over_http, in_process = play(remote, path), play(local, path)
-    for step, (one, other) in enumerate(zip(over_http, in_process)):
+    for step, (one, other) in enumerate(zip(over_http, in_process, strict=True)):
         assert one == other, f"step {step}"
-    assert len(over_http) == len(in_process)

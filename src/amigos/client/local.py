@@ -35,7 +35,7 @@ class LocalClient:
 
     def __init__(self, runtime: LocalRuntime, signer: str = LOCAL_SIGNER, *, owns_runtime: bool = False) -> None:
         self.runtime = runtime
-        self.signer = signer
+        self.signer = validate_account(signer)
         self._owns_runtime = owns_runtime
 
     # ------------------------------------------------------------ transactions
@@ -164,7 +164,8 @@ def local_client(home: str | os.PathLike[str] | LocalRuntime, account: Account |
                  options: dict[str, Any]) -> LocalClient:
     """The local client ``connect(home, account=…, **options)`` means: ``options`` go to
     :class:`LocalRuntime` (``isolation``, ``db``…) when ``home`` is a folder."""
-    signer = validate_account(LOCAL_SIGNER if account is None else account if isinstance(account, str) else account.address)
+    signer = LOCAL_SIGNER if account is None else account if isinstance(account, str) else account.address
+    validate_account(signer)  # before a runtime is opened for nothing
     if isinstance(home, LocalRuntime):
         if options:
             raise UsageError(f"options {sorted(options)} are for opening a runtime; this one is already open")

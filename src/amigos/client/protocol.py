@@ -247,7 +247,7 @@ class Session:
         if type(entries) is not list or len(entries) != len(transactions):
             raise NodeError(200, "bad-response", "the node answered another number of outcomes than transactions sent")
         out: list[Receipt | TransactionRefused] = []
-        for stx, entry in zip(transactions, entries):
+        for stx, entry in zip(transactions, entries, strict=True):
             refused = entry.get("refused") if type(entry) is dict else None
             if type(refused) is dict:
                 out.append(TransactionRefused(str(refused.get("code")), str(refused.get("detail"))))
