@@ -27,6 +27,7 @@ from amigos.errors import (
     TransactionError,
     UsageError,
 )
+from amigos.ledger.tx import AccountMessage
 from amigos.node import Node
 from amigos.node.app import create_app
 from asgi_transport import sync_client
@@ -246,8 +247,9 @@ def test_connect_picks_a_node_or_a_folder(tmp_path: Path, node: Node) -> None:
         amigos.connect(amigos.LocalRuntime(), account="no spaces allowed")
     with pytest.raises(UsageError, match="already open"):
         amigos.connect(runtime, isolation="process")
-    with pytest.raises(UsageError, match="no ledger"):
-        amigos.connect(runtime).submit_many([_signed_call()])
+    for node_only in (_signed_call(), AccountMessage("rotate_key", {})):
+        with pytest.raises(UsageError, match="no ledger or accounts"):
+            amigos.connect(runtime).submit_many([amigos.Call(WALLET_PATH, "balance", ("x",)), node_only])
     runtime.close()
 
 

@@ -25,7 +25,7 @@ from ..errors import ForkDetected, NodeError, ProofError, TransactionRefused, Us
 from ..jsonvalue import from_json, to_json
 from ..ledger.ante import MAX_TX_GAS, intrinsic_gas
 from ..ledger.block import SignedTreeHead
-from ..ledger.tx import Call, Deploy, Message, SignedTransaction, Transaction, sign
+from ..ledger.tx import AccountMessage, Call, Deploy, Message, SignedTransaction, Transaction, sign
 from ..node.wire import MAX_BATCH, WireError, dump_json, head_from_json, head_to_json, parse_hex
 from ..runtime import Call as RuntimeCall
 from ..vm.gas import DEFAULT_GAS, DEPLOY_GAS
@@ -193,9 +193,9 @@ class Session:
         if isinstance(item, RuntimeCall):
             message: Message = Call(validate_path(item.path), item.function, tuple(item.args), dict(item.kwargs or {}))
             return (yield from self._sign([message], item.gas))
-        if isinstance(item, (Call, Deploy)):
+        if isinstance(item, (Call, Deploy, AccountMessage)):
             return (yield from self._sign([item], None))
-        raise UsageError(f"submit_many takes amigos.Call, ledger Call/Deploy or SignedTransaction, not {type(item).__name__}")
+        raise UsageError(f"submit_many takes amigos.Call, ledger messages or SignedTransaction, not {type(item).__name__}")
 
     def _sign(self, messages: list[Message], gas: int | None) -> Flow[SignedTransaction]:
         account = self.account
