@@ -253,10 +253,10 @@ def test_console_examples_are_isolated(tmp_path: Path) -> None:
         # Isolated
 
         ```console run
-        $ pwd; echo $HOME; echo $AMIGOS_HOME; echo $AMIGOS_CONFIG; ls -A
+        $ pwd; echo $HOME; echo "[$AMIGOS_HOME]"; echo $AMIGOS_CONFIG; ls -A
         /tmp/amigos-docrun-…/work
         /tmp/amigos-docrun-…/home
-        /tmp/amigos-docrun-…/home/.amigos
+        []
         /tmp/amigos-docrun-…/home/.config/amigos
         $ touch made-here; ls; command -v amigos
         made-here

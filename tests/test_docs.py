@@ -18,7 +18,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 EXAMPLES = [
     pytest.param(example, id=f"{path.relative_to(ROOT).as_posix()}#{example.name}")
     for path in DOCUMENTS if path.is_file()
-    for example in collect(path)
+    for example in collect(path) if not example.in_session  # sessions: tests/test_tutorial.py
 ]
 
 

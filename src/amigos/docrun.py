@@ -15,6 +15,8 @@ run, in docs/docs.md:
   temporary folder with its own home, and its output must be the lines below it.
 * In expected output, ``…`` stands for any text within a line, and a line of just ``…`` for
   any number of lines.
+* ```` ```console session ```` and ```` ```python session ```` blocks are the steps of one
+  session (:func:`run_session`: a tutorial against a running node); they never run alone.
 * Any other block (``text``, ``json``, ``console`` without ``run``…) is prose.
 
 An example is named after the Markdown heading above it, spaces replaced by underscores and
@@ -42,7 +44,7 @@ from pathlib import Path
 
 from .errors import DeployError, UsageError
 
-__all__ = ["Example", "ExampleResult", "collect", "run", "run_example", "select"]
+__all__ = ["Example", "ExampleResult", "collect", "run", "run_example", "run_session", "select"]
 
 EXECUTED = "python"
 CHECKED = "service"
@@ -51,6 +53,11 @@ OUTPUT = "output"
 SHELL_RUN_FLAG = "run"
 """The word after ``console`` that makes a shell session an example: plain ``console`` blocks
 stay prose, since many show commands that need a running node or files of the reader's."""
+
+SESSION_FLAG = "session"
+"""The word after ``console`` or ``python`` that makes a block a step of a session
+(:func:`run_session`): it runs with the steps around it (a tutorial against a running node,
+say), never on its own."""
 
 CONSOLE_TIMEOUT = 60.0
 """Seconds a whole console example may take before it is stopped (and fails)."""
@@ -82,6 +89,9 @@ class Example:
     output_line: int = 0
     files: dict[str, str] = field(default_factory=dict)
     """For a console block, the named service blocks above it: file name -> source."""
+    in_session: bool = False
+    """A step of a session (``console session``, ``python session``): it runs only with the
+    other steps, through :func:`run_session`."""
 
     @property
     def where(self) -> str:
@@ -143,7 +153,8 @@ def collect(path: str | Path) -> list[Example]:
         name = base if counts[base] == 1 else f"{base}_{counts[base]}"
         filename = block.words[1] if block.lang == CHECKED and len(block.words) > 1 else ""
         example = Example(path, name, block.lang, block.line, block.code, filename=filename,
-                          files=dict(files) if block.lang == SHELL else {})
+                          files=dict(files) if block.lang == SHELL else {},
+                          in_session=block.lang != CHECKED and SESSION_FLAG in block.words[1:])
         if filename:
             files[filename] = block.code
         examples.append(example)
@@ -183,8 +194,11 @@ def _blocks(lines: list[str]) -> list[_Block]:
 
 def _is_example(block: _Block) -> bool:
     if block.lang == SHELL:
-        return SHELL_RUN_FLAG in block.words[1:]
+        return bool({SHELL_RUN_FLAG, SESSION_FLAG} & set(block.words[1:]))
     return block.lang in (EXECUTED, CHECKED)
+
+
+
 
 
 def _name(heading: str) -> str:
@@ -217,7 +231,7 @@ def select(examples: list[Example], name: str) -> Example:
 def run(target: str) -> list[ExampleResult]:
     """Run ``FILE.md#Example_Name`` (one example) or ``FILE.md`` (all of them)."""
     file, _, name = target.partition("#")
-    examples = collect(file)
+    examples = [e for e in collect(file) if not e.in_session]
     chosen = [select(examples, name)] if name else examples
     return [run_example(example) for example in chosen]
 
@@ -362,14 +376,41 @@ def _commands(example: Example) -> list[_Command]:
 
 
 def _run_console(example: Example) -> ExampleResult:
-    commands = _commands(example)
+    return _run_commands(example, _commands(example), example.files, {}, CONSOLE_TIMEOUT)
+
+
+def run_session(examples: list[Example], *, env: dict[str, str] | None = None,
+                timeout: float = 5 * CONSOLE_TIMEOUT) -> ExampleResult:
+    """Run ``examples`` in order as one shell session in one folder: console commands as
+    written, python blocks with ``python`` (their output checked against their output block),
+    service blocks written as their files first. This is how a tutorial runs: later steps
+    see the files, keys and settings the earlier ones made. ``env`` adds variables (such as
+    the address of a node the session talks to). The result names the first failing step."""
+    if not examples:
+        raise UsageError("a session needs at least one example")
+    commands: list[_Command] = []
+    files: dict[str, str] = {}
+    for example in examples:
+        if example.lang == SHELL:
+            commands.extend(_commands(example))
+        elif example.lang == EXECUTED:
+            end = f"AMIGOS_EXAMPLE_{uuid.uuid4().hex}"
+            commands.append(_Command(f"python - <<'{end}'\n{example.code}{end}", example.line + 1,
+                                     (example.output or "").rstrip("\n")))
+        elif example.filename:
+            files[example.filename] = example.code
+    return _run_commands(examples[0], commands, files, env or {}, timeout)
+
+
+def _run_commands(example: Example, commands: list[_Command], files: dict[str, str], env: dict[str, str],
+                  timeout: float) -> ExampleResult:
     if not commands:
         return _failure(example, example.line, "a console example needs at least one '$ command' line")
     with tempfile.TemporaryDirectory(prefix="amigos-docrun-") as folder:
         root = Path(folder)
         work = root / "work"
         work.mkdir()
-        for name, source in example.files.items():
+        for name, source in files.items():
             target = (work / name).resolve()
             if work.resolve() not in target.parents:
                 return _failure(example, example.line, f"the file name {name!r} leaves the example's folder")
@@ -377,9 +418,9 @@ def _run_console(example: Example) -> ExampleResult:
             target.write_text(source, encoding="utf-8")
         marker = f"@@docrun-{uuid.uuid4().hex}@@"
         try:
-            transcript = _session(commands, work, _isolated_env(root), marker)
+            transcript = _session(commands, work, {**_isolated_env(root), **env}, marker, timeout)
         except subprocess.TimeoutExpired:
-            return _failure(example, example.line, f"timed out after {CONSOLE_TIMEOUT:g} s (a command that runs "
+            return _failure(example, example.line, f"timed out after {timeout:g} s (a command that runs "
                                                    "until stopped, like a server, cannot be an example)")
     results = _split(transcript, marker)
     session = "".join(f"$ {c.text}\n{out}" for c, (out, _) in zip(commands, results))
@@ -398,7 +439,7 @@ def _run_console(example: Example) -> ExampleResult:
     return ExampleResult(example, True, output=session)
 
 
-def _session(commands: list[_Command], work: Path, env: dict[str, str], marker: str) -> str:
+def _session(commands: list[_Command], work: Path, env: dict[str, str], marker: str, timeout: float) -> str:
     """Run the commands in one bash, printing ``marker STATUS`` after each, and return all it
     printed. The status is put back (``(exit $status)``) so that ``echo $?`` sees the command's."""
     script = ["status=0"]
@@ -408,7 +449,7 @@ def _session(commands: list[_Command], work: Path, env: dict[str, str], marker: 
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, start_new_session=True)
     try:
-        out, _ = process.communicate(timeout=CONSOLE_TIMEOUT)
+        out, _ = process.communicate(timeout=timeout)
     finally:
         # The whole session goes, with anything it left running in the background.
         with contextlib.suppress(ProcessLookupError):
@@ -442,12 +483,14 @@ def _isolated_env(root: Path) -> dict[str, str]:
         encoding="utf-8",
     )
     launcher.chmod(0o755)
+    python = bin_dir / "python"  # `python` is the one running Amigos (a launcher keeps its venv)
+    python.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} \"$@\"\n", encoding="utf-8")
+    python.chmod(0o755)
     source_root = str(Path(__file__).resolve().parent.parent)
     return {
         "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", os.defpath)]),
         "PYTHONPATH": source_root,
         "HOME": str(home),
-        "AMIGOS_HOME": str(home / ".amigos"),
         "AMIGOS_CONFIG": str(home / ".config" / "amigos"),
         "XDG_CONFIG_HOME": str(home / ".config"),
         "XDG_DATA_HOME": str(home / ".local" / "share"),
