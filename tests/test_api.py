@@ -16,7 +16,16 @@ import pytest
 from amigos.crypto.keys import Account
 from amigos.ledger.block import SignedTreeHead, TreeHead, decode_leaf
 from amigos.ledger.tx import Call, Deploy, Transaction, sign
-from amigos.merkle import consistency_proof, inclusion_proof, leaf_hash, verify_consistency, verify_inclusion
+from amigos.merkle import (
+    CompactTree,
+    complete_subtrees,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    subtree_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 from amigos.node import Node
 from amigos.node.app import MAX_BODY_BYTES, create_app
 from amigos.node.problems import PROBLEM_BASE
@@ -183,12 +192,29 @@ async def test_without_waiting_the_receipt_comes_later(api: httpx.AsyncClient) -
 
 def test_remembered_subtrees_give_the_merkle_modules_proofs() -> None:
     leaves = [hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(100)]
-    proofs = LogProofs(leaves.__getitem__, min_level=1)  # remember from 2 leaves up: every path uses it
+    proofs = LogProofs(lambda level, index: subtree_hash(leaves, level, index))
     for size in range(1, len(leaves) + 1):
         for index in range(size):
             assert proofs.inclusion(index, size) == inclusion_proof(leaves, index, size)
         for old in range(0, size + 1, 3):
             assert proofs.consistency(old, size) == consistency_proof(leaves, old, size)
+
+
+def test_remembered_subtrees_prove_fresh_leaves_without_reading_the_store() -> None:
+    """What the sequencer hands over (the frontier at start, then each block's subtrees) is all
+    the proofs of the block's leaves need."""
+    leaves = [hashlib.sha256(bytes([i])).digest() for i in range(77)]
+
+    def no_store(level: int, index: int) -> bytes:
+        raise AssertionError(f"read subtree ({level}, {index}) from the store")
+
+    proofs, tree = LogProofs(no_store), CompactTree.from_leaves(leaves[:50])
+    proofs.remember((level, index, h) for (level, index), h in zip(complete_subtrees(50), tree.hashes))
+    for i in range(50, 77):  # blocks of one leaf: proofs of each against its own head
+        finished = tree.append(leaves[i])
+        proofs.remember([(0, i, leaves[i])] + [(level, ((i + 1) >> level) - 1, h) for level, h in enumerate(finished, 1)])
+        assert proofs.inclusion(i, i + 1) == inclusion_proof(leaves, i, i + 1)
+        assert proofs.consistency(50, i + 1) == consistency_proof(leaves, 50, i + 1)
 
 
 async def test_blocks_heads_and_consistency_describe_one_growing_log(api: httpx.AsyncClient, node: Node) -> None:

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 from ..errors import TransactionRefused, UsageError
 from ..ledger.ante import check_chain_id, check_signature
-from ..ledger.block import Admitted, BlockResult, Ledger, TxReceipt
+from ..ledger.block import Admitted, BlockResult, Ledger, SignedTreeHead, TxReceipt
 from ..ledger.tx import SignedTransaction, decode_signed
 
 DEFAULT_BLOCK_INTERVAL = 0.005
@@ -35,10 +35,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of a submitted transaction: its receipt, or why it was refused."""
+    """What became of a submitted transaction: its receipt (with its log leaf and the signed
+    head of its block), or why it was refused."""
 
     receipt: TxReceipt | None
     refused: TransactionRefused | None
+    leaf: bytes | None = None
+    head: SignedTreeHead | None = None
 
 
 class Sequencer:
@@ -139,11 +142,12 @@ class Sequencer:
                 listener(result)
             except Exception:  # noqa: BLE001 - a listener's bug must not stop the sequencer
                 log.exception("block listener %r failed", listener)
+        leaves = iter(result.leaves)
         for (_, future), outcome in zip(batch, result.outcomes):
             if isinstance(outcome, TransactionRefused):
                 future.set_result(Outcome(None, outcome))
             else:
-                future.set_result(Outcome(outcome, None))
+                future.set_result(Outcome(outcome, None, next(leaves), result.head))
 
 
 def admit_statelessly(raw: object, chain_id: str) -> SignedTransaction:
