@@ -171,6 +171,33 @@ async def test_a_refused_transaction_is_a_problem_with_its_code(api: httpx.Async
     assert body["title"] == "Transaction refused" and len(body["tx_hash"]) == 64
 
 
+VALUES = textwrap.dedent('''\
+    import std
+
+    def values(n: int) -> list:
+        std.emit("values", n=n, nested=[(1, "a"), {"k": b"\\x00"}], big=2**70)
+        std.require(n > 0, "n must be positive")
+        return [n, -n, 2**80, "é", b"\\xff", (1, [2, (3,)]), {"b": None, "a": True}, Decimal("1.50"), None]
+''')
+
+
+async def test_a_submitted_receipt_is_what_its_leaf_says(api: httpx.AsyncClient) -> None:
+    """The receipts a submit answers with are rendered from what the sequencer handed over, not
+    from their leaves: they must read exactly as the same receipts read back from the log."""
+    path = f"hub.amigos.dev/{CAROL.address}/values"
+    deployed = await api.post("/v1/transactions", json={"tx": signed(CAROL, 1, Deploy(path, VALUES))})
+    assert deployed.status_code == 200 and deployed.json()["receipt"]["ok"], deployed.text
+    single = (await api.post("/v1/transactions", json={"tx": signed(CAROL, 2, Call(path, "values", (3,)))})).json()
+    batch = (await api.post("/v1/transactions", json={"txs": [signed(CAROL, 3, Call(path, "values", (0,))),
+                                                             signed(CAROL, 4, Call(path, "values", (5,)))]})).json()
+    receipts = [deployed.json()["receipt"], single["receipt"]] + [o["receipt"] for o in batch["outcomes"]]
+    assert [r["ok"] for r in receipts] == [True, True, False, True]
+    assert receipts[1]["events"][0]["attrs"]["big"] and receipts[2]["error"]["type"]
+    for receipt in receipts:
+        logged = (await api.get(f"/v1/receipts/{receipt['tx_hash']}")).json()["receipt"]
+        assert {**receipt, "proof": None} == {**logged, "proof": None}
+
+
 async def test_without_waiting_the_receipt_comes_later(api: httpx.AsyncClient) -> None:
     account = Account.from_seed(bytes([4]) * 32)
     response = await api.post("/v1/transactions", params={"wait": "false"},

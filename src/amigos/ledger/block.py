@@ -102,8 +102,9 @@ class SignedTreeHead:
 
 @dataclass(frozen=True)
 class Admitted:
-    """A transaction this process already decoded and whose signature it checked (see
-    :func:`amigos.node.sequencer.admit_statelessly`): the ledger does not check it twice."""
+    """A transaction this process decoded from its bytes (so it is well formed) and whose
+    signature it checked (see :func:`amigos.node.sequencer.admit_statelessly`): the ledger
+    does not check those twice."""
 
     stx: SignedTransaction
 
@@ -237,7 +238,7 @@ class Ledger:
                 raw = item.stx.encode() if admitted else item  # type: ignore[union-attr]
                 try:
                     stx = ante_check(item.stx if admitted else raw, chain_id=self.chain_id,  # type: ignore[union-attr]
-                                     block_time=block.time, state=self, signature_checked=admitted)
+                                     block_time=block.time, state=self, admitted=admitted)
                 except TransactionRefused as refusal:
                     refused.append((raw, refusal))
                     outcomes.append(refusal)

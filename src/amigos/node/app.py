@@ -48,7 +48,17 @@ from .node import Node
 from .openapi import openapi_document
 from .problems import Json, Problem, execution_failed, http_problem, refused
 from .sequencer import Outcome
-from .wire import MAX_BATCH, WireError, dump_json, head_to_json, parse_hex, receipt_fields, receipt_to_json, touched_services
+from .wire import (
+    MAX_BATCH,
+    WireError,
+    dump_json,
+    head_to_json,
+    parse_hex,
+    receipt_fields,
+    receipt_fields_of,
+    receipt_to_json,
+    touched_services,
+)
 
 log = logging.getLogger(__name__)
 
@@ -294,9 +304,10 @@ class Api:
         entries: list[dict[str, Any]] = []
         for outcome in outcomes:
             if outcome.receipt is not None:
-                assert outcome.leaf is not None
+                assert outcome.leaf is not None and outcome.transaction is not None
                 proof = {"size": size, "hashes": [h.hex() for h in self.node.proofs.inclusion(outcome.receipt.index, size)]}
-                entries.append({"receipt": receipt_json(outcome.leaf, proof)})
+                fields = receipt_fields_of(outcome.receipt, outcome.transaction)
+                entries.append({"receipt": receipt_json(outcome.leaf, proof, fields)})
             else:
                 assert outcome.refused is not None
                 entries.append({"refused": refusal_json(outcome.refused)})
@@ -573,8 +584,8 @@ def receipt_messages(index: int, leaf: bytes, account: str | None, service: str 
     return out
 
 
-def receipt_json(leaf: bytes, proof: dict[str, Any]) -> dict[str, Any]:
-    return {**receipt_to_json(leaf), "proof": proof}
+def receipt_json(leaf: bytes, proof: dict[str, Any], fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {**receipt_to_json(leaf, fields), "proof": proof}
 
 
 def refusal_json(refusal: TransactionRefused) -> dict[str, str]:

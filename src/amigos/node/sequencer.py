@@ -42,6 +42,7 @@ class Outcome:
     refused: TransactionRefused | None
     leaf: bytes | None = None
     head: SignedTreeHead | None = None
+    transaction: SignedTransaction | None = None
 
 
 class Sequencer:
@@ -143,11 +144,11 @@ class Sequencer:
             except Exception:  # noqa: BLE001 - a listener's bug must not stop the sequencer
                 log.exception("block listener %r failed", listener)
         leaves = iter(result.leaves)
-        for (_, future), outcome in zip(batch, result.outcomes):
+        for (admitted, future), outcome in zip(batch, result.outcomes):
             if isinstance(outcome, TransactionRefused):
                 future.set_result(Outcome(None, outcome))
             else:
-                future.set_result(Outcome(outcome, None, next(leaves), result.head))
+                future.set_result(Outcome(outcome, None, next(leaves), result.head, admitted.stx))
 
 
 def admit_statelessly(raw: object, chain_id: str) -> SignedTransaction:

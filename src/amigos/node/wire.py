@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import CodecError, TransactionError
 from ..jsonvalue import to_json
-from ..ledger.block import SignedTreeHead, TreeHead, decode_leaf
+from ..ledger.block import SignedTreeHead, TreeHead, TxReceipt, decode_leaf
 from ..ledger.tx import SignedTransaction
 
 MAX_BATCH = 2000
@@ -100,6 +100,26 @@ def receipt_fields(leaf: bytes) -> dict[str, Any]:
         "gas_used": gas_used,
         "events": events,
         "writes_hash": writes_hash,
+    }
+
+
+def receipt_fields_of(receipt: TxReceipt, stx: SignedTransaction) -> dict[str, Any]:
+    """The :func:`receipt_fields` of the leaf the ledger made of ``receipt`` and ``stx``, from
+    those objects (the sequencer hands them over): the codec maps values one to one, so
+    decoding the leaf again would give these very values."""
+    error = receipt.error
+    return {
+        "tx_hash": receipt.tx_hash,
+        "transaction": stx,
+        "height": receipt.height,
+        "index": receipt.index,
+        "ok": receipt.ok,
+        "results": receipt.results,
+        "error": None if error is None else [error.type, error.message],
+        "failed_message": receipt.failed_message,
+        "gas_used": receipt.gas_used,
+        "events": receipt.events,
+        "writes_hash": receipt.writes_hash,
     }
 
 
