@@ -184,12 +184,13 @@ VALUES = textwrap.dedent('''\
 async def test_a_submitted_receipt_is_what_its_leaf_says(api: httpx.AsyncClient) -> None:
     """The receipts a submit answers with are rendered from what the sequencer handed over, not
     from their leaves: they must read exactly as the same receipts read back from the log."""
-    path = f"hub.amigos.dev/{CAROL.address}/values"
-    deployed = await api.post("/v1/transactions", json={"tx": signed(CAROL, 1, Deploy(path, VALUES))})
+    dave = Account.from_seed(bytes([4]) * 32)
+    path = f"hub.amigos.dev/{dave.address}/values"
+    deployed = await api.post("/v1/transactions", json={"tx": signed(dave, 1, Deploy(path, VALUES))})
     assert deployed.status_code == 200 and deployed.json()["receipt"]["ok"], deployed.text
-    single = (await api.post("/v1/transactions", json={"tx": signed(CAROL, 2, Call(path, "values", (3,)))})).json()
-    batch = (await api.post("/v1/transactions", json={"txs": [signed(CAROL, 3, Call(path, "values", (0,))),
-                                                             signed(CAROL, 4, Call(path, "values", (5,)))]})).json()
+    single = (await api.post("/v1/transactions", json={"tx": signed(dave, 2, Call(path, "values", (3,)))})).json()
+    batch = (await api.post("/v1/transactions", json={"txs": [signed(dave, 3, Call(path, "values", (0,))),
+                                                             signed(dave, 4, Call(path, "values", (5,)))]})).json()
     receipts = [deployed.json()["receipt"], single["receipt"]] + [o["receipt"] for o in batch["outcomes"]]
     assert [r["ok"] for r in receipts] == [True, True, False, True]
     assert receipts[1]["events"][0]["attrs"]["big"] and receipts[2]["error"]["type"]
