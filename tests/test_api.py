@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+import struct
 import textwrap
+from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
 import anyio
@@ -14,7 +17,8 @@ import httpx
 import pytest
 
 from amigos.crypto.keys import Account
-from amigos.ledger.block import SignedTreeHead, TreeHead, decode_leaf
+from amigos.errors import ProofError
+from amigos.ledger.block import SUBTREE_PREFIX, SignedTreeHead, TreeHead, decode_leaf
 from amigos.ledger.tx import Call, Deploy, Transaction, sign
 from amigos.merkle import (
     CompactTree,
@@ -243,6 +247,45 @@ def test_remembered_subtrees_prove_fresh_leaves_without_reading_the_store() -> N
         proofs.remember([(0, i, leaves[i])] + [(level, ((i + 1) >> level) - 1, h) for level, h in enumerate(finished, 1)])
         assert proofs.inclusion(i, i + 1) == inclusion_proof(leaves, i, i + 1)
         assert proofs.consistency(50, i + 1) == consistency_proof(leaves, 50, i + 1)
+
+
+async def test_a_restarted_node_proves_its_long_log_and_a_tampered_subtree_shows(tmp_path: Path) -> None:
+    """A node restarted over a log of 600 receipts reads a handful of entries to start (not
+    every leaf), its proofs of old receipts hold against its signed heads; a subtree hash
+    changed in the database gives proofs that no longer hold, which a client sees."""
+    home = tmp_path / "node"
+    with Node(home, chain_id=CHAIN, isolation="none", block_interval=0.001) as node:
+        node.submit(bytes.fromhex(signed(ALICE, 1, Deploy(COUNTER_PATH, COUNTER)))).result(timeout=10)
+        futures = [node.submit(bytes.fromhex(signed(BOB, n, Call(COUNTER_PATH, "increment")))) for n in range(1, 600)]
+        assert all(f.result(timeout=60).receipt is not None for f in futures)
+        size = node.size
+    assert size == 600
+
+    async def proven(node: Node, index: int) -> bool:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(node)), base_url="http://node.test") as api:
+            tx_hash = hashlib.sha256(decode_leaf(node.ledger.leaf(index))[0]).hexdigest()
+            body = (await api.get(f"/v1/receipts/{tx_hash}")).json()
+        try:
+            check_proof(body["receipt"], head_of(body["head"]))
+        except ProofError:
+            return False
+        return True
+
+    node = Node(home, chain_id=CHAIN, isolation="none")
+    reads: list[bytes] = []
+    get = node.runtime.view.get
+    node.runtime.view.get = lambda key: reads.append(key) or get(key)  # type: ignore[method-assign]
+    with node:
+        assert all([await proven(node, index) for index in (0, 1, 255, 256, 511, 599)])
+        assert len(reads) < 200  # 6 receipts, their heads and proofs: O(log n) each
+    with sqlite3.connect(home / "state.sqlite") as db:  # the subtree of receipts 256-511
+        key = SUBTREE_PREFIX + bytes([8]) + struct.pack(">Q", 1)
+        for table in ("log", "state"):
+            db.execute(f"UPDATE {table} SET value = ? WHERE key = ?", (b"\x00" * 32, key))
+    db.close()
+    with Node(home, chain_id=CHAIN, isolation="none") as node:
+        # Receipt 0's proof names that subtree; 300's lies inside it and 599's beside it.
+        assert not await proven(node, 0) and await proven(node, 300) and await proven(node, 599)
 
 
 async def test_blocks_heads_and_consistency_describe_one_growing_log(api: httpx.AsyncClient, node: Node) -> None:
