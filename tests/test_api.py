@@ -9,6 +9,8 @@ import json
 import sqlite3
 import struct
 import textwrap
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
@@ -31,7 +33,7 @@ from amigos.merkle import (
     verify_inclusion,
 )
 from amigos.node import Node
-from amigos.node.app import MAX_BODY_BYTES, create_app
+from amigos.node.app import MAX_BODY_BYTES, all_resolved, create_app
 from amigos.node.problems import PROBLEM_BASE
 from amigos.node.proofs import LogProofs
 
@@ -201,6 +203,21 @@ async def test_a_submitted_receipt_is_what_its_leaf_says(api: httpx.AsyncClient)
     for receipt in receipts:
         logged = (await api.get(f"/v1/receipts/{receipt['tx_hash']}")).json()["receipt"]
         assert {**receipt, "proof": None} == {**logged, "proof": None}
+
+
+async def test_waiting_for_receipts_wakes_once_and_cancels_nothing() -> None:
+    """all_resolved returns once every future is resolved (from another thread, or already);
+    on timeout it says so and leaves the futures for the sequencer to resolve."""
+    futures: list[Future[Any]] = [Future() for _ in range(300)]
+    futures[0].set_result(None)
+    resolver = threading.Timer(0.05, lambda: [f.set_result(None) for f in futures[1:]])
+    resolver.start()
+    assert await all_resolved(futures, 10)
+    pending: list[Future[Any]] = [Future(), Future()]
+    pending[0].set_result(None)
+    assert not await all_resolved(pending, 0.05)
+    assert not pending[1].cancelled()
+    pending[1].set_result(None)  # the sequencer resolves it later: nobody fails
 
 
 async def test_without_waiting_the_receipt_comes_later(api: httpx.AsyncClient) -> None:

@@ -17,6 +17,8 @@ import hashlib
 import json
 import logging
 import re
+import threading
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from html import escape
 from typing import Any, AsyncIterator, Callable
@@ -265,22 +267,19 @@ class Api:
             raise Problem(503, "unavailable", "the node is not accepting transactions (stopping?)") from None
         if not wait:
             return self.queued(single, raws, futures)
-        # asyncio.wait, unlike wait_for, never cancels what it waits for: a cancelled future
-        # would make the sequencer fail when it resolves it.
-        waiting = [asyncio.wrap_future(f) for f in futures]
-        _, pending = await asyncio.wait(waiting, timeout=WAIT_SECONDS)
-        if pending:
+        if not await all_resolved(futures, WAIT_SECONDS):
             raise Problem(504, "timeout", "no receipt yet; ask for it later by its transaction hash",
                           tx_hashes=[hashlib.sha256(raw).hexdigest() for raw in raws])
         try:
-            outcomes: list[Outcome] = [w.result() for w in waiting]
+            outcomes: list[Outcome] = [f.result() for f in futures]
         except AmigosError as exc:  # the block could not be committed
             raise Problem(503, "unavailable", f"the block could not be committed: {exc}") from None
         if single and outcomes[0].refused is not None:
             raise refused(outcomes[0].refused, tx_hash=hashlib.sha256(raws[0]).hexdigest())
         if single and since is None:
             return Json(self.receipts_body(single, outcomes, since))
-        return Json(await run_in_threadpool(self.receipts_body, single, outcomes, since))
+        # Rendered in a worker thread too: a batch's JSON is large.
+        return await run_in_threadpool(lambda: Json(self.receipts_body(single, outcomes, since)))
 
     def queued(self, single: bool, raws: list[bytes], futures: list[Any]) -> Response:
         entries: list[dict[str, Any]] = []
@@ -562,6 +561,39 @@ class Api:
                     yield ": keep-alive\n\n"
         finally:
             node.unwatch(event)
+
+
+async def all_resolved(futures: list[Future[Outcome]], timeout: float) -> bool:
+    """Wait until the sequencer resolved every one of ``futures``, or ``timeout`` seconds
+    (False). The event loop is woken once, by the last of them, not once per future (a batch
+    has hundreds); and nothing cancels them, which would make the sequencer fail to resolve them."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    remaining = len(futures)
+    lock = threading.Lock()
+
+    def resolve() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def one_resolved(_: object) -> None:  # in the sequencer's thread, or here if already resolved
+        nonlocal remaining
+        with lock:
+            remaining -= 1
+            if remaining:
+                return
+        try:
+            loop.call_soon_threadsafe(resolve)
+        except RuntimeError:  # the loop closed: nobody is waiting any more
+            pass
+
+    for future in futures:
+        future.add_done_callback(one_resolved)
+    try:
+        await asyncio.wait_for(done, timeout)  # cancelling `done` on timeout cancels nothing else
+    except TimeoutError:
+        return False
+    return True
 
 
 def receipt_messages(index: int, leaf: bytes, account: str | None, service: str | None) -> list[str]:
