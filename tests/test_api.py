@@ -36,6 +36,7 @@ from amigos.node import Node
 from amigos.node.app import MAX_BODY_BYTES, all_resolved, create_app
 from amigos.node.problems import PROBLEM_BASE
 from amigos.node.proofs import LogProofs
+from amigos.node.wire import WireError, parse_hex
 
 CHAIN = "amigos-test"
 COUNTER = textwrap.dedent('''\
@@ -203,6 +204,18 @@ async def test_a_submitted_receipt_is_what_its_leaf_says(api: httpx.AsyncClient)
     for receipt in receipts:
         logged = (await api.get(f"/v1/receipts/{receipt['tx_hash']}")).json()["receipt"]
         assert {**receipt, "proof": None} == {**logged, "proof": None}
+
+
+@pytest.mark.parametrize("text", ["a", "abc", "ab cd", " abcd", "abcd ", "ab\ncd", "zz", "٠١", "ａｂ", "0x12", None, 12, ["ab"]])
+def test_hex_is_strict(text: object) -> None:
+    with pytest.raises(WireError, match="hex digits"):
+        parse_hex(text, "tx")
+
+
+def test_hex_reads_both_cases_and_sizes() -> None:
+    assert parse_hex("", "tx") == b"" and parse_hex("aBcD", "tx", 2) == b"\xab\xcd"
+    with pytest.raises(WireError, match="must be 3 bytes"):
+        parse_hex("abcd", "tx", 3)
 
 
 async def test_waiting_for_receipts_wakes_once_and_cancels_nothing() -> None:

@@ -567,6 +567,8 @@ async def all_resolved(futures: list[Future[Outcome]], timeout: float) -> bool:
     """Wait until the sequencer resolved every one of ``futures``, or ``timeout`` seconds
     (False). The event loop is woken once, by the last of them, not once per future (a batch
     has hundreds); and nothing cancels them, which would make the sequencer fail to resolve them."""
+    if all(future.done() for future in futures):  # refused at once, say
+        return True
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     remaining = len(futures)
