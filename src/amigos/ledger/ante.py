@@ -140,19 +140,17 @@ def ante_check(
 ) -> SignedTransaction:
     """Apply every rule in order to ``stx`` (or to the bytes of one, decoded strictly) for a
     block of ``chain_id`` at ``block_time``; return the transaction or raise the first refusal.
-    ``admitted`` skips the two rules that admission (:func:`amigos.node.sequencer.admit_statelessly`)
-    applied already to a transaction this process decoded from its bytes: well-formed and the
-    signature (the node checks them as transactions arrive, in parallel with execution)."""
+    ``admitted`` skips the first rule, which admission (:func:`amigos.node.sequencer.admit_statelessly`)
+    applied already to a transaction this process decoded from its bytes."""
     if not isinstance(stx, SignedTransaction):
         stx = decode_signed(stx)
-    if not admitted:
+    if not admitted:  # decode_signed checked the form
         check_well_formed(stx)
     tx = stx.tx
     check_chain_id(tx, chain_id)
     check_expiry(tx, block_time)
     check_gas(stx, max_gas)
-    if not admitted:
-        check_signature(stx)
+    check_signature(stx)
     check_key_belongs_to_account(tx, state)
     check_nonce(tx, state)
     return stx

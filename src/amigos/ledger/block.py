@@ -102,9 +102,8 @@ class SignedTreeHead:
 
 @dataclass(frozen=True)
 class Admitted:
-    """A transaction this process decoded from its bytes (so it is well formed) and whose
-    signature it checked (see :func:`amigos.node.sequencer.admit_statelessly`): the ledger
-    does not check those twice."""
+    """A transaction this process decoded from its bytes, so it is well formed (see
+    :func:`amigos.node.sequencer.admit_statelessly`): the ledger does not check that twice."""
 
     stx: SignedTransaction
 

@@ -256,9 +256,9 @@ class Api:
         else:
             raise bad(f'the body is {{"tx": hex}} or {{"txs": [hex, …]}} with 1 to {MAX_BATCH} transactions')
         try:
-            # Admission decodes and verifies (PyNaCl lets go of the GIL meanwhile): one
-            # transaction is quicker to admit here than to hand to a worker thread; a batch
-            # goes to one, so the event loop serves other clients in the meantime.
+            # Admission decodes (the sequencer verifies signatures): one transaction is
+            # quicker to admit here than to hand to a worker thread; a batch goes to one, so
+            # the event loop serves other clients in the meantime.
             if single:
                 futures = [self.node.submit(raws[0])]
             else:
