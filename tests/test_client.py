@@ -90,7 +90,7 @@ def test_deploy_call_query_render_as_with_a_local_runtime(node: Node) -> None:
         client.query(path, "nope")
     again = client.receipt(r.tx_hash)
     assert again.results == [2] and again.proof.size >= r.proof.size
-    assert client.service(path)["source"] == COUNTER and client.state(path)["globals"] == {"count": 2}
+    assert client.describe(path)["source"] == COUNTER and client.state(path)["globals"] == {"count": 2}
     assert path in [s["path"] for s in client.services()]
 
 

@@ -26,7 +26,7 @@ from amigos.vm import compile_service
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "docs" / "services.md", ROOT / "docs" / "protocol.md", ROOT / "docs" / "api.md",
-             ROOT / "README.md"]  # README.md is optional
+             ROOT / "docs" / "sdk.md", ROOT / "README.md"]  # README.md is optional
 EXECUTED = "python"
 CHECKED = "service"
 
