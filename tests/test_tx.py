@@ -133,6 +133,7 @@ def test_decoding_accepts_only_the_canonical_bytes_of_what_it_decodes() -> None:
     messages = (
         Deploy(COUNTER, "count = 0\n"),
         Call(COUNTER, "increment", (-300, 2**70, "é\ud800", b"\x00", [1, (2, 3)], {"k": None}, Decimal("1.50")), {"by": True}),
+        Call(COUNTER, "pay", coins=129),
         AccountMessage("add_session", {"key": ALICE_PHONE.public_key}),
     )
     data = signed(messages=messages, expires_at=NOW + 60, nonce=7, gas_limit=MAX_GAS).encode()
