@@ -1,6 +1,7 @@
 """End-to-end signed token transfers against a running `amigos serve`, with durable commits.
 
     python benchmarks/node_throughput.py [--transfers N] [--db URL | --postgres] [--isolation process|none|both]
+                                         [--node URL]
 
 Starts a node on 127.0.0.1 (SQLite in a temporary home, ``--db postgresql://…``, or a throwaway
 PostgreSQL server with ``--postgres``), deploys hub/token.py and funds 64 accounts, then
@@ -13,7 +14,8 @@ and PyNaCl Ed25519 verifications/s on one core, printing (a)/verify (issue 4's t
 (a) >= 0.5 of verify, (b) >= 2,000 tx/s with p99 under 50 ms). It also prints the CPU time the
 node's processes (the server and its sandbox workers) spent per transfer: on a shared machine
 that moves less than throughput does. The node runs with its defaults (process isolation);
-``--isolation both`` measures an in-process node too.
+``--isolation both`` measures an in-process node too; ``--node URL`` measures a fresh node
+started by hand (chain ``amigos-bench``), under a profiler say.
 """
 
 from __future__ import annotations
