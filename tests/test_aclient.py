@@ -130,6 +130,30 @@ async def test_a_node_that_cannot_be_reached_loses_no_nonce(node: Node) -> None:
     await client.aclose()
 
 
+async def test_a_cancelled_call_leaves_its_nonce_in_doubt(node: Node) -> None:
+    """A task cancelled while its transaction is on the way may or may not have used the
+    nonce: the client asks the node again rather than count on."""
+    hana = amigos.Account.from_seed(bytes([48]) * 32)
+    path = counter_of(hana)
+    app = httpx.ASGITransport(app=create_app(node))
+
+    class Slow(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "POST" and slow["now"]:
+                await asyncio.sleep(30)
+            return await app.handle_async_request(request)
+
+    slow = {"now": False}
+    client = await aconnect(node, hana, http=httpx.AsyncClient(transport=Slow(), base_url=URL))
+    await client.deploy(path, COUNTER)
+    slow["now"] = True
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(client.call(path, "increment"), 0.2)
+    assert client.session.nonce is None
+    slow["now"] = False
+    assert (await client.call(path, "increment")).result == 1
+
+
 async def test_a_forged_receipt_or_head_is_refused(node: Node) -> None:
     erin = amigos.Account.from_seed(bytes([45]) * 32)
     path = counter_of(erin)

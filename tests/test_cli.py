@@ -113,7 +113,7 @@ def test_services_lists_and_searches(home: Path, capsys: pytest.CaptureFixture[s
 def test_failed_call_exits_1_with_one_line(home: Path, user: dict[str, str]) -> None:
     done = amigos_run(user, "--home", str(home), "call", COUNTER, "increment", "--", "-4")
     assert done.returncode == 1
-    assert done.stderr.strip() == "error: ServiceError: by must be positive (line 10)"
+    assert done.stderr.strip() == "error: ServiceError: by must be positive (line 16)"
     done = amigos_run(user, "--home", str(home), "call", "--json", COUNTER, "increment", "not-a-number")
     assert done.returncode == 1
     assert json.loads(done.stdout)["error"]["type"] == "ServiceError"

@@ -27,6 +27,7 @@ from amigos.errors import (
     TransactionError,
     UsageError,
 )
+from amigos.ledger.tx import AccountMessage
 from amigos.node import Node
 from amigos.node.app import create_app
 from asgi_transport import sync_client
@@ -237,16 +238,18 @@ def test_connect_picks_a_node_or_a_folder(tmp_path: Path, node: Node) -> None:
     with amigos.connect(runtime, account="carol") as named:
         named.deploy("hub.amigos.dev/carol/w", WALLET)
     runtime.query("hub.amigos.dev/carol/w", "balance", "carol")  # the client did not close a runtime it was given
-    with pytest.raises(UsageError, match="http:// or https://"):
-        amigos.connect("ftp://node.example/")
+    for not_a_node in ("ftp://node.example/", "127.0.0.1:8700", "localhost:8700/"):
+        with pytest.raises(UsageError, match="http:// or https://"):  # rather than a folder of that name
+            amigos.connect(not_a_node)
     with pytest.raises(UsageError, match="not an account name"):
         amigos.connect(URL, account="carol", http=sync_client(create_app(node), URL))
     with pytest.raises(UsageError, match="signer"):
         amigos.connect(amigos.LocalRuntime(), account="no spaces allowed")
     with pytest.raises(UsageError, match="already open"):
         amigos.connect(runtime, isolation="process")
-    with pytest.raises(UsageError, match="no ledger"):
-        amigos.connect(runtime).submit_many([_signed_call()])
+    for node_only in (_signed_call(), AccountMessage("rotate_key", {})):
+        with pytest.raises(UsageError, match="no ledger or accounts"):
+            amigos.connect(runtime).submit_many([amigos.Call(WALLET_PATH, "balance", ("x",)), node_only])
     runtime.close()
 
 
@@ -313,6 +316,5 @@ def _error(receipt: Receipt) -> tuple[str, str] | None:
 def test_local_and_remote_give_the_same_results(remote: NodeClient, local: LocalClient) -> None:
     path = f"hub.amigos.dev/{ALICE.address}/names"
     over_http, in_process = play(remote, path), play(local, path)
-    for step, (one, other) in enumerate(zip(over_http, in_process)):
+    for step, (one, other) in enumerate(zip(over_http, in_process, strict=True)):
         assert one == other, f"step {step}"
-    assert len(over_http) == len(in_process)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, overload
 
 from ..crypto.keys import Account
@@ -17,6 +18,7 @@ Client = NodeClient | LocalClient
 AsyncClient = AsyncNodeClient | AsyncLocalClient
 
 _SCHEMES = ("http://", "https://")
+_HOST_AND_PORT = re.compile(r"[\w.-]+:\d{1,5}/?")
 
 
 def _is_node(target: object) -> bool:
@@ -25,8 +27,9 @@ def _is_node(target: object) -> bool:
         return False
     if target.lower().startswith(_SCHEMES):
         return True
-    if "://" in target:
-        raise UsageError(f"cannot connect to {target!r}: a node is an http:// or https:// URL, a local runtime a folder")
+    if "://" in target or _HOST_AND_PORT.fullmatch(target):
+        raise UsageError(f"cannot connect to {target!r}: a node is an http:// or https:// URL "
+                         f"(e.g. http://127.0.0.1:8700), a local runtime a folder")
     return False
 
 

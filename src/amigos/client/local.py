@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from ..crypto.keys import Account
 from ..errors import DeployError, DeployFailed, UsageError
 from ..jsonvalue import to_json
-from ..ledger.tx import Call, Deploy, Message, SignedTransaction, check_messages_form, encode_value, message_value
+from ..ledger.tx import AccountMessage, Call, Deploy, Message, SignedTransaction, check_messages_form, encode_value, message_value
 from ..runtime import Call as RuntimeCall
 from ..runtime import LocalRuntime, validate_account
 from ..vm.paths import validate_path
@@ -35,7 +35,7 @@ class LocalClient:
 
     def __init__(self, runtime: LocalRuntime, signer: str = LOCAL_SIGNER, *, owns_runtime: bool = False) -> None:
         self.runtime = runtime
-        self.signer = signer
+        self.signer = validate_account(signer)
         self._owns_runtime = owns_runtime
 
     # ------------------------------------------------------------ transactions
@@ -164,7 +164,8 @@ def local_client(home: str | os.PathLike[str] | LocalRuntime, account: Account |
                  options: dict[str, Any]) -> LocalClient:
     """The local client ``connect(home, account=…, **options)`` means: ``options`` go to
     :class:`LocalRuntime` (``isolation``, ``db``…) when ``home`` is a folder."""
-    signer = validate_account(LOCAL_SIGNER if account is None else account if isinstance(account, str) else account.address)
+    signer = LOCAL_SIGNER if account is None else account if isinstance(account, str) else account.address
+    validate_account(signer)  # before a runtime is opened for nothing
     if isinstance(home, LocalRuntime):
         if options:
             raise UsageError(f"options {sorted(options)} are for opening a runtime; this one is already open")
@@ -178,8 +179,8 @@ def _as_message(item: RuntimeCall | Message | SignedTransaction) -> tuple[Messag
         return _admitted(message), item.gas
     if isinstance(item, (Call, Deploy)):
         return _admitted(item), None
-    if isinstance(item, SignedTransaction):
-        raise UsageError("a local runtime has no ledger to check signed transactions: send them to a node")
+    if isinstance(item, (SignedTransaction, AccountMessage)):
+        raise UsageError(f"a local runtime has no ledger or accounts: send {type(item).__name__}s to a node")
     raise UsageError(f"submit_many takes amigos.Call or ledger Call/Deploy, not {type(item).__name__}")
 
 

@@ -86,9 +86,9 @@ class NodeClient:
             return self._run(self.session.call(path, function, args, kwargs, gas))
 
     def submit_many(self, items: Iterable[RuntimeCall | Message | SignedTransaction]) -> list[Receipt]:
-        """Send many calls (``amigos.Call``), messages (``Call``/``Deploy`` of amigos.ledger)
-        or already signed transactions, one transaction each, in batches; return their
-        receipts in order. If any is refused, raises the first TransactionRefused, whose
+        """Send many calls (``amigos.Call``), messages (``Call``, ``Deploy``, ``AccountMessage``
+        of amigos.ledger) or already signed transactions, one transaction each, in batches; return
+        their receipts in order. If any is refused, raises the first TransactionRefused, whose
         ``outcomes`` attribute holds every receipt or refusal in order."""
         with self._sending:
             return self._run(self.session.submit_many(items))

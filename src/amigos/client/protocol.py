@@ -25,8 +25,8 @@ from ..errors import ForkDetected, NodeError, ProofError, TransactionRefused, Us
 from ..jsonvalue import from_json, to_json
 from ..ledger.ante import MAX_TX_GAS, intrinsic_gas
 from ..ledger.block import SignedTreeHead
-from ..ledger.tx import Call, Deploy, Message, SignedTransaction, Transaction, sign
-from ..node.wire import MAX_BATCH, dump_json, head_from_json, head_to_json, parse_hex
+from ..ledger.tx import AccountMessage, Call, Deploy, Message, SignedTransaction, Transaction, sign
+from ..node.wire import MAX_BATCH, WireError, dump_json, head_from_json, head_to_json, parse_hex
 from ..runtime import Call as RuntimeCall
 from ..vm.gas import DEFAULT_GAS, DEPLOY_GAS
 from ..vm.paths import validate_path
@@ -70,7 +70,9 @@ def unreachable(url: str, exc: Exception) -> NodeError:
 
 def run_flow(flow: Flow[T], exchange: Callable[[Request], Response]) -> T:
     """Drive ``flow`` with ``exchange(request) -> Response`` (the sync driver); ``exchange``
-    raises NodeError when the node cannot be reached."""
+    raises NodeError when the node cannot be reached. A flow left half-way (an interrupt, a
+    cancelled task) is closed at once, so that it forgets what is in doubt before anyone
+    else sends."""
     try:
         request = next(flow)
         while True:
@@ -82,6 +84,8 @@ def run_flow(flow: Flow[T], exchange: Callable[[Request], Response]) -> T:
                 request = flow.send(response)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+    finally:
+        flow.close()
 
 
 async def run_flow_async(flow: Flow[T], exchange: Callable[[Request], Awaitable[Response]]) -> T:
@@ -97,6 +101,8 @@ async def run_flow_async(flow: Flow[T], exchange: Callable[[Request], Awaitable[
                 request = flow.send(response)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+    finally:
+        flow.close()
 
 
 _MISSING: Any = object()
@@ -122,7 +128,7 @@ class Session:
         """The newest tree head this client has checked."""
         self.nonce: int | None = None
         """The account's last nonce as counted here; None: ask the node."""
-        self._lock = threading.Lock()  # held only between yields: it guards the head, never I/O
+        self._lock = threading.Lock()  # guards the head; never held across a yield (I/O)
         self._load_state()
 
     # ------------------------------------------------------------ transactions
@@ -172,7 +178,10 @@ class Session:
 
     def receipt(self, tx_hash: str | bytes) -> Flow[Receipt]:
         """The receipt of a transaction already in the log, proven against the latest head."""
-        wanted = parse_hex(tx_hash, "tx_hash", 32) if isinstance(tx_hash, str) else tx_hash
+        try:
+            wanted = parse_hex(tx_hash, "tx_hash", 32) if isinstance(tx_hash, str) else tx_hash
+        except WireError as exc:
+            raise UsageError(str(exc)) from None
         since = self._known_size()
         body = yield from self._json(Request("GET", f"/v1/receipts/{wanted.hex()}", _since(since)))
         head = yield from self._observe(body.get("head"), body.get("consistency", _MISSING), since)
@@ -184,9 +193,9 @@ class Session:
         if isinstance(item, RuntimeCall):
             message: Message = Call(validate_path(item.path), item.function, tuple(item.args), dict(item.kwargs or {}))
             return (yield from self._sign([message], item.gas))
-        if isinstance(item, (Call, Deploy)):
+        if isinstance(item, (Call, Deploy, AccountMessage)):
             return (yield from self._sign([item], None))
-        raise UsageError(f"submit_many takes amigos.Call, ledger Call/Deploy or SignedTransaction, not {type(item).__name__}")
+        raise UsageError(f"submit_many takes amigos.Call, ledger messages or SignedTransaction, not {type(item).__name__}")
 
     def _sign(self, messages: list[Message], gas: int | None) -> Flow[SignedTransaction]:
         account = self.account
@@ -238,7 +247,7 @@ class Session:
         if type(entries) is not list or len(entries) != len(transactions):
             raise NodeError(200, "bad-response", "the node answered another number of outcomes than transactions sent")
         out: list[Receipt | TransactionRefused] = []
-        for stx, entry in zip(transactions, entries):
+        for stx, entry in zip(transactions, entries, strict=True):
             refused = entry.get("refused") if type(entry) is dict else None
             if type(refused) is dict:
                 out.append(TransactionRefused(str(refused.get("code")), str(refused.get("detail"))))
@@ -294,16 +303,21 @@ class Session:
         """Ask the node who it is: pin its key and chain id (first contact) or check them, and
         check its latest head against the last one seen."""
         info = yield from self._json(Request("GET", "/v1/node"))
-        key = parse_hex(info.get("node_key"), "node_key", 32)
+        chain_id = info.get("chain_id")
+        try:
+            key = parse_hex(info.get("node_key"), "node_key", 32)
+            if type(chain_id) is not str:
+                raise WireError("chain_id must be a string")
+        except WireError as exc:
+            raise NodeError(200, "bad-response", f"the node's description: {exc}") from None
         with self._lock:
             if self.node_key is None:
                 self.node_key = key
             elif key != self.node_key:
                 raise ForkDetected(f"the node at {self.url} signs with key {key.hex()}, not the pinned {self.node_key.hex()}")
-            chain_id = info.get("chain_id")
             if self.chain_id is not None and chain_id != self.chain_id:
                 raise ForkDetected(f"the node at {self.url} serves chain {chain_id!r}, not {self.chain_id!r}")
-            self.chain_id = str(chain_id)
+            self.chain_id = chain_id
         if info.get("head") is not None:
             yield from self._observe(info["head"], _MISSING, None)
         elif self.head is not None:

@@ -75,10 +75,10 @@ def parse_signature(text: str) -> inspect.Signature:
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
     parameters = [_parameter(arg, inspect.Parameter.POSITIONAL_ONLY if i < len(a.posonlyargs)
                              else inspect.Parameter.POSITIONAL_OR_KEYWORD, default)
-                  for i, (arg, default) in enumerate(zip(positional, defaults))]
+                  for i, (arg, default) in enumerate(zip(positional, defaults, strict=True))]
     if a.vararg is not None:
         parameters.append(_parameter(a.vararg, inspect.Parameter.VAR_POSITIONAL, None))
-    parameters += [_parameter(arg, inspect.Parameter.KEYWORD_ONLY, default) for arg, default in zip(a.kwonlyargs, a.kw_defaults)]
+    parameters += [_parameter(arg, inspect.Parameter.KEYWORD_ONLY, default) for arg, default in zip(a.kwonlyargs, a.kw_defaults, strict=True)]
     if a.kwarg is not None:
         parameters.append(_parameter(a.kwarg, inspect.Parameter.VAR_KEYWORD, None))
     returns = inspect.Signature.empty if fn.returns is None else _SourceText(ast.unparse(fn.returns))
