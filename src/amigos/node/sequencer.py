@@ -8,11 +8,11 @@ whose block could still be lost.
 
 The checks that need neither state nor cryptography (the bytes decode strictly, the chain id)
 run in the submitting thread, so garbage never reaches the sequencer; the ledger then applies
-every other ante check in order (expiry, gas, signature, key, nonce). Signatures are verified in the sequencer
-thread on purpose: PyNaCl lets go of the GIL while it verifies, so the event loop serves HTTP
-meanwhile, whereas an event loop (or a worker thread) that verified would wait for the GIL
-after each signature until the busy sequencer's switch interval ran out (milliseconds, for a
-50 µs check).
+every other ante check in order (expiry, gas, signature, key, nonce). Signatures are verified
+in the sequencer thread on purpose: PyNaCl lets go of the GIL while it verifies, so the event
+loop serves HTTP meanwhile, whereas an event loop (or a worker thread) that verified would
+wait for the GIL after each signature until the busy sequencer's switch interval ran out
+(milliseconds, for a 50 µs check).
 """
 
 from __future__ import annotations
