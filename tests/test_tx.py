@@ -126,6 +126,45 @@ def test_sign_encode_decode_round_trip(ledger: Ledger) -> None:
     assert ALICE.sign(stx.signing_bytes()) == stx.signature  # Ed25519 is deterministic
 
 
+def test_decoding_accepts_only_the_canonical_bytes_of_what_it_decodes() -> None:
+    """decode_signed keeps the bytes it was given as the transaction's encoding (it does not
+    encode again to compare): any input it accepts, mutated at random or with a tuple where a
+    list belongs, must be exactly what a fresh encoding of the decoded transaction gives."""
+    messages = (
+        Deploy(COUNTER, "count = 0\n"),
+        Call(COUNTER, "increment", (-300, 2**70, "é\ud800", b"\x00", [1, (2, 3)], {"k": None}, Decimal("1.50")), {"by": True}),
+        Call(COUNTER, "pay", coins=129),
+        AccountMessage("add_session", {"key": ALICE_PHONE.public_key}),
+    )
+    data = signed(messages=messages, expires_at=NOW + 60, nonce=7, gas_limit=MAX_GAS).encode()
+    rng = random.Random(4)
+    accepted = 0
+    for _ in range(4000):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            position = rng.randrange(len(mutated))
+            kind = rng.randrange(3)
+            if kind == 0:
+                mutated[position] = rng.randrange(256)
+            elif kind == 1:
+                mutated.insert(position, rng.randrange(256))
+            else:
+                del mutated[position]
+        try:
+            stx = SignedTransaction.decode(bytes(mutated))
+        except TransactionError:
+            continue
+        accepted += 1
+        fresh = SignedTransaction(replace(stx.tx), stx.signature)  # no remembered encoding
+        assert fresh.encode() == bytes(mutated)
+        assert stx.tx.encoding() == fresh.tx.encoding()
+    assert accepted > 100  # the mutations reach values, not only broken framing
+    body, signature = codec.decode(data)
+    body[-1][1][3] = tuple(body[-1][1][3])  # the call's args as a tuple: encodes differently
+    with pytest.raises(TransactionError, match="args must be a list"):
+        SignedTransaction.decode(codec.encode([body, signature]))
+
+
 def test_lists_are_accepted_where_tuples_are_kept() -> None:
     tx = make_tx(messages=[Call(COUNTER, "increment", [1, 2])])
     assert tx.messages == (Call(COUNTER, "increment", (1, 2)),)

@@ -136,21 +136,21 @@ def ante_check(
     block_time: int,
     state: AnteState,
     max_gas: int = MAX_TX_GAS,
-    signature_checked: bool = False,
+    admitted: bool = False,
 ) -> SignedTransaction:
     """Apply every rule in order to ``stx`` (or to the bytes of one, decoded strictly) for a
     block of ``chain_id`` at ``block_time``; return the transaction or raise the first refusal.
-    ``signature_checked`` skips the signature rule for a transaction this process decoded and
-    checked already (the sequencer checks signatures as transactions arrive, in parallel)."""
+    ``admitted`` skips the first rule, which admission (:func:`amigos.node.sequencer.admit_statelessly`)
+    applied already to a transaction this process decoded from its bytes."""
     if not isinstance(stx, SignedTransaction):
         stx = decode_signed(stx)
-    check_well_formed(stx)
+    if not admitted:  # decode_signed checked the form
+        check_well_formed(stx)
     tx = stx.tx
     check_chain_id(tx, chain_id)
     check_expiry(tx, block_time)
     check_gas(stx, max_gas)
-    if not signature_checked:
-        check_signature(stx)
+    check_signature(stx)
     check_key_belongs_to_account(tx, state)
     check_nonce(tx, state)
     return stx

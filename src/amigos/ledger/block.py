@@ -15,8 +15,11 @@ and tree roots (signatures aside, which only the node's key can make).
 
 The ledger keeps its own entries in the runtime's store under ``x/``, next to service state:
 nonces (``x/n/…``), receipts (``x/l/<index>``) and their leaf hashes (``x/lh/<index>``), the
-index of each transaction hash (``x/t/<hash>``), tree heads (``x/b/<height>``), the compact
-Merkle tree (``x/c``) and the state hash (``x/s``).
+hash of every complete subtree of two leaves or more (``x/h/<level><index>``, see
+:func:`amigos.merkle.complete_subtrees`), the index of each transaction hash (``x/t/<hash>``),
+tree heads (``x/b/<height>``), the compact Merkle tree (``x/c``) and the state hash (``x/s``).
+Any range of the log, and so any inclusion or consistency proof, is O(log n) stored subtree
+hashes: a node proves against a long log right after a restart without reading its leaves.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ from typing import Any, Sequence
 
 from .. import codec
 from ..crypto.keys import Account, parse_address, verify_signature
-from ..errors import DeployError, ExecutionError, TransactionRefused, UsageError, execution_error
-from .. import merkle
-from ..merkle import CompactTree, leaf_hash
+from ..errors import DeployError, ExecutionError, ProofError, TransactionRefused, UsageError, execution_error
+from ..merkle import CompactTree, leaf_hash, node_hash, range_hash
+from ..merkle.proof import audit_path, subproof
 from ..runtime import LocalRuntime
 from ..vm.gas import MAX_GAS
 from .ante import ante_check, intrinsic_gas
@@ -41,6 +44,7 @@ HEAD_DOMAIN = b"amigos/tree-head/v1\x00"
 NONCE_PREFIX = b"x/n/"
 LEAF_PREFIX = b"x/l/"
 LEAF_HASH_PREFIX = b"x/lh/"
+SUBTREE_PREFIX = b"x/h/"
 TX_INDEX_PREFIX = b"x/t/"
 HEAD_PREFIX = b"x/b/"
 TREE_KEY = b"x/c"
@@ -98,8 +102,8 @@ class SignedTreeHead:
 
 @dataclass(frozen=True)
 class Admitted:
-    """A transaction this process already decoded and whose signature it checked (see
-    :func:`amigos.node.sequencer.admit_statelessly`): the ledger does not check it twice."""
+    """A transaction this process decoded from its bytes, so it is well formed (see
+    :func:`amigos.node.sequencer.admit_statelessly`): the ledger does not check that twice."""
 
     stx: SignedTransaction
 
@@ -112,6 +116,11 @@ class BlockResult:
     head: SignedTreeHead
     outcomes: list[TxReceipt | TransactionRefused]
     """One per transaction given, in the same order: its receipt or its refusal."""
+    leaves: list[bytes]
+    """The log leaf of each receipt, in the order of ``receipts``."""
+    subtrees: list[tuple[int, int, bytes]]
+    """``(level, index, hash)`` of every complete subtree the block finished, its leaves
+    (level 0) included: what proofs against this block's head need beyond earlier blocks."""
 
 
 # ---------------------------------------------------------------- the ledger
@@ -167,15 +176,33 @@ class Ledger:
         raw = self.runtime.view.get(TX_INDEX_PREFIX + tx_hash) if type(tx_hash) is bytes else None
         return None if raw is None else struct.unpack(">Q", raw)[0]
 
+    def subtree_hash(self, level: int, index: int) -> bytes:
+        """The hash of the complete subtree ``(level, index)`` of the log (level 0: a leaf hash).
+        A log written before these were stored has only its leaf hashes: the subtree is then
+        hashed from its halves."""
+        if level == 0:
+            return self.leaf_hash(index)
+        raw = self.runtime.view.get(subtree_key(level, index))
+        if raw is not None:
+            return raw
+        return node_hash(self.subtree_hash(level - 1, 2 * index), self.subtree_hash(level - 1, 2 * index + 1))
+
+    def range_hash(self, start: int, end: int) -> bytes:
+        """The Merkle hash of receipts ``[start, end)`` (a range a proof asks about), from
+        O(log n) stored subtree hashes."""
+        return range_hash(self.subtree_hash, start, end)
+
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        """That receipt ``index`` is in the tree of the first ``size`` receipts (RFC 9162).
-        Reads the leaf hashes it needs from the store: O(size) for now; storing complete
-        subtree hashes would make it O(log size)."""
-        return merkle.inclusion_proof(self.leaf_hash, index, size)
+        """That receipt ``index`` is in the tree of the first ``size`` receipts (RFC 9162)."""
+        check_proof_sizes(index, size, index < size)
+        return audit_path(self.range_hash, index, 0, size)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """That the tree of ``old_size`` receipts is a prefix of the tree of ``new_size``."""
-        return merkle.consistency_proof(self.leaf_hash, old_size, new_size)
+        check_proof_sizes(old_size, new_size, old_size <= new_size)
+        if old_size == 0 or old_size == new_size:
+            return []
+        return subproof(self.range_hash, old_size, 0, new_size, True)
 
     def head_at(self, height: int) -> SignedTreeHead | None:
         raw = self.runtime.view.get(head_key(height))
@@ -200,6 +227,8 @@ class Ledger:
         receipts: list[TxReceipt] = []
         refused: list[tuple[bytes, TransactionRefused]] = []
         outcomes: list[TxReceipt | TransactionRefused] = []
+        leaves: list[bytes] = []
+        subtrees: list[tuple[int, int, bytes]] = []
         with rt.batch(time=time) as block:
             tree = self.tree()
             block_writes = hashlib.sha256()
@@ -208,23 +237,29 @@ class Ledger:
                 raw = item.stx.encode() if admitted else item  # type: ignore[union-attr]
                 try:
                     stx = ante_check(item.stx if admitted else raw, chain_id=self.chain_id,  # type: ignore[union-attr]
-                                     block_time=block.time, state=self, signature_checked=admitted)
+                                     block_time=block.time, state=self, admitted=admitted)
                 except TransactionRefused as refusal:
                     refused.append((raw, refusal))
                     outcomes.append(refusal)
                     continue
-                receipt = self._apply_transaction(stx, block.height, tree.size)
+                index = tree.size
+                receipt = self._apply_transaction(stx, block.height, index)
                 leaf = encode_receipt(receipt, stx)
                 hashed = leaf_hash(leaf)
-                rt.view.apply({
-                    leaf_key(tree.size): leaf,
-                    leaf_hash_key(tree.size): hashed,
-                    TX_INDEX_PREFIX + stx.tx_hash: struct.pack(">Q", tree.size),
-                })
-                tree.append(hashed)
+                writes = {
+                    leaf_key(index): leaf,
+                    leaf_hash_key(index): hashed,
+                    TX_INDEX_PREFIX + stx.tx_hash: struct.pack(">Q", index),
+                }
+                subtrees.append((0, index, hashed))
+                for level, subtree in enumerate(tree.append(hashed), start=1):
+                    writes[subtree_key(level, (tree.size >> level) - 1)] = subtree
+                    subtrees.append((level, (tree.size >> level) - 1, subtree))
+                rt.view.apply(writes)
                 block_writes.update(receipt.writes_hash)
                 receipts.append(receipt)
                 outcomes.append(receipt)
+                leaves.append(leaf)
             state_hash = hashlib.sha256(self.state_hash() + block_writes.digest()).digest()
             head = sign_head(TreeHead(self.chain_id, block.height, block.time, tree.size, tree.root(), state_hash))
             rt.view.apply({
@@ -232,7 +267,7 @@ class Ledger:
                 STATE_HASH_KEY: state_hash,
                 head_key(block.height): encode_signed_head(head),
             })
-        return BlockResult(receipts, refused, head, outcomes)
+        return BlockResult(receipts, refused, head, outcomes, leaves, subtrees)
 
     def _apply_transaction(self, stx: SignedTransaction, height: int, index: int) -> TxReceipt:
         """Bump the nonce and charge intrinsic gas (kept whatever happens), then run the
@@ -345,6 +380,15 @@ def leaf_key(index: int) -> bytes:
 
 def leaf_hash_key(index: int) -> bytes:
     return LEAF_HASH_PREFIX + struct.pack(">Q", index)
+
+
+def subtree_key(level: int, index: int) -> bytes:
+    return SUBTREE_PREFIX + bytes((level,)) + struct.pack(">Q", index)
+
+
+def check_proof_sizes(first: int, second: int, in_order: bool) -> None:
+    if type(first) is not int or type(second) is not int or first < 0 or not in_order:
+        raise ProofError(f"no proof between sizes {first} and {second}")
 
 
 def head_key(height: int) -> bytes:
