@@ -48,8 +48,11 @@ class Ledger:
     def last_nonce(self, account: str, public_key: bytes) -> int:
         return self.nonces.get((account, public_key), 0)
 
-    def is_listed_key(self, account: str, public_key: bytes) -> bool:
-        return (account, public_key) in self.listed
+    def check_signer(self, tx: Transaction, block_time: int) -> None:
+        """The master key, or a key listed for the account (the real rules, sessions and
+        recovery, are amigos.accounts': tests/test_accounts.py)."""
+        if address_of(tx.public_key) != tx.account and (tx.account, tx.public_key) not in self.listed:
+            raise TransactionRefused("unknown-key", f"key {tx.public_key.hex()} may not sign for {tx.account}")
 
     def include(self, stx: SignedTransaction) -> None:
         """What the ledger does once a transaction is in a block: its nonce is used."""
@@ -183,9 +186,12 @@ def test_sign_refuses_another_key() -> None:
 
 
 def test_refusal_codes_are_stable() -> None:
+    from amigos.accounts import sessions
+
     assert REFUSAL_CODES == (
         ante.MALFORMED, ante.WRONG_CHAIN, ante.EXPIRED, ante.GAS_OUT_OF_BOUNDS,
-        ante.BAD_SIGNATURE, ante.UNKNOWN_KEY, ante.BAD_NONCE,
+        ante.BAD_SIGNATURE, ante.UNKNOWN_KEY, sessions.SESSION_EXPIRED, sessions.SESSION_REVOKED,
+        sessions.NOT_PERMITTED, sessions.OVER_LIMIT, sessions.FROZEN, ante.BAD_NONCE,
     )
     assert TransactionError("x").code == "malformed"
 

@@ -26,18 +26,20 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import codec
-from ..crypto.keys import Account, parse_address, verify_signature
+from .. import accounts, codec
+from ..crypto.keys import Account, is_canonical_address, parse_address, verify_signature
 from ..errors import DeployError, ExecutionError, ProofError, TransactionRefused, UsageError, execution_error
 from ..merkle import CompactTree, leaf_hash, node_hash, range_hash
 from ..merkle.proof import audit_path, subproof
 from ..runtime import LocalRuntime
+from ..vm import bank
 from ..vm.gas import MAX_GAS
+from ..vm.keys import MAX_AMOUNT
 from .ante import ante_check, intrinsic_gas
-from .tx import AccountMessage, Call, Deploy, Message, SignedTransaction
+from .tx import AccountMessage, Call, Deploy, Message, SignedTransaction, Transaction
 
 HEAD_DOMAIN = b"amigos/tree-head/v1\x00"
 """Prefix of the bytes a node signs for a tree head (never valid as a transaction's bytes)."""
@@ -48,6 +50,7 @@ SUBTREE_PREFIX = b"x/h/"
 TX_INDEX_PREFIX = b"x/t/"
 HEAD_PREFIX = b"x/b/"
 TREE_KEY = b"x/c"
+GENESIS_KEY = b"x/g"
 STATE_HASH_KEY = b"x/s"
 GENESIS_STATE_HASH = hashlib.sha256(b"amigos/genesis").digest()
 
@@ -126,19 +129,49 @@ class BlockResult:
 # ---------------------------------------------------------------- the ledger
 
 
+@dataclass(frozen=True)
+class Genesis:
+    """What a chain starts with: AMI balances (``{address: amount}``). The first block writes
+    them and its state hash covers them, so a replay from a different genesis fails at block 1."""
+
+    allocations: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for address, amount in self.allocations.items():
+            if not is_canonical_address(address):
+                raise UsageError(f"genesis: {address!r} is not an amigo1… address")
+            if type(amount) is not int or not 0 < amount <= MAX_AMOUNT:
+                raise UsageError(f"genesis: the allocation of {address} must be an int from 1 to {MAX_AMOUNT}")
+        if sum(self.allocations.values()) > MAX_AMOUNT:
+            raise UsageError(f"genesis: the allocations add up to more than {MAX_AMOUNT}")
+
+    def to_value(self) -> dict[str, Any]:
+        return {"allocations": dict(sorted(self.allocations.items()))}
+
+    @classmethod
+    def from_value(cls, value: Any) -> Genesis:
+        if type(value) is not dict or set(value) != {"allocations"} or type(value["allocations"]) is not dict:
+            raise UsageError("a genesis is {\"allocations\": {address: amount}}")
+        return cls(dict(value["allocations"]))
+
+
 class Ledger:
     """A chain of blocks over a :class:`~amigos.runtime.LocalRuntime`: the node's state machine.
 
     ``node_key`` signs tree heads; a verifier replaying the log passes ``node_key=None`` and
-    checks the logged signatures instead.
+    checks the logged signatures instead. ``genesis`` is applied by the first block; once there
+    is a block, the genesis it applied (stored in the log) is the one that counts.
     """
 
-    def __init__(self, runtime: LocalRuntime, chain_id: str, node_key: Account | None) -> None:
+    def __init__(self, runtime: LocalRuntime, chain_id: str, node_key: Account | None,
+                 genesis: Genesis | None = None) -> None:
         if type(chain_id) is not str or not chain_id:
             raise UsageError("a chain id must be a non-empty str")
         self.runtime = runtime
         self.chain_id = chain_id
         self.node_key = node_key
+        stored = runtime.view.get(GENESIS_KEY)
+        self.genesis = Genesis.from_value(codec.decode(stored)) if stored is not None else genesis or Genesis()
 
     # ------------------------------------------------------------ reading
 
@@ -146,8 +179,8 @@ class Ledger:
         raw = self.runtime.view.get(nonce_key(account, public_key))
         return 0 if raw is None else int(codec.decode(raw))
 
-    def is_listed_key(self, account: str, public_key: bytes) -> bool:
-        return False  # session keys come with accounts (a later issue): only master keys now
+    def check_signer(self, tx: Transaction, block_time: int) -> None:
+        accounts.check_may_sign(self.runtime.view, tx, block_time)
 
     def tree(self) -> CompactTree:
         raw = self.runtime.view.get(TREE_KEY)
@@ -232,6 +265,7 @@ class Ledger:
         with rt.batch(time=time) as block:
             tree = self.tree()
             block_writes = hashlib.sha256()
+            block_writes.update(self._begin_block(block.height, block.time))
             for item in transactions:
                 admitted = type(item) is Admitted
                 raw = item.stx.encode() if admitted else item  # type: ignore[union-attr]
@@ -243,7 +277,7 @@ class Ledger:
                     outcomes.append(refusal)
                     continue
                 index = tree.size
-                receipt = self._apply_transaction(stx, block.height, index)
+                receipt = self._apply_transaction(stx, block.height, block.time, index)
                 leaf = encode_receipt(receipt, stx)
                 hashed = leaf_hash(leaf)
                 writes = {
@@ -269,21 +303,40 @@ class Ledger:
             })
         return BlockResult(receipts, refused, head, outcomes, leaves, subtrees)
 
-    def _apply_transaction(self, stx: SignedTransaction, height: int, index: int) -> TxReceipt:
+    def _begin_block(self, height: int, now: int) -> bytes:
+        """What happens at the start of every block, before its transactions: the first block
+        writes the genesis, and unbondings that are due are paid back. Returns the hash of what
+        it wrote, which the block's state hash covers."""
+        view = self.runtime.view
+        view.savepoint()
+        if height == 1:
+            view.apply({GENESIS_KEY: codec.encode(self.genesis.to_value())})
+            for address, amount in sorted(self.genesis.allocations.items()):
+                bank.credit(view, address, amount)
+        accounts.release_unbonded(view, now)
+        writes = view.changes_since_savepoint()
+        view.release_savepoint()
+        return hash_writes(writes) if writes else b""
+
+    def _apply_transaction(self, stx: SignedTransaction, height: int, now: int, index: int) -> TxReceipt:
         """Bump the nonce and charge intrinsic gas (kept whatever happens), then run the
-        messages as one unit: if one fails, none of them changed anything."""
+        messages as one unit: if one fails, none of them changed anything — nor what a session
+        spent on them."""
         tx = stx.tx
         view = self.runtime.view
         view.apply({nonce_key(tx.account, tx.public_key): codec.encode(tx.nonce)})
         gas_used = intrinsic_gas(stx)
         view.savepoint()
+        signer = accounts.identify_signer(view, tx.account, tx.public_key, now)
+        if signer.session is not None:
+            accounts.record_session_use(view, tx.account, signer.session, accounts.outgoing_coins(tx.messages), now)
         results: list[Any] = []
         events: list[dict[str, Any]] = []
         error: ExecutionError | None = None
         failed: int | None = None
         for number, message in enumerate(tx.messages):
             budget = min(tx.gas_limit - gas_used, MAX_GAS)
-            result, used, message_events, error = self._run_message(tx.account, message, budget)
+            result, used, message_events, error = self._run_message(tx.account, message, budget, now)
             gas_used += used
             if error is not None:
                 failed = number
@@ -301,13 +354,14 @@ class Ledger:
         return TxReceipt(stx.tx_hash, height, index, error is None, results, error, failed,
                          min(gas_used, tx.gas_limit), events, hash_writes(writes))
 
-    def _run_message(self, account: str, message: Message, budget: int) -> tuple[Any, int, list[dict[str, Any]], ExecutionError | None]:
+    def _run_message(self, account: str, message: Message, budget: int,
+                     now: int) -> tuple[Any, int, list[dict[str, Any]], ExecutionError | None]:
         rt = self.runtime
         if budget <= 0:
             return None, 0, [], execution_error("OutOfGas", "no gas left for this message")
         if isinstance(message, Call):
             receipt = rt.call(message.path, message.function, *message.args, signer=account, gas=budget,
-                              kwargs=dict(message.kwargs))
+                              kwargs=dict(message.kwargs), coins=message.coins)
             events = [e.to_dict() for e in receipt.events]
             return receipt.result, receipt.gas_used, events, receipt.error
         if isinstance(message, Deploy):
@@ -317,7 +371,13 @@ class Ledger:
                 return None, exc.gas_used, [], execution_error("DeployFailed", str(exc))
             return {"path": info.path, "version": info.version, "code_hash": info.code_hash}, used, [], None
         assert isinstance(message, AccountMessage)
-        return None, 0, [], execution_error("InvalidArgument", f"account action {message.action!r} is not supported yet")
+        if budget < accounts.ACTION_GAS:
+            return None, budget, [], execution_error("OutOfGas", f"an account action needs {accounts.ACTION_GAS} gas")
+        try:
+            result, events = accounts.apply_action(rt.view, account, message, now)
+        except ExecutionError as exc:
+            return None, accounts.ACTION_GAS, [], exc
+        return result, accounts.ACTION_GAS, events, None
 
 
 # ---------------------------------------------------------------- replay

@@ -333,7 +333,7 @@ def _key(worker: Worker, message: list[Any], index: int) -> bytes:
 def call_job(path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any] | None, context: Context,
              gas_limit: int, readonly: bool) -> Job:
     return ["call", path, function, [list(args), dict(kwargs or {})], context.origin, context.height, context.time,
-            gas_limit, readonly]
+            gas_limit, readonly, context.received]
 
 
 def refuse_arguments(job: Job) -> Outcome | None:

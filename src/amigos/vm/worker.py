@@ -131,11 +131,11 @@ def forget_changed(machine: Machine, reader: RemoteReader, invalidate: list[byte
 def run_job(machine: Machine, job: list[Any]) -> Outcome:
     kind = job[0]
     if kind == "call":
-        _, path, function, arguments, origin, height, now, gas_limit, readonly = job
+        _, path, function, arguments, origin, height, now, gas_limit, readonly, received = job
         packed_args, packed_kwargs = arguments
         args = tuple(unpack(a) for a in packed_args)
         kwargs = {k: unpack(v) for k, v in packed_kwargs.items()}
-        return machine.execute(path, function, args, kwargs, context=Context(origin, height, now),
+        return machine.execute(path, function, args, kwargs, context=Context(origin, height, now, received),
                                gas_limit=gas_limit, readonly=readonly)
     if kind == "deploy":
         _, path, source, origin, height, now, gas_limit, upgrade = job
