@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -536,6 +540,31 @@ async def test_other_nodes_have_no_faucet(chain: Chain) -> None:
     async with chain.client() as api:
         assert_problem(await api.post("/v1/faucet", json={"address": ALICE.address}), 404, "not-found")
     assert chain.node.faucet is None and not (chain.node.home / "faucet.key").exists()
+
+
+def test_amigos_dev_says_where_its_faucet_is_and_it_pays(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.pathsep.join(sys.path), "NO_COLOR": "1",
+           "HOME": str(tmp_path / "user"), "AMIGOS_CONFIG": str(tmp_path / "config")}
+    (tmp_path / "project").mkdir()
+    dev = subprocess.Popen([sys.executable, "-m", "amigos", "dev", "--port", "0", "--isolation", "none"], env=env,
+                           cwd=tmp_path / "project", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert dev.stdout is not None
+        lines: list[str] = []
+        while not any("curl -X POST" in line for line in lines):
+            line = dev.stdout.readline()
+            assert line, (lines, dev.stderr.read() if dev.stderr else "")
+            lines.append(line)
+        command = next(line for line in lines if "curl -X POST" in line)
+        url = command.split()[command.split().index("POST") + 1]
+        assert url.endswith("/v1/faucet") and any("Free AMI" in line for line in lines)
+        drip = httpx.post(url, json={"address": ALICE.address}, timeout=30)
+        assert drip.status_code == 200 and drip.json()["amount"] == FAUCET_AMOUNT
+        base = url.removesuffix("/v1/faucet")
+        assert httpx.get(f"{base}/v1/accounts/{ALICE.address}").json()["balance"] == FAUCET_AMOUNT
+    finally:
+        dev.send_signal(signal.SIGINT)
+        assert dev.wait(timeout=30) == 0
 
 
 def test_rate_limits_forget_idle_keys() -> None:
