@@ -422,6 +422,7 @@ async def test_a_receiver_that_is_down_or_slow_never_holds_up_the_node(chain: Ch
     down.close()  # nothing listens there any more
     gate = threading.Event()
     slow = Receiver(gate=gate)
+    chain.node.webhooks.backoff = 0.05  # retries of the receiver that is down come sooner
     try:
         await chain.ok(ALICE, act("set_webhook", url=down.url))
         await chain.ok(BOB, act("set_webhook", url=slow.url))
