@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -28,10 +28,21 @@ from amigos.ledger.tx import AccountMessage, Transaction, sign
 from amigos.node import Node
 from amigos.node.app import create_app
 from amigos.node.auth import READ_WINDOW, read_message, sign_read
-from amigos.node.faucet import ADDRESS_WINDOW, DRIPS_PER_CLIENT, FAUCET_ALLOCATION, FAUCET_AMOUNT, RateLimit
+from amigos.node.faucet import (
+    ADDRESS_WINDOW,
+    DRIPS_PER_CLIENT,
+    FAUCET_ALLOCATION,
+    FAUCET_AMOUNT,
+    RateLimit,
+)
 from amigos.node.node import GENESIS_FILE
 from amigos.node.problems import PROBLEM_BASE
-from amigos.node.webhooks import KEY_HEADER, SIGNATURE_HEADER, WebhookSender, verify_webhook
+from amigos.node.webhooks import (
+    KEY_HEADER,
+    SIGNATURE_HEADER,
+    WebhookSender,
+    verify_webhook,
+)
 
 CHAIN = "amigos-test"
 T0 = 1_700_000_000
@@ -597,7 +608,10 @@ def test_schemathesis_finds_no_server_error_on_a_dev_nodes_account_routes(dev: C
     from hypothesis import HealthCheck, Phase, given, settings
     from schemathesis.checks import not_a_server_error
     from schemathesis.generation import GenerationMode
-    from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+    from schemathesis.specs.openapi.checks import (
+        response_schema_conformance,
+        status_code_conformance,
+    )
 
     schema = schemathesis.openapi.from_asgi("/openapi.json", dev.app)
     failures = []

@@ -57,7 +57,6 @@ def serve(ctx: Context) -> int:
 
     from ..node import Node
     from ..node.app import create_app
-
     from ..node.node import read_genesis_file
 
     args = ctx.args

@@ -12,7 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..accounts import recovery, sessions, token
-from ..accounts.state import View, guardians_pending_key, master_key_key, read, recovery_key_key, webhook_key
+from ..accounts.state import (
+    View,
+    guardians_pending_key,
+    master_key_key,
+    read,
+    recovery_key_key,
+    webhook_key,
+)
 from .auth import Reader
 
 

@@ -30,7 +30,14 @@ from .. import codec
 from ..crypto.keys import SEED_SIZE, Account, parse_address
 from ..errors import TransactionError, UsageError
 from ..jsonvalue import to_json
-from ..ledger.block import GENESIS_KEY, NONCE_PREFIX, BlockResult, Genesis, Ledger, SignedTreeHead
+from ..ledger.block import (
+    GENESIS_KEY,
+    NONCE_PREFIX,
+    BlockResult,
+    Genesis,
+    Ledger,
+    SignedTreeHead,
+)
 from ..ledger.tx import check_chain_id_form
 from ..merkle import complete_subtrees
 from ..runtime import LocalRuntime

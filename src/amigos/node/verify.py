@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from ..errors import CodecError, NodeError, UsageError
-from ..ledger.block import Genesis, Ledger, LogMismatch, SignedTreeHead, decode_leaf, replay
+from ..ledger.block import (
+    Genesis,
+    Ledger,
+    LogMismatch,
+    SignedTreeHead,
+    decode_leaf,
+    replay,
+)
 from ..runtime import STATE_FILE, LocalRuntime
 from .node import CHAIN_FILE, GENESIS_FILE, KEY_FILE, load_node_key, read_genesis_file
 from .wire import WireError, head_from_json, parse_hex
