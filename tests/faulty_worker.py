@@ -6,6 +6,7 @@ misbehave the way a compromised or crashing worker would. Started by tests throu
     send_garbage     it sends a message that is not a valid reply
     hang             it stops answering
     burn_cpu         it spins outside any gas meter until RLIMIT_CPU kills it
+    send_bad_writes  it sends the outcomes finished so far with writes that are not keys
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def faulty_run_job(machine, job):  # type: ignore[no-untyped-def]
         machine.reader.channel.send(["results", "not a list of outcomes"])
     if name == "hang":
         machine.reader.channel.receive()  # waits for a message the parent never sends
+    if name == "send_bad_writes":
+        machine.reader.channel.send(["results", machine.reader.finished, [1, "not a key"], []])
     if name == "burn_cpu":
         n = 0
         while True:

@@ -50,6 +50,9 @@ def hang():
 
 def burn_cpu():
     return 0
+
+def send_bad_writes():
+    return 0
 """
 PATH = "hub.amigos.dev/alice/counter"
 CLOCK = lambda: 1_700_000_000  # noqa: E731 - fixed block time, so state roots compare
@@ -113,6 +116,20 @@ def test_a_crashing_call_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
         assert [r.result for r in receipts if r.ok] == [1, 2, 3, 4]
         assert rt.query(PATH, "get") == 4
         assert rt.call(PATH, "bump", signer="bob").result == 5
+
+
+def test_a_message_with_malformed_writes_applies_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bad message carries a finished bump: it is not applied, and the bump is run again
+    (once) on a fresh worker."""
+    rt = pool_runtime(monkeypatch, worker_module="faulty_worker", namespaces=False)
+    with rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        calls = [amigos.Call(PATH, name, signer="bob") for name in ["bump", "bump", "send_bad_writes", "bump"]]
+        receipts = rt.call_many(calls)
+        assert [r.ok for r in receipts] == [True, True, False, True]
+        assert receipts[2].error.type == "WorkerCrashed"
+        assert [r.result for r in receipts if r.ok] == [1, 2, 3]
+        assert rt.query(PATH, "get") == 3
 
 
 @pytest.mark.parametrize("name", ["send_garbage", "hang"])
@@ -205,3 +222,72 @@ def test_workers_run_in_their_own_namespaces_where_bubblewrap_works() -> None:
 def test_a_worker_that_cannot_start_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(amigos.errors.SandboxUnavailable, match="could not start"):
         pool_runtime(monkeypatch, worker_module="no_such_worker_module", namespaces=False)
+
+
+ECHO = """
+def echo(text):
+    return text + "!"
+"""
+
+
+def test_a_batch_larger_than_the_pipes_neither_side_waits_for_the_other() -> None:
+    """Megabytes of arguments one way and of results the other: the parent reads results
+    while it still writes jobs (with both pipes full, a blocking writer on each side would
+    wait for ever)."""
+    path = "hub.amigos.dev/alice/echo"
+    texts = [f"{i}:" + "x" * 60_000 for i in range(40)]
+    receipts: list[amigos.Receipt] = []
+    with amigos.LocalRuntime(isolation="process") as rt:
+        rt.deploy(path, ECHO, signer="alice")
+        runner = threading.Thread(target=lambda: receipts.extend(
+            rt.call_many([amigos.Call(path, "echo", (text,), signer="bob", gas=10_000_000) for text in texts])))
+        runner.start()
+        runner.join(timeout=120)
+        assert not runner.is_alive(), "the batch is stuck"
+    assert [r.result for r in receipts] == [text + "!" for text in texts]
+
+
+LEDGER = """
+import std
+total = 0
+entries = std.Map()
+
+def put(key, amount):
+    global total
+    total += amount
+    entries[key] = entries.get(key, 0) + amount
+    return entries[key]
+
+def drop(key):
+    global total
+    total -= entries.get(key, 0)
+    return entries.pop(key, None)
+
+def listing():
+    return [[k, v] for k, v in entries.items()], total
+"""
+
+
+def ledger_calls() -> list[amigos.Call]:
+    """Keys set, set again, deleted and set anew within the same batch, with scans (which
+    the worker must ask the parent for) in between."""
+    path = "hub.amigos.dev/alice/ledger"
+    script = [("put", ("a", 1)), ("put", ("a", 2)), ("put", ("b", 5)), ("drop", ("a",)), ("listing", ()),
+              ("put", ("a", 7)), ("drop", ("b",)), ("drop", ("b",)), ("put", ("c", 1)), ("listing", ())]
+    return [amigos.Call(path, name, args, signer="bob") for _ in range(7) for name, args in script]
+
+
+@pytest.mark.parametrize("batch", [1, 3, 70])
+def test_merged_writes_leave_the_state_of_calls_applied_one_by_one(batch: int) -> None:
+    calls = ledger_calls()
+    results = {}
+    roots = {}
+    for isolation in ("none", "process"):
+        with amigos.LocalRuntime(isolation=isolation, clock=CLOCK) as rt:
+            rt.deploy("hub.amigos.dev/alice/ledger", LEDGER, signer="alice")
+            receipts = [r for first in range(0, len(calls), batch) for r in rt.call_many(calls[first:first + batch])]
+            results[isolation] = [(r.ok, r.result, r.error, r.gas_used) for r in receipts]
+            roots[isolation] = rt.state_root()
+    assert all(ok for ok, *_ in results["none"])
+    assert results["process"] == results["none"]
+    assert roots["process"] == roots["none"]

@@ -480,12 +480,8 @@ class LocalRuntime:
                 return [self._execute(c.path, c.function, tuple(c.args), c.kwargs, c.signer, gas, block) for c, gas in checked]
             jobs = [call_job(c.path, c.function, c.args, c.kwargs, Context(c.signer, block.height, block.time), gas, False)
                     for c, gas in checked]
-            outcomes = self.pool.run(jobs, on_outcome=self._apply)
+            outcomes = self.pool.run(jobs, self.view.apply)
             return [Receipt(o.ok, o.result, o.error, o.gas_used, o.events, block.height) for o in outcomes]
-
-    def _apply(self, outcome: Outcome) -> None:
-        if outcome.ok:
-            self.view.apply(outcome.writes)
 
     def _execute(self, path: str, function: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
                  signer: str, gas_limit: int, block: Context) -> Receipt:

@@ -80,11 +80,23 @@ class ChannelClosed(Exception):
 
 
 class Channel:
-    """One end of a pair of pipes, carrying codec-encoded messages."""
+    """One end of a pair of pipes, carrying JSON messages.
 
-    def __init__(self, read_fd: int, write_fd: int) -> None:
+    The parent's end has a ``timeout``: it waits at most that long for the worker, and a send
+    that finds the pipe full reads whatever the worker sends meanwhile (kept for the next
+    :meth:`receive`). So the parent never blocks on a write while the worker blocks on one to
+    it, whatever the size of the messages, and the worker's end (no timeout: ``select`` is not
+    among its system calls) can simply block.
+    """
+
+    def __init__(self, read_fd: int, write_fd: int, timeout: float | None = None) -> None:
         self.read_fd = read_fd
         self.write_fd = write_fd
+        self.timeout = timeout
+        self.inbox = bytearray()
+        """Bytes read and not yet received: one read often brings more than one message."""
+        if timeout is not None:
+            os.set_blocking(write_fd, False)
 
     def send(self, message: Any) -> None:
         data = _ENCODER.encode(message).encode("utf-8", "surrogatepass")
@@ -93,38 +105,55 @@ class Channel:
         view = memoryview(_HEADER.pack(len(data)) + data)
         try:
             while view:
-                view = view[os.write(self.write_fd, view):]
+                try:
+                    view = view[os.write(self.write_fd, view):]
+                except BlockingIOError:  # the parent's end: read while the pipe is full
+                    self._wait_for_room()
         except OSError as exc:  # BrokenPipeError: the worker died
             raise ChannelClosed(f"write failed: {exc}") from None
 
+    def _wait_for_room(self) -> None:
+        readable, writable, _ = select.select([self.read_fd], [self.write_fd], [], self.timeout)
+        if readable:
+            self._fill(None)
+            if len(self.inbox) > 2 * MAX_MESSAGE:
+                raise ChannelClosed("the other end sends without reading")
+        elif not writable:
+            raise ChannelClosed(f"no room to write within {self.timeout} s")
+
     def receive(self, timeout: float | None = None) -> Any:
-        """The next message; ``timeout`` seconds without a whole message closes the channel.
-        (Workers call it without a timeout: ``select`` is not among their system calls.)"""
-        (size,) = _HEADER.unpack(self._read(_HEADER.size, timeout))
+        """The next message; ``timeout`` (by default the channel's) seconds without a whole
+        message closes the channel."""
+        wait = self.timeout if timeout is None else timeout
+        (size,) = _HEADER.unpack(self._take(_HEADER.size, wait))
         if size > MAX_MESSAGE:
             raise ChannelClosed(f"message of {size} bytes is over the limit")
-        data = self._read(size, timeout)
+        data = self._take(size, wait)
         try:
             return json.loads(data.decode("utf-8", "surrogatepass"), parse_float=_no_floats, parse_constant=_no_floats)
         except (ValueError, RecursionError) as exc:
             raise ChannelClosed(f"malformed message: {exc}") from None
 
-    def _read(self, n: int, timeout: float | None) -> bytes:
-        chunks: list[bytes] = []
-        while n:
-            if timeout is not None:
-                ready, _, _ = select.select([self.read_fd], [], [], timeout)
-                if not ready:
-                    raise ChannelClosed(f"no answer within {timeout} s")
-            try:
-                chunk = os.read(self.read_fd, min(n, 1 << 20))
-            except OSError as exc:
-                raise ChannelClosed(f"read failed: {exc}") from None
-            if not chunk:
-                raise ChannelClosed("the other end closed the channel")
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
+    def _take(self, n: int, timeout: float | None) -> bytes:
+        while len(self.inbox) < n:
+            self._fill(timeout)
+        data = bytes(self.inbox[:n])
+        del self.inbox[:n]
+        return data
+
+    def _fill(self, timeout: float | None) -> None:
+        """Read what the pipe holds (waiting for something at most ``timeout`` seconds)."""
+        if timeout is not None:
+            ready, _, _ = select.select([self.read_fd], [], [], timeout)
+            if not ready:
+                raise ChannelClosed(f"no answer within {timeout} s")
+        try:
+            chunk = os.read(self.read_fd, 1 << 20)
+        except OSError as exc:
+            raise ChannelClosed(f"read failed: {exc}") from None
+        if not chunk:
+            raise ChannelClosed("the other end closed the channel")
+        self.inbox += chunk
 
     def close(self) -> None:
         for fd in (self.read_fd, self.write_fd):

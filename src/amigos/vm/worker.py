@@ -11,20 +11,25 @@ are codec bytes carried as text)::
     parent → worker   ["batch", invalidate, jobs, n]   invalidate: None (drop every cache)
                                                        or a list of keys changed elsewhere;
                                                        the batch has n jobs in all
-    parent → worker   ["jobs", jobs]                   more of the batch's jobs (the parent
-                                                       sends a chunk ahead of each results)
+    parent → worker   ["jobs", jobs]                   the rest of the batch's jobs, in chunks
+                                                       sent right after the first
     worker → parent   ["get", key]                     parent → worker  ["value", entry | None]
     worker → parent   ["scan", prefix, start, limit]   parent → worker  ["rows", [k, v, k, v…]]
-    worker → parent   ["results", [outcome, …]]        the jobs finished since the last
-                                                       message, in order: sent before any
-                                                       read, and at the end of the batch
-    worker → parent   ["done", cpu_milliseconds]       the batch is over
+    worker → parent   ["results", [outcome, …],        the jobs finished since the last
+                       sets, deletes]                  message, in order, and what they wrote:
+                                                       sent before any read, and every
+                                                       FLUSH_EVERY jobs
+    worker → parent   ["done", [outcome, …],           the same for the batch's last jobs;
+                       sets, deletes, cpu_ms]          the batch is over
 
 A job is ``["call", path, function, arguments, origin, height, time, gas, readonly]``, with
-``arguments`` ``[[packed arg, …], {name: packed arg}]`` (:func:`~amigos.vm.channel.pack`), or ``["deploy", path, source, origin,
-height, time, gas, upgrade]``. An outcome is ``[ok, result, error, gas_used, events, writes]``:
-``result`` and each event's attributes packed (:func:`~amigos.vm.channel.pack`), ``error``
-None or ``[type, message, line]``, ``writes`` a flat list ``[key, entry or None, …]``.
+``arguments`` ``[[packed arg, …], {name: packed arg}]`` (:func:`~amigos.vm.channel.pack`), or
+``["deploy", path, source, origin, height, time, gas, upgrade]``. An outcome is ``[ok, result,
+error, gas_used, events]``: ``result`` and each event's attributes packed, ``error`` None or
+``[type, message, line]``. The writes of a message's successful jobs go merged, in the order
+the jobs ran (a key written twice goes once, with its last entry): ``sets`` a flat list ``[key, entry, key, entry…]`` and
+``deletes`` a list of keys. The parent applies them as one, which leaves its state exactly as
+applying each job's writes in turn would.
 """
 
 from __future__ import annotations
@@ -62,11 +67,36 @@ class RemoteReader:
         self.finished: list[list[Any]] = []
         """Outcomes not sent yet. They go before any read: the parent must apply their writes
         before it answers (one message for many outcomes keeps a batch cheap)."""
+        self.written: dict[bytes, bytes | None] = {}
+        """The writes of the successful outcomes in ``finished``, merged in order."""
+
+    def finish(self, outcome: Outcome) -> None:
+        """Record a finished job; its writes are what later jobs (and reads) see."""
+        if outcome.ok:
+            writes = outcome.writes
+            self.written.update(writes)
+            for key, value in writes.items():
+                self._remember(key, value)
+        self.finished.append(outcome_to_wire(outcome))
+
+    def finished_message(self, kind: str) -> list[Any]:
+        """The ``results`` (or ``done``) message for the outcomes not sent yet."""
+        sets: list[str] = []
+        deletes: list[str] = []
+        for key, value in self.written.items():
+            if value is None:
+                deletes.append(text(key))
+            else:
+                sets.append(text(key))
+                sets.append(text(value))
+        message = [kind, self.finished, sets, deletes]
+        self.finished = []
+        self.written = {}
+        return message
 
     def send_finished(self) -> None:
         if self.finished:
-            self.channel.send(["results", self.finished])
-            self.finished = []
+            self.channel.send(self.finished_message("results"))
 
     def get(self, key: bytes) -> bytes | None:
         try:
@@ -95,8 +125,7 @@ class RemoteReader:
             self.jobs.extend(message[1])
 
     def next_job(self) -> list[Any]:
-        if not self.jobs:
-            self.send_finished()  # the parent sends the next chunk when results arrive
+        while not self.jobs:  # the parent sent the whole batch: the next chunk is on its way
             self.jobs.extend(self.channel.receive()[1])
         return self.jobs.popleft()
 
@@ -107,10 +136,6 @@ class RemoteReader:
         if len(self.cache) >= CACHE_ENTRIES:
             self.cache.clear()
         self.cache[key] = value
-
-    def wrote(self, writes: dict[bytes, bytes | None]) -> None:
-        for key, value in writes.items():
-            self._remember(key, value)
 
 
 def forget_changed(machine: Machine, reader: RemoteReader, invalidate: list[bytes] | None) -> None:
@@ -147,11 +172,7 @@ def run_job(machine: Machine, job: list[Any]) -> Outcome:
 def outcome_to_wire(outcome: Outcome) -> list[Any]:
     error = None if outcome.error is None else [outcome.error.type, outcome.error.message, outcome.error.line]
     events = [[e.service, e.name, pack(e.attrs)] for e in outcome.events]
-    writes = []
-    for key, value in outcome.writes.items():
-        writes.append(text(key))
-        writes.append(None if value is None else text(value))
-    return [outcome.ok, pack(outcome.result), error, outcome.gas_used, events, writes]
+    return [outcome.ok, pack(outcome.result), error, outcome.gas_used, events]
 
 
 def serve(channel: Channel) -> None:
@@ -173,13 +194,10 @@ def serve(channel: Channel) -> None:
                 outcome = run_job(machine, job)
             except Exception as exc:  # noqa: BLE001 - a bad job fails alone, the worker lives on
                 outcome = Outcome(False, None, execution_error("InvalidArgument", f"bad job: {exc}"), 0)
-            if outcome.ok:
-                reader.wrote(outcome.writes)
-            reader.finished.append(outcome_to_wire(outcome))
+            reader.finish(outcome)
             if len(reader.finished) >= FLUSH_EVERY:
                 reader.send_finished()
-        reader.send_finished()
-        channel.send(["done", int(time.process_time() * 1000)])
+        channel.send([*reader.finished_message("done"), int(time.process_time() * 1000)])
         gc.enable()
 
 
