@@ -291,3 +291,23 @@ def test_merged_writes_leave_the_state_of_calls_applied_one_by_one(batch: int) -
     assert all(ok for ok, *_ in results["none"])
     assert results["process"] == results["none"]
     assert roots["process"] == roots["none"]
+
+
+def test_a_workers_own_writes_leave_its_caches_warm() -> None:
+    """Calls one by one (a node's way): what a worker wrote is not invalidated in it (only
+    what others changed is), and a worker that did not write it is told."""
+    from amigos.vm import keys
+    from amigos.vm.channel import raw
+
+    with amigos.LocalRuntime(isolation="process") as rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        assert rt.pool is not None
+        rt.call(PATH, "bump", signer="bob")
+        (worker,) = rt.pool.idle
+        stale = [raw(k) for k in rt.pool._changes_for(worker)]
+        assert stale and all(keys.service_holding(k) is None for k in stale)  # block height and time only
+        other = rt.pool._start()
+        rt.pool.idle.append(other)
+        rt.call(PATH, "bump", signer="bob")  # the new worker runs it
+        assert any(keys.service_holding(raw(k)) == PATH for k in rt.pool._changes_for(worker))
+        assert rt.query(PATH, "get") == 2

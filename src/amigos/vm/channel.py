@@ -35,8 +35,20 @@ def raw(carried: object) -> bytes:
     return carried.encode("latin-1")
 
 
-SCALARS = (str, int, bool, type(None))
+SCALARS = frozenset({str, int, bool, type(None)})
 """What JSON carries exactly as itself."""
+
+
+_STR = frozenset({str})
+
+
+def is_flat(value: Any) -> bool:
+    """A list of scalars or a str-keyed dict of scalars (the type checks run in C: this is on
+    every argument, result and event of a batch)."""
+    t = type(value)
+    if t is list:
+        return SCALARS.issuperset(map(type, value))
+    return t is dict and _STR.issuperset(map(type, value)) and SCALARS.issuperset(map(type, value.values()))
 
 
 def pack(value: Any) -> Any:
@@ -44,12 +56,9 @@ def pack(value: Any) -> Any:
     str-keyed dict of those as ``[0, value]``; anything else as ``[1, its codec bytes as text]``.
     Most arguments, results and event attributes are of the first two kinds and cost nothing to
     read back."""
-    t = type(value)
-    if t in SCALARS:
+    if type(value) in SCALARS:
         return value
-    if (t is list and all(type(v) in SCALARS for v in value)) or (
-        t is dict and all(type(k) is str and type(v) in SCALARS for k, v in value.items())
-    ):
+    if is_flat(value):
         return [0, value]
     return [1, text(codec.encode(value))]
 
@@ -63,10 +72,7 @@ def unpack(packed: Any) -> Any:
     form, value = packed
     if form == 1:
         return codec.decode(raw(value))
-    t = type(value)
-    if form != 0 or not ((t is list and all(type(v) in SCALARS for v in value)) or (
-        t is dict and all(type(v) in SCALARS for v in value.values())
-    )):
+    if form != 0 or not is_flat(value):  # a JSON object's keys are str
         raise ValueError("malformed value")
     return value
 

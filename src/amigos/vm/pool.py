@@ -46,9 +46,11 @@ ANSWER_TIMEOUT = 30.0
 """Seconds a worker may take to send its next message (a call is bounded by gas far below)."""
 START_TIMEOUT = 30.0
 """Seconds a new worker may take to import, confine itself and say it is ready."""
-CHUNK_JOBS = 32
-"""Jobs per message to a worker (all of a batch's messages are sent at once): the worker starts
-on the first while the parent encodes the rest."""
+FIRST_JOBS = 8
+"""Jobs in a batch's first message: few, so that the worker starts while the parent encodes
+the rest."""
+CHUNK_JOBS = 64
+"""Jobs in each further message (all of a batch's messages are sent at once)."""
 MAX_LOG = 100_000
 """Logged key changes kept; a worker that fell further behind drops all its caches instead."""
 
@@ -237,8 +239,8 @@ class WorkerPool:
         expected = len(outcomes) + len(batch)
         # The whole batch goes at once: the worker never waits for jobs, and the channel reads
         # what the worker sends while a send waits for room, so large batches cannot deadlock.
-        worker.send(["batch", self._changes_for(worker), batch[:CHUNK_JOBS], len(batch)])
-        for first in range(CHUNK_JOBS, len(batch), CHUNK_JOBS):
+        worker.send(["batch", self._changes_for(worker), batch[:FIRST_JOBS], len(batch)])
+        for first in range(FIRST_JOBS, len(batch), CHUNK_JOBS):
             worker.send(["jobs", batch[first:first + CHUNK_JOBS]])
         worker.synced = self._log_end()
         self.producer = worker
@@ -326,8 +328,7 @@ def _key(worker: Worker, message: list[Any], index: int) -> bytes:
 
 def call_job(path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any] | None, context: Context,
              gas_limit: int, readonly: bool) -> Job:
-    return ["call", path, function, [list(args), dict(kwargs or {})], context.origin, context.height, context.time,
-            gas_limit, readonly]
+    return ["call", path, function, [tuple(args), kwargs], context.origin, context.height, context.time, gas_limit, readonly]
 
 
 def refuse_arguments(job: Job) -> Outcome | None:
@@ -337,11 +338,12 @@ def refuse_arguments(job: Job) -> Outcome | None:
         return None
     gas_limit = job[7]
     args, kwargs = job[3]
-    if not kwargs and all(type(a) in SCALARS for a in args):  # the common case: nothing to copy
-        job[3] = [list(args), {}]
+    if not kwargs and SCALARS.issuperset(map(type, args)):  # the common case: nothing to copy
+        job[3] = [args, {}]
         return None
+    kwargs = kwargs or {}
     try:
-        copy_plain(tuple(args), "argument", gas_limit)
+        copy_plain(args, "argument", gas_limit)
         copy_plain(kwargs, "argument", gas_limit)
     except Halt as halt:
         used = gas_limit if isinstance(halt, OutOfGasHalt) else 0
@@ -394,19 +396,22 @@ def outcome_from_wire(worker: Worker, wire: Any) -> Outcome:
         ok, result, error, gas_used, events = wire
         if type(ok) is not bool or type(gas_used) is not int or type(events) is not list:
             raise ValueError("bad field types")
-        err: ExecutionError | None = None
-        if error is not None:
-            kind, message, line = error
-            if type(kind) is not str or type(message) is not str or (line is not None and type(line) is not int):
-                raise ValueError("bad error")
-            err = execution_error(kind, message, line)
-        evs = []
-        for service, name, packed in events:
-            attrs = unpack(packed)
-            if type(service) is not str or type(name) is not str or type(attrs) is not dict:
-                raise ValueError("bad event")
-            evs.append(Event(service, name, attrs))
-        value = unpack(result)
+        return Outcome(ok, unpack(result), None if error is None else error_from_wire(error), gas_used,
+                       [event_from_wire(event) for event in events])
     except (TypeError, ValueError, CodecError) as exc:
         raise worker.died(f"malformed outcome: {exc}") from None
-    return Outcome(ok, value, err, gas_used, evs)
+
+
+def error_from_wire(error: Any) -> ExecutionError:
+    kind, message, line = error
+    if type(kind) is not str or type(message) is not str or (line is not None and type(line) is not int):
+        raise ValueError("bad error")
+    return execution_error(kind, message, line)
+
+
+def event_from_wire(event: Any) -> Event:
+    service, name, packed = event
+    attrs = unpack(packed)
+    if type(service) is not str or type(name) is not str or type(attrs) is not dict:
+        raise ValueError("bad event")
+    return Event(service, name, attrs)

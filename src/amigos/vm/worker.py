@@ -77,7 +77,10 @@ class RemoteReader:
             self.written.update(writes)
             for key, value in writes.items():
                 self._remember(key, value)
-        self.finished.append(outcome_to_wire(outcome))
+        error = outcome.error
+        self.finished.append([outcome.ok, pack(outcome.result),
+                              None if error is None else [error.type, error.message, error.line],
+                              outcome.gas_used, [[e.service, e.name, pack(e.attrs)] for e in outcome.events]])
 
     def finished_message(self, kind: str) -> list[Any]:
         """The ``results`` (or ``done``) message for the outcomes not sent yet."""
@@ -158,8 +161,8 @@ def run_job(machine: Machine, job: list[Any]) -> Outcome:
     if kind == "call":
         _, path, function, arguments, origin, height, now, gas_limit, readonly = job
         packed_args, packed_kwargs = arguments
-        args = tuple(unpack(a) for a in packed_args)
-        kwargs = {k: unpack(v) for k, v in packed_kwargs.items()}
+        args = tuple(map(unpack, packed_args))
+        kwargs = {k: unpack(v) for k, v in packed_kwargs.items()} if packed_kwargs else {}
         return machine.execute(path, function, args, kwargs, context=Context(origin, height, now),
                                gas_limit=gas_limit, readonly=readonly)
     if kind == "deploy":
@@ -167,12 +170,6 @@ def run_job(machine: Machine, job: list[Any]) -> Outcome:
         compiled = compile_service(path, source)
         return machine.deploy(compiled, context=Context(origin, height, now), gas_limit=gas_limit, upgrade=upgrade)
     raise ValueError(f"unknown job {kind!r}")
-
-
-def outcome_to_wire(outcome: Outcome) -> list[Any]:
-    error = None if outcome.error is None else [outcome.error.type, outcome.error.message, outcome.error.line]
-    events = [[e.service, e.name, pack(e.attrs)] for e in outcome.events]
-    return [outcome.ok, pack(outcome.result), error, outcome.gas_used, events]
 
 
 def serve(channel: Channel) -> None:
