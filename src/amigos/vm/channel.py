@@ -19,6 +19,9 @@ from .. import codec
 
 MAX_MESSAGE = 256 << 20
 """Largest message either side accepts (a batch's results, a page of state)."""
+READ_BYTES = 1 << 16
+"""Bytes asked of one read: a pipe's default capacity, and small enough that the buffer comes
+from the heap (larger ones are mapped and unmapped by the allocator at each read)."""
 _HEADER = struct.Struct(">I")
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False)
 
@@ -154,7 +157,7 @@ class Channel:
             if not ready:
                 raise ChannelClosed(f"no answer within {timeout} s")
         try:
-            chunk = os.read(self.read_fd, 1 << 20)
+            chunk = os.read(self.read_fd, READ_BYTES)
         except OSError as exc:
             raise ChannelClosed(f"read failed: {exc}") from None
         if not chunk:

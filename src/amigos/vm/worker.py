@@ -17,8 +17,8 @@ are codec bytes carried as text)::
     worker → parent   ["scan", prefix, start, limit]   parent → worker  ["rows", [k, v, k, v…]]
     worker → parent   ["results", [outcome, …],        the jobs finished since the last
                        sets, deletes]                  message, in order, and what they wrote:
-                                                       sent before any read, and every
-                                                       FLUSH_EVERY jobs
+                                                       sent before any read, and when as many
+                                                       wait as jobs remain (see flush_due)
     worker → parent   ["done", [outcome, …],           the same for the batch's last jobs;
                        sets, deletes, cpu_ms]          the batch is over
 
@@ -47,8 +47,8 @@ from .confine import Limits, confine
 from .machine import Context, Machine, Outcome
 from .service import compile_service
 
-FLUSH_EVERY = 16
-"""Outcomes sent together: few enough that the parent applies them while the worker runs on."""
+FLUSH_MIN = 8
+"""Fewest outcomes sent in a ``results`` message of their own (see :func:`flush_due`)."""
 CACHE_ENTRIES = 200_000
 """Most state entries a worker caches between batches (then it starts afresh)."""
 CACHE_ITEM_BYTES = 8 * 1024
@@ -172,6 +172,17 @@ def run_job(machine: Machine, job: list[Any]) -> Outcome:
     raise ValueError(f"unknown job {kind!r}")
 
 
+def flush_due(finished: int, remaining: int) -> bool:
+    """Whether to send the outcomes not sent yet, with ``remaining`` jobs of the batch to go.
+
+    Each message wakes the parent, which applies it while this worker runs on; but on a busy
+    machine each wake-up is also a switch between processes. Sending when as many outcomes
+    wait as jobs remain does both: a batch of n jobs sends about log2(n) messages (at half,
+    three quarters…), and the parent has only the last few outcomes left to apply when the
+    batch ends."""
+    return finished >= max(FLUSH_MIN, remaining)
+
+
 def serve(channel: Channel) -> None:
     reader = RemoteReader(channel)
     machine = Machine(reader)
@@ -185,14 +196,14 @@ def serve(channel: Channel) -> None:
         gc.disable()  # collect between batches, not in the middle of one (see Machine._begin)
         forget_changed(machine, reader, invalidate)
         reader.jobs.extend(jobs)
-        for _ in range(count):
+        for done in range(1, count + 1):
             job = reader.next_job()
             try:
                 outcome = run_job(machine, job)
             except Exception as exc:  # noqa: BLE001 - a bad job fails alone, the worker lives on
                 outcome = Outcome(False, None, execution_error("InvalidArgument", f"bad job: {exc}"), 0)
             reader.finish(outcome)
-            if len(reader.finished) >= FLUSH_EVERY:
+            if flush_due(len(reader.finished), count - done):
                 reader.send_finished()
         channel.send([*reader.finished_message("done"), int(time.process_time() * 1000)])
         gc.enable()
