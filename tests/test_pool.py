@@ -311,3 +311,51 @@ def test_a_workers_own_writes_leave_its_caches_warm() -> None:
         rt.call(PATH, "bump", signer="bob")  # the new worker runs it
         assert any(keys.service_holding(raw(k)) == PATH for k in rt.pool._changes_for(worker))
         assert rt.query(PATH, "get") == 2
+
+
+class _Judge:
+    """Stands in for a worker when a message is judged on its own: the verdict is WorkerDied."""
+
+    def died(self, reason: str) -> Exception:
+        from amigos.vm.pool import WorkerDied
+
+        return WorkerDied(reason, None)
+
+
+OK_OUTCOME = [True, 1, None, 10, []]
+
+
+@pytest.mark.parametrize("finished, sets, deletes", [
+    ([OK_OUTCOME], ["k"], []),  # a key without its entry
+    ([OK_OUTCOME], [1, "v"], []),  # a key that is not text
+    ([OK_OUTCOME], ["k", None], []),  # a deletion among the sets
+    ([OK_OUTCOME], ["k", "\u0100"], []),  # a character past one byte
+    ([OK_OUTCOME], ["k", "v"], [["k"]]),
+    ([OK_OUTCOME], "k", []),
+    ([OK_OUTCOME], [], None),
+    ([[False, None, ["ServiceError", "no", None], 10, []]], ["k", "v"], []),  # writes nobody made
+    ([], [], ["k"]),
+    ([OK_OUTCOME, OK_OUTCOME], [], []),  # more outcomes than jobs
+    ([[True, 1, None, "10", []]], [], []),
+    ([[True, [0, [[1]]], None, 10, []]], [], []),  # a nested value in the flat form
+    ([[True, 1, None, 10, [["svc", "name", [0, ["not", "a dict"]]]]]], [], []),
+])
+def test_a_malformed_results_message_is_refused_whole(finished: object, sets: object, deletes: object) -> None:
+    from amigos.vm.pool import WorkerDied, take_finished
+
+    applied: list[object] = []
+    outcomes: list[object] = []
+    with pytest.raises(WorkerDied):
+        take_finished(_Judge(), ["results", finished, sets, deletes], outcomes, 1, applied.append)  # type: ignore[arg-type]
+    assert applied == [] and outcomes == []
+
+
+def test_a_results_message_applies_its_writes_merged() -> None:
+    from amigos.vm.pool import take_finished
+
+    applied: list[object] = []
+    outcomes: list[object] = []
+    take_finished(_Judge(), ["results", [OK_OUTCOME, [False, None, ["ServiceError", "no", 3], 5, []]],
+                             ["a", "1", "b\u00ff", "2"], ["c"]], outcomes, 2, applied.append)  # type: ignore[arg-type]
+    assert applied == [{b"a": b"1", b"b\xff": b"2", b"c": None}]
+    assert [(o.ok, o.result, o.gas_used) for o in outcomes] == [(True, 1, 10), (False, None, 5)]  # type: ignore[attr-defined]

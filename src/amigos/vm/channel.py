@@ -107,11 +107,15 @@ class Channel:
         if timeout is not None:
             os.set_blocking(write_fd, False)
 
-    def send(self, message: Any) -> None:
-        data = _ENCODER.encode(message).encode("utf-8", "surrogatepass")
-        if len(data) > MAX_MESSAGE:
-            raise ChannelClosed(f"message of {len(data)} bytes is over the limit")
-        view = memoryview(_HEADER.pack(len(data)) + data)
+    def send(self, *messages: Any) -> None:
+        """Send ``messages`` in order, in one write (the other end wakes once for all)."""
+        frames = []
+        for message in messages:
+            data = _ENCODER.encode(message).encode("utf-8", "surrogatepass")
+            if len(data) > MAX_MESSAGE:
+                raise ChannelClosed(f"message of {len(data)} bytes is over the limit")
+            frames += (_HEADER.pack(len(data)), data)
+        view = memoryview(b"".join(frames))
         try:
             while view:
                 try:

@@ -370,6 +370,8 @@ def take_finished(worker: Worker, message: list[Any], outcomes: list[Outcome], e
     taken = [outcome_from_wire(worker, wire) for wire in finished]
     writes = writes_from_wire(worker, sets, deletes)
     if writes:
+        if not any(outcome.ok for outcome in taken):
+            raise worker.died("writes without a successful call")
         apply(writes)
     outcomes.extend(taken)
 

@@ -97,25 +97,23 @@ class RemoteReader:
         self.written = {}
         return message
 
-    def send_finished(self) -> None:
-        if self.finished:
-            self.channel.send(self.finished_message("results"))
+    def send_finished(self, *requests: list[Any]) -> None:
+        """Send the outcomes not sent yet, and ``requests`` after them in the same write."""
+        self.channel.send(*([self.finished_message("results")] if self.finished else []), *requests)
 
     def get(self, key: bytes) -> bytes | None:
         try:
             return self.cache[key]
         except KeyError:
             pass
-        self.send_finished()
-        self.channel.send(["get", text(key)])
+        self.send_finished(["get", text(key)])
         carried = self.reply()[1]
         value = None if carried is None else raw(carried)
         self._remember(key, value)
         return value
 
     def scan(self, prefix: bytes, start: bytes | None = None, limit: int | None = None) -> list[tuple[bytes, bytes]]:
-        self.send_finished()
-        self.channel.send(["scan", text(prefix), None if start is None else text(start), limit])
+        self.send_finished(["scan", text(prefix), None if start is None else text(start), limit])
         flat = self.reply()[1]
         return [(raw(flat[i]), raw(flat[i + 1])) for i in range(0, len(flat), 2)]
 
