@@ -213,6 +213,15 @@ class DeployFailed(ExecutionError):
     """A deploy message of a transaction failed (the DeployError's text is the message)."""
 
 
+class InsufficientFunds(ExecutionError):
+    """An account or service has fewer AMI (or staked AMI) than it was asked to move."""
+
+
+class AccountRuleBroken(ExecutionError):
+    """An account operation that its rules do not allow now (a recovery before its time lock
+    ran out, a guardian who is not one, a session that does not exist…)."""
+
+
 EXECUTION_ERRORS: dict[str, type[ExecutionError]] = {
     cls.__name__: cls
     for cls in (
@@ -226,6 +235,8 @@ EXECUTION_ERRORS: dict[str, type[ExecutionError]] = {
         Unauthorized,
         WorkerCrashed,
         DeployFailed,
+        InsufficientFunds,
+        AccountRuleBroken,
     )
 }
 

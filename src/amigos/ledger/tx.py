@@ -79,12 +79,14 @@ class Deploy:
 
 @dataclass(frozen=True)
 class Call:
-    """Call the exported ``function`` of the service at ``path``."""
+    """Call the exported ``function`` of the service at ``path``, sending it ``coins`` AMI from
+    the account (the service sees them as ``std.received()``)."""
 
     path: str
     function: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
+    coins: int = 0
 
     TYPE: ClassVar[str] = "call"
 
@@ -260,6 +262,7 @@ def check_message_form(message: object) -> None:
         if type(message.args) is not tuple:
             raise TransactionError("args must be a tuple (or list)")
         check_named_values("kwargs", message.kwargs)
+        check_uint64("coins", message.coins)
     elif type(message) is AccountMessage:
         if type(message.action) is not str or not ACCOUNT_ACTION.fullmatch(message.action):
             raise TransactionError("an account action is a lower-case identifier of 1-64 characters")
@@ -305,7 +308,8 @@ def message_value(message: Message) -> list[Any]:
     if type(message) is Deploy:
         return [Deploy.TYPE, message.path, message.source]
     if type(message) is Call:
-        return [Call.TYPE, message.path, message.function, list(message.args), message.kwargs]
+        value = [Call.TYPE, message.path, message.function, list(message.args), message.kwargs]
+        return value + [message.coins] if message.coins else value  # no coins: the v1 shape
     if type(message) is AccountMessage:
         return [AccountMessage.TYPE, message.action, message.params]
     raise TransactionError(f"unknown message type {type(message).__name__}")
@@ -348,10 +352,16 @@ def message_from_value(value: Any) -> Message:
         _, path, source = fields_of(value, "a deploy message", 3)
         return Deploy(path, source)
     if kind == Call.TYPE:
-        _, path, function, args, kwargs = fields_of(value, "a call message", 5)
+        if len(value) == 6:  # with coins; zero coins are left out, so one call has one encoding
+            *fields, coins = value
+            if type(coins) is not int or coins == 0:
+                raise TransactionError("coins, when present, must be a positive int")
+        else:
+            fields, coins = value, 0
+        _, path, function, args, kwargs = fields_of(fields, "a call message", 5)
         if type(args) is not list:
             raise TransactionError("args must be a list")
-        return Call(path, function, tuple(args), kwargs)
+        return Call(path, function, tuple(args), kwargs, coins)
     if kind == AccountMessage.TYPE:
         _, action, params = fields_of(value, "an account message", 3)
         return AccountMessage(action, params)

@@ -124,6 +124,10 @@ class InvalidArgumentHalt(Halt):
     error_type = "InvalidArgument"
 
 
+class InsufficientFundsHalt(Halt):
+    error_type = "InsufficientFunds"
+
+
 class CalleeHalt(Halt):
     """A service this call imported failed; the whole call fails with the callee's error."""
 

@@ -9,12 +9,19 @@ All keys of one service share its path, so a whole service can be listed by pref
     n/<path>\\0<map id>               number of entries in one std.Map
     q/<path>                         next std.Map id of the service
     o/<namespace>                    owner of a namespace
+    a/b/<address>                    AMI balance of an account or a service (amigos.accounts
+                                     keeps the rest of its layout under a/)
     r/height, r/time                 the runtime's block height and time
 """
 
 from __future__ import annotations
 
+import hashlib
+
 from ..codec import encode_varint
+from ..crypto.address import ADDRESS_SIZE, format_address
+
+SERVICE_ADDRESS_DOMAIN = b"amigos/service\x00"
 
 
 def code(path: str) -> bytes:
@@ -47,6 +54,20 @@ def map_sequence(path: str) -> bytes:
 
 def namespace_owner(namespace: str) -> bytes:
     return b"o/" + namespace.encode()
+
+
+MAX_AMOUNT = 2**64 - 1
+"""The most AMI (in base units) a balance or a transfer holds: an unsigned 64-bit integer."""
+
+
+def balance(holder: str) -> bytes:
+    return b"a/b/" + holder.encode()
+
+
+def service_address(path: str) -> str:
+    """The address of the service at ``path``, which holds its AMI: a hash of the
+    domain-separated path, so no key signs for it and no account collides with it."""
+    return format_address(hashlib.sha256(SERVICE_ADDRESS_DOMAIN + path.encode()).digest()[:ADDRESS_SIZE])
 
 
 def service_holding(key: bytes) -> str | None:

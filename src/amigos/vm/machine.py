@@ -26,12 +26,15 @@ from typing import Any, Callable, NamedTuple, Protocol
 
 from .. import codec
 from ..codec import CodecError, Extensions
+from ..crypto.address import is_canonical_address
 from ..errors import ExecutionError, execution_error
 from . import gas, keys
+from .keys import MAX_AMOUNT
 from .decimal_context import activate_decimal_context, fit_decimal
 from .gas import (
     CalleeHalt,
     Halt,
+    InsufficientFundsHalt,
     InvalidArgumentHalt,
     LimitHalt,
     Meter,
@@ -62,6 +65,8 @@ class Context(NamedTuple):
     origin: str
     height: int
     time: int
+    received: int = 0
+    """AMI the transaction sent with the call (already credited to the called service)."""
 
 
 class Event(NamedTuple):
@@ -591,6 +596,33 @@ class Machine:
         return rows
 
     # ------------------------------------------------------------ events and cross-service calls
+
+    def balance(self, holder: str) -> int:
+        self.meter.charge(gas.STATE_READ)
+        raw = self._read(keys.balance(holder))
+        return 0 if raw is None else codec.decode(raw)
+
+    def send(self, to: Any, amount: Any) -> None:
+        """Pay ``amount`` AMI from the running service's balance to the address ``to``."""
+        path = self.frame().path
+        self._check_writable(path, "send AMI")
+        if not is_canonical_address(to):
+            raise ValueError("std.send pays an amigo1… address (std.address(path) gives a service's)")
+        if type(amount) is not int or not 0 < amount <= MAX_AMOUNT:
+            raise ValueError(f"std.send needs an amount from 1 to {MAX_AMOUNT}")
+        payer = keys.service_address(path)
+        have = self.balance(payer)
+        if have < amount:
+            raise self.meter.halt(InsufficientFundsHalt(f"{path} has {have} AMI, {amount} needed"))
+        self._write_balance(payer, have - amount)
+        credited = self.balance(to) + amount
+        if credited > MAX_AMOUNT:
+            raise self.meter.limit_exceeded(f"the balance of {to} would pass {MAX_AMOUNT} AMI")
+        self._write_balance(to, credited)
+
+    def _write_balance(self, holder: str, amount: int) -> None:
+        self.meter.charge(gas.STATE_WRITE)
+        self.writes[keys.balance(holder)] = codec.encode(amount) if amount else None
 
     def emit(self, name: Any, attrs: dict[str, Any]) -> None:
         path = self.frame().path

@@ -9,14 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..codec import FAST_STR_KEY, KEY_STR_END, KEY_STR_TAG, KeyTooLarge, decode_key, encode_key
+from ..crypto.address import is_canonical_address
 from ..errors import CodecError
 from . import gas
+from .keys import service_address
 from .guards import bounded_repr
 
 if TYPE_CHECKING:
     from .machine import Machine
 
-STD_EXPORTS = frozenset({"caller", "origin", "height", "time", "emit", "require", "Map", "current_service"})
+STD_EXPORTS = frozenset({"caller", "origin", "height", "time", "emit", "require", "Map", "current_service",
+                         "address", "balance", "send", "received"})
 PAGE = 100
 """Entries a Map reads from the store at a time while iterating."""
 
@@ -62,6 +65,35 @@ class Std:
         self._m.meter.charge(gas.OP)
         if not condition:
             raise RequirementFailed(message if type(message) is str else bounded_repr(message))
+
+    def address(self, path: str | None = None) -> str:
+        """The address of the service at ``path`` (default: the running one), which holds its
+        AMI: pay a service by sending to it."""
+        self._m.meter.charge(gas.OP)
+        if path is None:
+            path = self._m.frame().path
+        elif type(path) is not str or len(path) > 512:
+            raise ValueError("std.address takes a service path")
+        return service_address(path)
+
+    def balance(self, address: str | None = None) -> int:
+        """The AMI balance of ``address`` (default: the running service)."""
+        if address is None:
+            address = service_address(self._m.frame().path)
+        elif not is_canonical_address(address):
+            raise ValueError("std.balance takes an amigo1… address")
+        return self._m.balance(address)
+
+    def send(self, to: str, amount: int) -> None:
+        """Pay ``amount`` AMI from the running service's own balance to the address ``to``.
+        Fails the call (InsufficientFunds) if the service has less."""
+        self._m.send(to, amount)
+
+    def received(self) -> int:
+        """The AMI the transaction sent with this call; 0 in a call from another service."""
+        machine = self._m
+        machine.meter.charge(gas.OP)
+        return machine.context.received if len(machine.frames) == 1 else 0
 
     def Map(self) -> Map:  # noqa: N802 - a constructor, named like one
         """A new persistent mapping owned by the running service."""
