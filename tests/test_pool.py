@@ -359,3 +359,48 @@ def test_a_results_message_applies_its_writes_merged() -> None:
                              ["a", "1", "b\u00ff", "2"], ["c"]], outcomes, 2, applied.append)  # type: ignore[arg-type]
     assert applied == [{b"a": b"1", b"b\xff": b"2", b"c": None}]
     assert [(o.ok, o.result, o.gas_used) for o in outcomes] == [(True, 1, 10), (False, None, 5)]  # type: ignore[attr-defined]
+
+
+def channel_pair(timeout: float) -> tuple[object, object]:
+    """A parent's end (with a timeout) and a worker's end of a pair of pipes."""
+    from amigos.vm.channel import Channel
+
+    parent_read, worker_write = os.pipe()
+    worker_read, parent_write = os.pipe()
+    return Channel(parent_read, parent_write, timeout), Channel(worker_read, worker_write)
+
+
+def test_the_parents_end_reads_while_it_writes() -> None:
+    """Both ends send more than a pipe holds before reading: the worker's end blocks, the
+    parent's keeps what arrives meanwhile, and both messages arrive whole."""
+    parent, worker = channel_pair(timeout=5.0)
+    up = ["results", "w" * 300_000]
+    down = ["jobs", "p" * 300_000]
+    received: dict[str, object] = {}
+
+    def worker_side() -> None:
+        worker.send(up)  # type: ignore[attr-defined]
+        received["worker"] = worker.receive()  # type: ignore[attr-defined]
+
+    def parent_side() -> None:
+        parent.send(down)  # type: ignore[attr-defined]
+        received["parent"] = parent.receive()  # type: ignore[attr-defined]
+
+    threads = [threading.Thread(target=side, daemon=True) for side in (worker_side, parent_side)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert received == {"worker": down, "parent": up}, "the two ends wait for each other"
+    for end in (parent, worker):
+        end.close()  # type: ignore[attr-defined]
+
+
+def test_the_parents_end_gives_up_on_a_worker_that_neither_reads_nor_writes() -> None:
+    from amigos.vm.channel import ChannelClosed
+
+    parent, worker = channel_pair(timeout=0.2)
+    with pytest.raises(ChannelClosed, match="no room"):
+        parent.send(["jobs", "p" * 300_000])  # type: ignore[attr-defined]
+    for end in (parent, worker):
+        end.close()  # type: ignore[attr-defined]
