@@ -23,11 +23,14 @@ from amigos.ledger.tx import Call, SignedTransaction, Transaction, sign  # noqa:
 
 
 class Ledger:
+    """The master-key path of the signer rule, without a store: what is measured is decoding
+    and the stateless rules."""
+
     def last_nonce(self, account: str, public_key: bytes) -> int:
         return 0
 
-    def is_listed_key(self, account: str, public_key: bytes) -> bool:
-        return False
+    def check_signer(self, tx: Transaction, block_time: int) -> None:
+        pass
 
 
 def per_call_us(n: int, work) -> float:  # type: ignore[no-untyped-def]

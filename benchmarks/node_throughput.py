@@ -1,21 +1,28 @@
 """End-to-end signed token transfers against a running `amigos serve`, with durable commits.
 
-    python benchmarks/node_throughput.py [--transfers N] [--db URL] [--isolation process|none]
+    python benchmarks/node_throughput.py [--transfers N] [--db URL | --postgres] [--isolation process|none|both]
+                                         [--node URL]
 
-Starts a node on 127.0.0.1 (SQLite in a temporary home, or ``--db postgresql://…``), deploys
-hub/token.py and funds 64 accounts, then measures in the same run:
+Starts a node on 127.0.0.1 (SQLite in a temporary home, ``--db postgresql://…``, or a throwaway
+PostgreSQL server with ``--postgres``), deploys hub/token.py and funds 64 accounts, then
+measures in the same run:
 
 (a) batches of 500 pre-signed transfers per request (one client): transfers/s;
 (b) one transfer per request from 64 concurrent clients (asyncio): transfers/s and p50/p99
     latency to the durable receipt;
 and PyNaCl Ed25519 verifications/s on one core, printing (a)/verify (issue 4's targets:
-(a) >= 0.5 of verify, (b) >= 2,000 tx/s with p99 under 50 ms).
+(a) >= 0.5 of verify, (b) >= 2,000 tx/s with p99 under 50 ms). It also prints the CPU time the
+node's processes (the server and its sandbox workers) spent per transfer: on a shared machine
+that moves less than throughput does. The node runs with its defaults (process isolation);
+``--isolation both`` measures an in-process node too; ``--node URL`` measures a fresh node
+started by hand (chain ``amigos-bench``), under a profiler say.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -23,7 +30,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -73,6 +83,16 @@ def post(client: httpx.Client, body: dict[str, object]) -> dict[str, object]:
     return response.json()
 
 
+async def post_raw(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes) -> tuple[int, bytes]:
+    """POST /v1/transactions on a keep-alive connection; the status and body of the answer."""
+    writer.write(b"POST /v1/transactions HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in lines if line.lower().startswith(b"content-length:"))
+    return int(lines[0].split()[1]), await reader.readexactly(length)
+
+
 def verifications_per_second(n: int = 5000) -> float:
     key = nacl.signing.SigningKey(bytes(32))
     signed_message = key.sign(bytes(200))
@@ -82,63 +102,142 @@ def verifications_per_second(n: int = 5000) -> float:
     return n / (time.perf_counter() - start)
 
 
+@dataclass
+class Figures:
+    rate_a: float
+    cpu_a: float
+    rate_b: float
+    cpu_b: float
+    latencies: list[float]
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """CPU seconds spent so far by process ``pid`` and its living descendants (Linux /proc)."""
+    if pid is None or not Path("/proc/self/stat").exists():
+        return float("nan")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+        times[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += times.get(current, 0.0)
+        todo += [child for child, parent in parents.items() if parent == current]
+    return total
+
+
+def measure(url: str, pid: int | None, transfers: int) -> Figures:
+    port = int(url.rsplit(":", 1)[1])
+    clients = [Account.from_seed(i.to_bytes(32, "big")) for i in range(1000, 1064)]
+    with httpx.Client(base_url=url) as http:
+        setup = [signed(OWNER, 1, Deploy(TOKEN, SOURCE))]
+        setup += [signed(OWNER, 2 + i, Call(TOKEN, "transfer", (c.address, 10**9))) for i, c in enumerate(clients)]
+        post(http, {"txs": setup})
+        # (a) batches of 500 from one client
+        batch = [signed(clients[i % 64], 1 + i // 64, Call(TOKEN, "transfer", (f"r{i % 1000}", 1)))
+                 for i in range(transfers)]
+        cpu, start = tree_cpu_seconds(pid), time.perf_counter()
+        for first in range(0, len(batch), 500):
+            answer = post(http, {"txs": batch[first:first + 500]})
+            assert all("receipt" in o for o in answer["outcomes"]), answer["outcomes"][0]  # type: ignore[index]
+        rate_a = len(batch) / (time.perf_counter() - start)
+        cpu_a = (tree_cpu_seconds(pid) - cpu) / len(batch)
+    # (b) 64 concurrent clients, one transaction per request
+    per_client = max(1, transfers // 64 // 4)
+    used = [len(range(i, transfers, 64)) for i in range(64)]  # nonces each spent in (a)
+    latencies: list[float] = []
+    # The 64 clients are asyncio tasks with one keep-alive connection each, speaking just
+    # enough HTTP/1.1, their transactions signed beforehand: httpx spends about 2 ms of CPU
+    # per request, so on two cores a client built on it measures itself more than the node.
+    prepared = [[signed(clients[i], used[i] + 1 + k, Call(TOKEN, "transfer", (f"s{i}", 1))) for k in range(per_client)]
+                for i in range(64)]
+
+    async def one_client(txs: list[str]) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for tx in txs:
+                t = time.perf_counter()
+                status, body = await post_raw(reader, writer, json.dumps({"tx": tx}).encode())
+                if status != 200 or "receipt" not in json.loads(body):
+                    raise SystemExit(f"the node answered {status}: {body[:300]!r}")
+                latencies.append(time.perf_counter() - t)
+        finally:
+            writer.close()
+
+    async def all_clients() -> None:
+        await asyncio.gather(*(one_client(txs) for txs in prepared))
+
+    cpu, start = tree_cpu_seconds(pid), time.perf_counter()
+    asyncio.run(all_clients())
+    rate_b = len(latencies) / (time.perf_counter() - start)
+    cpu_b = (tree_cpu_seconds(pid) - cpu) / len(latencies)
+    return Figures(rate_a, cpu_a, rate_b, cpu_b, sorted(latencies))
+
+
+@contextmanager
+def store_url(db: str | None, postgres: bool) -> Iterator[str | None]:
+    """The store to measure: the URL given, a throwaway PostgreSQL server, or None (SQLite)."""
+    if not postgres:
+        yield db
+        return
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pgserver import pg_server
+
+    with pg_server() as url:
+        yield url
+
+
+def report(figures: Figures, isolation: str, verify: float) -> None:
+    f, lat = figures, figures.latencies
+    print(f"  isolation={isolation}")
+    print(f"  (a) batches of 500 per request:   {f.rate_a:8,.0f} transfers/s   (a)/verify = {f.rate_a / verify:.2f}"
+          f"  (target >= 0.5)   node CPU {f.cpu_a * 1e6:5.0f} us/transfer")
+    print(f"  (b) 64 clients, 1 tx per request: {f.rate_b:8,.0f} transfers/s   p50 {statistics.median(lat) * 1000:.1f} ms, "
+          f"p99 {lat[int(len(lat) * 0.99)] * 1000:.1f} ms  (target >= 2,000/s, p99 < 50 ms)   node CPU {f.cpu_b * 1e6:5.0f} us/transfer")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transfers", type=int, default=10_000)
-    parser.add_argument("--db", default=None)
-    parser.add_argument("--isolation", default="process", choices=["process", "none"])
+    parser.add_argument("--db", default=None, help="a postgresql://… URL (default: SQLite in the node's home)")
+    parser.add_argument("--postgres", action="store_true", help="measure against a throwaway PostgreSQL server")
+    parser.add_argument("--isolation", default="process", choices=["process", "none", "both"])
+    parser.add_argument("--node", default=None, help="measure this fresh node (chain amigos-bench) instead of starting one")
     args = parser.parse_args()
-    home = tempfile.mkdtemp(prefix="amigos-node-bench-")
-    process, url = start_node(home, args.db, args.isolation)
-    try:
-        clients = [Account.from_seed(i.to_bytes(32, "big")) for i in range(1000, 1064)]
-        with httpx.Client(base_url=url) as http:
-            setup = [signed(OWNER, 1, Deploy(TOKEN, SOURCE))]
-            setup += [signed(OWNER, 2 + i, Call(TOKEN, "transfer", (c.address, 10**9))) for i, c in enumerate(clients)]
-            post(http, {"txs": setup})
-            # (a) batches of 500 from one client
-            print(f"signing {args.transfers:,} transfers...", file=sys.stderr)
-            batch = [signed(clients[i % 64], 1 + i // 64, Call(TOKEN, "transfer", (f"r{i % 1000}", 1)))
-                     for i in range(args.transfers)]
-            start = time.perf_counter()
-            for first in range(0, len(batch), 500):
-                answer = post(http, {"txs": batch[first:first + 500]})
-                assert all("receipt" in o for o in answer["outcomes"]), answer["outcomes"][0]  # type: ignore[index]
-            rate_a = len(batch) / (time.perf_counter() - start)
-        # (b) 64 concurrent clients, one transaction per request
-        per_client = max(1, args.transfers // 64 // 4)
-        used = [len(range(i, args.transfers, 64)) for i in range(64)]  # nonces each spent in (a)
-        latencies: list[float] = []
-        # The 64 clients are asyncio tasks on one connection pool each, their transactions signed
-        # beforehand: a client process of 64 threads would measure itself more than the node.
-        prepared = [[signed(clients[i], used[i] + 1 + k, Call(TOKEN, "transfer", (f"s{i}", 1))) for k in range(per_client)]
-                    for i in range(64)]
-
-        async def one_client(txs: list[str]) -> None:
-            async with httpx.AsyncClient(base_url=url, timeout=120) as http:
-                for tx in txs:
-                    t = time.perf_counter()
-                    response = await http.post("/v1/transactions", json={"tx": tx})
-                    response.raise_for_status()
-                    latencies.append(time.perf_counter() - t)
-
-        async def all_clients() -> None:
-            await asyncio.gather(*(one_client(txs) for txs in prepared))
-
-        start = time.perf_counter()
-        asyncio.run(all_clients())
-        rate_b = len(latencies) / (time.perf_counter() - start)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    isolations = ["process", "none"] if args.isolation == "both" else [args.isolation]
+    results: list[tuple[str, Figures]] = []
+    with store_url(args.db, args.postgres) as db:
+        for isolation in isolations:
+            if args.node:
+                results.append((isolation, measure(args.node.rstrip("/"), None, args.transfers)))
+                break
+            if db is not None and results:
+                empty_postgres(db)  # the next node starts a fresh log
+            process, url = start_node(tempfile.mkdtemp(prefix="amigos-node-bench-"), db, isolation)
+            try:
+                results.append((isolation, measure(url, process.pid, args.transfers)))
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
     verify = verifications_per_second()
-    latencies.sort()
-    store = "PostgreSQL" if args.db else "SQLite"
-    print(f"node: {store}, isolation={args.isolation}, durable commits")
-    print(f"(a) batches of 500 per request:      {rate_a:8,.0f} transfers/s   (a)/verify = {rate_a / verify:.2f}  (target >= 0.5)")
-    print(f"(b) 64 clients, 1 tx per request:    {rate_b:8,.0f} transfers/s   p50 {statistics.median(latencies) * 1000:.1f} ms, "
-          f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms  (target >= 2,000/s, p99 < 50 ms)")
-    print(f"Ed25519 verify (PyNaCl, one core):   {verify:8,.0f} /s")
+    print(f"node: {'PostgreSQL' if db else 'SQLite'}, durable commits, {args.transfers:,} transfers in (a)")
+    for isolation, figures in results:
+        report(figures, isolation, verify)
+    print(f"  Ed25519 verify (PyNaCl, one core): {verify:8,.0f} /s")
+
+
+def empty_postgres(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE state")
 
 
 if __name__ == "__main__":

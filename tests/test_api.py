@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+import struct
 import textwrap
+import threading
+from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
 import anyio
@@ -14,13 +19,24 @@ import httpx
 import pytest
 
 from amigos.crypto.keys import Account
-from amigos.ledger.block import SignedTreeHead, TreeHead, decode_leaf
+from amigos.errors import ProofError
+from amigos.ledger.block import SUBTREE_PREFIX, SignedTreeHead, TreeHead, decode_leaf
 from amigos.ledger.tx import Call, Deploy, Transaction, sign
-from amigos.merkle import consistency_proof, inclusion_proof, leaf_hash, verify_consistency, verify_inclusion
+from amigos.merkle import (
+    CompactTree,
+    complete_subtrees,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    subtree_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 from amigos.node import Node
-from amigos.node.app import MAX_BODY_BYTES, create_app
+from amigos.node.app import MAX_BODY_BYTES, all_resolved, create_app
 from amigos.node.problems import PROBLEM_BASE
 from amigos.node.proofs import LogProofs
+from amigos.node.wire import WireError, parse_hex
 
 CHAIN = "amigos-test"
 COUNTER = textwrap.dedent('''\
@@ -162,6 +178,61 @@ async def test_a_refused_transaction_is_a_problem_with_its_code(api: httpx.Async
     assert body["title"] == "Transaction refused" and len(body["tx_hash"]) == 64
 
 
+VALUES = textwrap.dedent('''\
+    import std
+
+    def values(n: int) -> list:
+        std.emit("values", n=n, nested=[(1, "a"), {"k": b"\\x00"}], big=2**70)
+        std.require(n > 0, "n must be positive")
+        return [n, -n, 2**80, "é", b"\\xff", (1, [2, (3,)]), {"b": None, "a": True}, Decimal("1.50"), None]
+''')
+
+
+async def test_a_submitted_receipt_is_what_its_leaf_says(api: httpx.AsyncClient) -> None:
+    """The receipts a submit answers with are rendered from what the sequencer handed over, not
+    from their leaves: they must read exactly as the same receipts read back from the log."""
+    dave = Account.from_seed(bytes([41]) * 32)
+    path = f"hub.amigos.dev/{dave.address}/values"
+    deployed = await api.post("/v1/transactions", json={"tx": signed(dave, 1, Deploy(path, VALUES))})
+    assert deployed.status_code == 200 and deployed.json()["receipt"]["ok"], deployed.text
+    single = (await api.post("/v1/transactions", json={"tx": signed(dave, 2, Call(path, "values", (3,)))})).json()
+    batch = (await api.post("/v1/transactions", json={"txs": [signed(dave, 3, Call(path, "values", (0,))),
+                                                             signed(dave, 4, Call(path, "values", (5,)))]})).json()
+    receipts = [deployed.json()["receipt"], single["receipt"]] + [o["receipt"] for o in batch["outcomes"]]
+    assert [r["ok"] for r in receipts] == [True, True, False, True]
+    assert receipts[1]["events"][0]["attrs"]["big"] and receipts[2]["error"]["type"]
+    for receipt in receipts:
+        logged = (await api.get(f"/v1/receipts/{receipt['tx_hash']}")).json()["receipt"]
+        assert {**receipt, "proof": None} == {**logged, "proof": None}
+
+
+@pytest.mark.parametrize("text", ["a", "abc", "ab cd", " abcd", "abcd ", "ab\ncd", "zz", "٠١", "ａｂ", "0x12", None, 12, ["ab"]])
+def test_hex_is_strict(text: object) -> None:
+    with pytest.raises(WireError, match="hex digits"):
+        parse_hex(text, "tx")
+
+
+def test_hex_reads_both_cases_and_sizes() -> None:
+    assert parse_hex("", "tx") == b"" and parse_hex("aBcD", "tx", 2) == b"\xab\xcd"
+    with pytest.raises(WireError, match="must be 3 bytes"):
+        parse_hex("abcd", "tx", 3)
+
+
+async def test_waiting_for_receipts_wakes_once_and_cancels_nothing() -> None:
+    """all_resolved returns once every future is resolved (from another thread, or already);
+    on timeout it says so and leaves the futures for the sequencer to resolve."""
+    futures: list[Future[Any]] = [Future() for _ in range(300)]
+    futures[0].set_result(None)
+    resolver = threading.Timer(0.05, lambda: [f.set_result(None) for f in futures[1:]])
+    resolver.start()
+    assert await all_resolved(futures, 10)
+    pending: list[Future[Any]] = [Future(), Future()]
+    pending[0].set_result(None)
+    assert not await all_resolved(pending, 0.05)
+    assert not pending[1].cancelled()
+    pending[1].set_result(None)  # the sequencer resolves it later: nobody fails
+
+
 async def test_without_waiting_the_receipt_comes_later(api: httpx.AsyncClient) -> None:
     account = Account.from_seed(bytes([4]) * 32)
     response = await api.post("/v1/transactions", params={"wait": "false"},
@@ -183,12 +254,68 @@ async def test_without_waiting_the_receipt_comes_later(api: httpx.AsyncClient) -
 
 def test_remembered_subtrees_give_the_merkle_modules_proofs() -> None:
     leaves = [hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(100)]
-    proofs = LogProofs(leaves.__getitem__, min_level=1)  # remember from 2 leaves up: every path uses it
+    proofs = LogProofs(lambda level, index: subtree_hash(leaves, level, index))
     for size in range(1, len(leaves) + 1):
         for index in range(size):
             assert proofs.inclusion(index, size) == inclusion_proof(leaves, index, size)
         for old in range(0, size + 1, 3):
             assert proofs.consistency(old, size) == consistency_proof(leaves, old, size)
+
+
+def test_remembered_subtrees_prove_fresh_leaves_without_reading_the_store() -> None:
+    """What the sequencer hands over (the frontier at start, then each block's subtrees) is all
+    the proofs of the block's leaves need."""
+    leaves = [hashlib.sha256(bytes([i])).digest() for i in range(77)]
+
+    def no_store(level: int, index: int) -> bytes:
+        raise AssertionError(f"read subtree ({level}, {index}) from the store")
+
+    proofs, tree = LogProofs(no_store), CompactTree.from_leaves(leaves[:50])
+    proofs.remember((level, index, h) for (level, index), h in zip(complete_subtrees(50), tree.hashes))
+    for i in range(50, 77):  # blocks of one leaf: proofs of each against its own head
+        finished = tree.append(leaves[i])
+        proofs.remember([(0, i, leaves[i])] + [(level, ((i + 1) >> level) - 1, h) for level, h in enumerate(finished, 1)])
+        assert proofs.inclusion(i, i + 1) == inclusion_proof(leaves, i, i + 1)
+        assert proofs.consistency(50, i + 1) == consistency_proof(leaves, 50, i + 1)
+
+
+async def test_a_restarted_node_proves_its_long_log_and_a_tampered_subtree_shows(tmp_path: Path) -> None:
+    """A node restarted over a log of 600 receipts reads a handful of entries to start (not
+    every leaf), its proofs of old receipts hold against its signed heads; a subtree hash
+    changed in the database gives proofs that no longer hold, which a client sees."""
+    home = tmp_path / "node"
+    with Node(home, chain_id=CHAIN, isolation="none", block_interval=0.001) as node:
+        node.submit(bytes.fromhex(signed(ALICE, 1, Deploy(COUNTER_PATH, COUNTER)))).result(timeout=10)
+        futures = [node.submit(bytes.fromhex(signed(BOB, n, Call(COUNTER_PATH, "increment")))) for n in range(1, 600)]
+        assert all(f.result(timeout=60).receipt is not None for f in futures)
+        size = node.size
+    assert size == 600
+
+    async def proven(node: Node, index: int) -> bool:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(node)), base_url="http://node.test") as api:
+            tx_hash = hashlib.sha256(decode_leaf(node.ledger.leaf(index))[0]).hexdigest()
+            body = (await api.get(f"/v1/receipts/{tx_hash}")).json()
+        try:
+            check_proof(body["receipt"], head_of(body["head"]))
+        except ProofError:
+            return False
+        return True
+
+    node = Node(home, chain_id=CHAIN, isolation="none")
+    reads: list[bytes] = []
+    get = node.runtime.view.get
+    node.runtime.view.get = lambda key: reads.append(key) or get(key)  # type: ignore[method-assign]
+    with node:
+        assert all([await proven(node, index) for index in (0, 1, 255, 256, 511, 599)])
+        assert len(reads) < 200  # 6 receipts, their heads and proofs: O(log n) each
+    with sqlite3.connect(home / "state.sqlite") as db:  # the subtree of receipts 256-511
+        key = SUBTREE_PREFIX + bytes([8]) + struct.pack(">Q", 1)
+        for table in ("log", "state"):
+            db.execute(f"UPDATE {table} SET value = ? WHERE key = ?", (b"\x00" * 32, key))
+    db.close()
+    with Node(home, chain_id=CHAIN, isolation="none") as node:
+        # Receipt 0's proof names that subtree; 300's lies inside it and 599's beside it.
+        assert not await proven(node, 0) and await proven(node, 300) and await proven(node, 599)
 
 
 async def test_blocks_heads_and_consistency_describe_one_growing_log(api: httpx.AsyncClient, node: Node) -> None:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -15,11 +16,15 @@ import httpx
 import pytest
 
 import amigos
-from amigos.client import NodeClient
-from amigos.errors import ForkDetected, NotFound, ProofError, ServiceError, TransactionRefused
+from amigos.client import NodeClient, verify
+from amigos.client.protocol import Response, Session, run_flow
+from amigos.client.proxy import function_specs
+from amigos.errors import AmigosError, ForkDetected, NotFound, ProofError, ServiceError, TransactionRefused
+from amigos.ledger.block import SignedTreeHead, TreeHead
 from amigos.ledger.tx import Call, Deploy, Transaction, sign
 from amigos.node import Node
 from amigos.node.app import create_app
+from amigos.node.wire import head_to_json
 from asgi_transport import sync_client
 
 CHAIN = "amigos-test"
@@ -90,7 +95,7 @@ def test_deploy_call_query_render_as_with_a_local_runtime(node: Node) -> None:
         client.query(path, "nope")
     again = client.receipt(r.tx_hash)
     assert again.results == [2] and again.proof.size >= r.proof.size
-    assert client.service(path)["source"] == COUNTER and client.state(path)["globals"] == {"count": 2}
+    assert client.describe(path)["source"] == COUNTER and client.state(path)["globals"] == {"count": 2}
     assert path in [s["path"] for s in client.services()]
 
 
@@ -244,3 +249,93 @@ def test_a_node_on_postgresql(tmp_path: Path, pg_db: str) -> None:
         assert client.call(path, "increment", 1).result == 6
     finally:
         node.stop()
+
+
+def test_one_client_shared_by_threads_sends_in_nonce_order(node: Node) -> None:
+    gina = amigos.Account.from_seed(bytes([7]) * 32)
+    path = counter_of(gina)
+    client = connect(node, gina)
+    client.deploy(path, COUNTER)
+    results: list[int] = []
+
+    def work() -> None:
+        for _ in range(5):
+            results.append(client.call(path, "increment").result)
+            client.query(path, "get")
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == list(range(1, 31)) and client.last_nonce() == 31
+
+
+# ---------------------------------------------------------------- the protocol, without a node
+
+KEY = amigos.Account.from_seed(bytes([9]) * 32)
+
+
+def signed(height: int, size: int, root: bytes = b"\x01" * 32, chain: str = CHAIN) -> SignedTreeHead:
+    head = TreeHead(chain, height, 1_700_000_000 + height, size, root, b"\x02" * 32)
+    return SignedTreeHead(head, KEY.public_key, KEY.sign(head.signing_bytes()))
+
+
+def test_heads_that_contradict_each_other_on_their_face_are_a_fork() -> None:
+    seen = signed(5, 10)
+    assert verify.sizes_to_prove(seen, seen) is None
+    assert verify.sizes_to_prove(seen, signed(6, 12)) == (10, 12)
+    assert verify.sizes_to_prove(seen, signed(4, 8)) == (8, 10)       # an older head: proven the other way
+    assert verify.sizes_to_prove(seen, signed(6, 10)) is None          # an empty block
+    for shown, why in [(signed(5, 11), "two different tree heads for block 5"),
+                       (signed(6, 9), "do not grow"), (signed(4, 11), "do not grow"),
+                       (signed(6, 10, root=b"\x03" * 32), "different roots")]:
+        with pytest.raises(ForkDetected, match=why) as caught:
+            verify.sizes_to_prove(seen, shown)
+        assert caught.value.seen["size"] == 10 and caught.value.shown["size"] == shown.head.size
+    with pytest.raises(ForkDetected, match="no longer holds"):
+        verify.check_consistency(seen, signed(6, 12), None)
+    for garbage in ({}, {"from": 10, "to": 12}, {"from": 10, "to": 12, "hashes": ["zz"]},
+                    {"from": 10, "to": 12, "hashes": [None]}, {"from": 10, "to": 12, "hashes": 5}, [1]):
+        with pytest.raises(ForkDetected, match="does not extend"):
+            verify.check_consistency(seen, signed(6, 12), garbage)
+
+
+def test_a_head_must_be_signed_by_the_pinned_key_for_the_chain() -> None:
+    good = head_to_json(signed(1, 1))
+    assert verify.signed_head(good, KEY.public_key, CHAIN) == signed(1, 1)
+    with pytest.raises(ProofError, match="not signed"):
+        verify.signed_head(good, bytes(32), CHAIN)
+    with pytest.raises(ProofError, match="not signed"):
+        verify.signed_head({**good, "size": 2}, KEY.public_key, CHAIN)
+    with pytest.raises(ProofError, match="for chain"):
+        verify.signed_head(head_to_json(signed(1, 1, chain="other")), KEY.public_key, CHAIN)
+    for garbage in (None, [], {}, {**good, "root": "00"}, {**good, "height": -1}, {**good, "size": "1"}):
+        with pytest.raises(ProofError, match="malformed"):
+            verify.signed_head(garbage, KEY.public_key, CHAIN)
+
+
+def answers(flow: Any, replies: list[tuple[int, bytes]]) -> Any:
+    """Drive ``flow`` with canned (status, body) answers, as a driver would with HTTP."""
+    return run_flow(flow, lambda request: Response(*replies.pop(0)))
+
+
+NODE_INFO = json.dumps({"node_key": KEY.public_key.hex(), "chain_id": CHAIN, "head": head_to_json(signed(3, 3))}).encode()
+GARBAGE = [(200, b""), (200, b"[]"), (200, b"null"), (200, b"\xff\xfe"), (200, b'{"node_key": 5}'),
+           (200, json.dumps({"node_key": KEY.public_key.hex(), "chain_id": None, "head": None}).encode()),
+           (500, b"<html>oops</html>"), (503, b'{"code": 5}'), (404, b"[]"), (200, b'{"keys": [{"last_nonce": "x"}]}'),
+           (200, b'{"head": {}, "receipt": {}}'), (200, b'{"head": null}'), (200, b'{"outcomes": 1}')]
+
+
+@pytest.mark.parametrize("reply", GARBAGE, ids=range(len(GARBAGE)))
+def test_no_answer_of_a_lying_node_escapes_as_anything_but_an_amigos_error(reply: tuple[int, bytes]) -> None:
+    """Each step of a call (contact, nonce, transaction) is fed the garbage in turn: the client
+    answers with AmigosError (NodeError, ProofError…), never a crash of another type."""
+    honest = [(200, NODE_INFO), (200, json.dumps({"keys": [{"last_nonce": 0}]}).encode())]
+    for step in range(3):
+        session = Session(URL, KEY)
+        with pytest.raises(AmigosError):
+            answers(session.call(counter_of(KEY), "increment", (), None, None), honest[:step] + [reply])
+        assert session.nonce is None  # nothing counted on
+    with pytest.raises(AmigosError):  # what a service proxy is made from
+        function_specs(answers(Session(URL, KEY).describe("hub.amigos.dev/x/y"), [reply]))

@@ -177,3 +177,42 @@ def test_receipts_are_found_by_transaction_hash_with_proofs() -> None:
     verify_consistency(ledger.consistency_proof(old.size, head.size), old_size=old.size, new_size=head.size,
                        old_root=old.root, new_root=head.root)
     assert ledger.index_of(b"\x00" * 32) is None and ledger.index_of("nope") is None  # type: ignore[arg-type]
+
+
+def long_log(home: object, receipts: int, per_block: int) -> list[bytes]:
+    """A log of ``receipts`` counter calls in a SQLite home, in blocks of ``per_block``; the
+    leaf hashes in order."""
+    ledger = Ledger(amigos.LocalRuntime(home, clock=lambda: 1_700_000_000), CHAIN, NODE)
+    ledger.apply_block([signed(ALICE, 1, Deploy(path(ALICE), COUNTER))])
+    for first in range(1, receipts, per_block):
+        ledger.apply_block([signed(BOB, n, Call(path(ALICE), "increment")) for n in range(first, min(first + per_block, receipts))])
+    leaves = [ledger.leaf_hash(i) for i in range(receipts)]
+    ledger.runtime.close()
+    return leaves
+
+
+def test_proofs_over_a_reopened_long_log_read_log_n_entries(tmp_path: pytest.TempPathFactory) -> None:
+    """Every complete subtree is stored as the log grows: after a restart a proof reads a few
+    entries per level of the tree, not every leaf (1,000 receipts: at most 4 * 10 reads)."""
+    leaves = long_log(tmp_path, 1000, 97)
+    runtime = amigos.LocalRuntime(tmp_path)
+    ledger = Ledger(runtime, CHAIN, None)
+    reads: list[bytes] = []
+    get = runtime.view.get
+    runtime.view.get = lambda key: reads.append(key) or get(key)  # type: ignore[method-assign]
+    head = ledger.head_at(runtime.height)
+    assert head is not None and head.head.size == 1000
+    for index in (0, 511, 512, 998, 999):
+        reads.clear()
+        proof = ledger.inclusion_proof(index, 1000)
+        assert len(reads) <= 40 and proof == inclusion_proof(leaves, index, 1000)
+        verify_inclusion(leaves[index], proof, index=index, size=1000, root=head.head.root)
+    for old in (1, 97, 512, 777):
+        reads.clear()
+        proof = ledger.consistency_proof(old, 1000)
+        assert len(reads) <= 40 and proof == consistency_proof(leaves, old, 1000)
+    with pytest.raises(amigos.errors.ProofError):
+        ledger.inclusion_proof(1000, 1000)
+    with pytest.raises(amigos.errors.ProofError):
+        ledger.consistency_proof(5, 4)
+    runtime.close()

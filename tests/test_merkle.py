@@ -40,6 +40,7 @@ from amigos.merkle import (
     leaf_hash,
     merkle_root,
     node_hash,
+    range_hash,
     root_from_inclusion_proof,
     subtree_hash,
     verify_consistency,
@@ -592,8 +593,26 @@ def test_proof_error_is_an_amigos_error():
 def test_public_api():
     assert sorted(merkle.__all__) == sorted([
         "EMPTY_ROOT", "HASH_SIZE", "CompactTree", "LeafHashes", "ProofError", "complete_subtrees",
-        "consistency_proof", "inclusion_proof", "leaf_hash", "merkle_root", "node_hash",
+        "consistency_proof", "inclusion_proof", "leaf_hash", "merkle_root", "node_hash", "range_hash",
         "root_from_inclusion_proof", "subtree_hash", "verify_consistency", "verify_inclusion",
     ])
     for name in merkle.__all__:
         assert hasattr(merkle, name)
+
+
+def test_append_returns_the_subtrees_it_finished_and_ranges_fold_them() -> None:
+    """What a log stores from ``append`` (every complete subtree, by level and index) gives the
+    hash of every range RFC 6962's recursion asks about, and refuses any other range."""
+    tree, stored = CompactTree(), {}
+    for i, leaf in enumerate(MANY[:100]):
+        stored[0, i] = leaf
+        for level, hashed in enumerate(tree.append(leaf), start=1):
+            index = (tree.size >> level) - 1
+            assert hashed == subtree_hash(MANY, level, index)
+            stored[level, index] = hashed
+    assert len(stored) == 2 * 100 - (100).bit_count()  # every complete subtree, once
+    for size in range(1, 101):
+        assert range_hash(lambda level, index: stored[level, index], 0, size) == merkle_root(MANY, size)
+    assert range_hash(lambda level, index: stored[level, index], 64, 100) == merkle_root(MANY[64:100])
+    with pytest.raises(ProofError, match="not a range of complete subtrees"):
+        range_hash(lambda level, index: stored[level, index], 2, 7)

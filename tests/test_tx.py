@@ -48,8 +48,11 @@ class Ledger:
     def last_nonce(self, account: str, public_key: bytes) -> int:
         return self.nonces.get((account, public_key), 0)
 
-    def is_listed_key(self, account: str, public_key: bytes) -> bool:
-        return (account, public_key) in self.listed
+    def check_signer(self, tx: Transaction, block_time: int) -> None:
+        """The master key, or a key listed for the account (the real rules, sessions and
+        recovery, are amigos.accounts': tests/test_accounts.py)."""
+        if address_of(tx.public_key) != tx.account and (tx.account, tx.public_key) not in self.listed:
+            raise TransactionRefused("unknown-key", f"key {tx.public_key.hex()} may not sign for {tx.account}")
 
     def include(self, stx: SignedTransaction) -> None:
         """What the ledger does once a transaction is in a block: its nonce is used."""
@@ -126,6 +129,45 @@ def test_sign_encode_decode_round_trip(ledger: Ledger) -> None:
     assert ALICE.sign(stx.signing_bytes()) == stx.signature  # Ed25519 is deterministic
 
 
+def test_decoding_accepts_only_the_canonical_bytes_of_what_it_decodes() -> None:
+    """decode_signed keeps the bytes it was given as the transaction's encoding (it does not
+    encode again to compare): any input it accepts, mutated at random or with a tuple where a
+    list belongs, must be exactly what a fresh encoding of the decoded transaction gives."""
+    messages = (
+        Deploy(COUNTER, "count = 0\n"),
+        Call(COUNTER, "increment", (-300, 2**70, "é\ud800", b"\x00", [1, (2, 3)], {"k": None}, Decimal("1.50")), {"by": True}),
+        Call(COUNTER, "pay", coins=129),
+        AccountMessage("add_session", {"key": ALICE_PHONE.public_key}),
+    )
+    data = signed(messages=messages, expires_at=NOW + 60, nonce=7, gas_limit=MAX_GAS).encode()
+    rng = random.Random(4)
+    accepted = 0
+    for _ in range(4000):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            position = rng.randrange(len(mutated))
+            kind = rng.randrange(3)
+            if kind == 0:
+                mutated[position] = rng.randrange(256)
+            elif kind == 1:
+                mutated.insert(position, rng.randrange(256))
+            else:
+                del mutated[position]
+        try:
+            stx = SignedTransaction.decode(bytes(mutated))
+        except TransactionError:
+            continue
+        accepted += 1
+        fresh = SignedTransaction(replace(stx.tx), stx.signature)  # no remembered encoding
+        assert fresh.encode() == bytes(mutated)
+        assert stx.tx.encoding() == fresh.tx.encoding()
+    assert accepted > 100  # the mutations reach values, not only broken framing
+    body, signature = codec.decode(data)
+    body[-1][1][3] = tuple(body[-1][1][3])  # the call's args as a tuple: encodes differently
+    with pytest.raises(TransactionError, match="args must be a list"):
+        SignedTransaction.decode(codec.encode([body, signature]))
+
+
 def test_lists_are_accepted_where_tuples_are_kept() -> None:
     tx = make_tx(messages=[Call(COUNTER, "increment", [1, 2])])
     assert tx.messages == (Call(COUNTER, "increment", (1, 2)),)
@@ -144,9 +186,12 @@ def test_sign_refuses_another_key() -> None:
 
 
 def test_refusal_codes_are_stable() -> None:
+    from amigos.accounts import sessions
+
     assert REFUSAL_CODES == (
         ante.MALFORMED, ante.WRONG_CHAIN, ante.EXPIRED, ante.GAS_OUT_OF_BOUNDS,
-        ante.BAD_SIGNATURE, ante.UNKNOWN_KEY, ante.BAD_NONCE,
+        ante.BAD_SIGNATURE, ante.UNKNOWN_KEY, sessions.SESSION_EXPIRED, sessions.SESSION_REVOKED,
+        sessions.NOT_PERMITTED, sessions.OVER_LIMIT, sessions.FROZEN, ante.BAD_NONCE,
     )
     assert TransactionError("x").code == "malformed"
 

@@ -15,22 +15,35 @@ Accounts and signed transactions (see docs/protocol.md)::
     alice = amigos.Account.generate()            # or amigos.Account.from_seed(seed32)
     alice.address                                # "amigo1…"
 
-A running node (``amigos serve``), through the SDK (see docs/api.md)::
+A running node (``amigos serve``), or a local folder, through the SDK (see docs/sdk.md)::
 
-    node = amigos.connect("http://127.0.0.1:8700", account=alice)
-    node.call("hub.amigos.dev/alice/counter", "increment", 2)   # signed; receipt proven in the log
+    node = amigos.connect("http://127.0.0.1:8700", account=alice)   # or amigos.connect(folder)
+    counter = node.service("hub.amigos.dev/alice/counter")
+    counter.increment(2)                         # signed; its receipt proven in the log
+    counter.query.get()
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .errors import DeployError, ExecutionError
 from .runtime import Call, FunctionInfo, LocalRuntime, Receipt, ServiceInfo
 from .vm.machine import Event
 
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers
+    from .client import AsyncNodeClient, LocalClient, NodeClient, aconnect, connect
+    from .crypto.keys import Account
+
 __version__ = "0.1.0"
 
-_LAZY = {"Account": "crypto.keys", "connect": "client", "NodeClient": "client"}
+_LAZY = {
+    "Account": "crypto.keys",
+    "AsyncNodeClient": "client",
+    "LocalClient": "client",
+    "NodeClient": "client",
+    "aconnect": "client",
+    "connect": "client",
+}
 """Names imported on first use: confined worker processes import this package but never sign
 or talk HTTP, so they need not load libsodium or httpx."""
 
@@ -48,15 +61,18 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Account",
+    "AsyncNodeClient",
     "Call",
     "DeployError",
     "Event",
     "ExecutionError",
-    "NodeClient",
     "FunctionInfo",
+    "LocalClient",
     "LocalRuntime",
+    "NodeClient",
     "Receipt",
     "ServiceInfo",
+    "aconnect",
     "connect",
     "errors",
 ]

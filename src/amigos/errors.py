@@ -119,6 +119,11 @@ REFUSAL_CODES = (
     "gas-out-of-bounds",
     "bad-signature",
     "unknown-key",
+    "session-expired",
+    "session-revoked",
+    "not-permitted",
+    "over-limit",
+    "frozen",
     "bad-nonce",
 )
 """Every ``TransactionRefused.code``, in the order :func:`amigos.ledger.ante.ante_check` checks them."""

@@ -23,7 +23,8 @@ from .codec import Extensions
 from .errors import DeployError, ExecutionError, InvalidArgument, StoreError, UsageError
 from .jsonvalue import to_json
 from .store import SQLiteStore, Store, open_store
-from .vm import keys
+from .vm import bank, keys
+from .vm.keys import MAX_AMOUNT
 from .vm.gas import DEFAULT_GAS, DEPLOY_GAS, MAX_GAS, QUERY_GAS
 from .vm.machine import Context, Event, Machine, Outcome
 from .vm.pool import WorkerPool, call_job
@@ -456,16 +457,21 @@ class LocalRuntime:
         signer: str,
         gas: int | None = None,
         kwargs: dict[str, Any] | None = None,
+        coins: int = 0,
     ) -> Receipt:
-        """Call an exported function as ``signer``. Failures come back in the receipt."""
+        """Call an exported function as ``signer``, sending it ``coins`` AMI from the signer's
+        balance (the service sees them as ``std.received()``; a failed call keeps none).
+        Failures come back in the receipt."""
         self._check_signer(signer)
         self._check_path(path)
         gas_limit = check_gas(gas, DEFAULT_GAS)
+        if type(coins) is not int or not 0 <= coins <= MAX_AMOUNT:
+            raise UsageError(f"coins must be an int from 0 to {MAX_AMOUNT}")
         with self._lock:
             if self._block is not None:  # inside a batch: no block of its own
-                return self._execute(path, function, args, kwargs, signer, gas_limit, self._block)
+                return self._execute(path, function, args, kwargs, signer, gas_limit, self._block, coins)
             with self._in_block(signer) as block:
-                return self._execute(path, function, args, kwargs, signer, gas_limit, block)
+                return self._execute(path, function, args, kwargs, signer, gas_limit, block, coins)
 
     def call_many(self, calls: Sequence[Call]) -> list[Receipt]:
         """Run ``calls`` in order in one block and return their receipts. Under process
@@ -484,15 +490,31 @@ class LocalRuntime:
             return [Receipt(o.ok, o.result, o.error, o.gas_used, o.events, block.height) for o in outcomes]
 
     def _execute(self, path: str, function: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
-                 signer: str, gas_limit: int, block: Context) -> Receipt:
-        context = Context(signer, block.height, block.time)
+                 signer: str, gas_limit: int, block: Context, coins: int = 0) -> Receipt:
+        context = Context(signer, block.height, block.time, coins)
+        paid_in = self._pay_in(signer, path, coins) if coins else {}
+        if isinstance(paid_in, ExecutionError):
+            return Receipt(False, None, paid_in, 0, [], block.height)
         if self.pool is not None:  # applied as they arrive, known as the worker's own: its caches stay warm
             outcome = self.pool.run([call_job(path, function, args, kwargs, context, gas_limit, False)], self.view.apply)[0]
         else:
             outcome = self.machine.execute(path, function, args, kwargs or {}, context=context, gas_limit=gas_limit)
             if outcome.ok:
                 self.view.apply(outcome.writes)
+        if not outcome.ok and paid_in:
+            self.view.apply(paid_in)  # the coins go back
         return Receipt(outcome.ok, outcome.result, outcome.error, outcome.gas_used, outcome.events, block.height)
+
+    def _pay_in(self, signer: str, path: str, coins: int) -> dict[bytes, bytes | None] | ExecutionError:
+        """Move the coins a call carries to the service before it runs; return what the two
+        balances were (to put back if the call fails), or why the coins cannot move."""
+        service = keys.service_address(path)
+        before = {keys.balance(h): self.view.get(keys.balance(h)) for h in (signer, service)}
+        try:
+            bank.transfer(self.view, signer, service, coins)
+        except ExecutionError as exc:
+            return exc
+        return before
 
     def query(self, path: str, function: str, *args: Any, kwargs: dict[str, Any] | None = None,
               gas: int | None = None, signer: str | None = None) -> Any:

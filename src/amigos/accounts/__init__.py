@@ -10,12 +10,14 @@ All of it is state in the node's store (:mod:`.state` has the layout), changed o
 transactions, so every rule is in the log and replays identically.
 """
 
-from .actions import ACTIONS, Signer, apply_action, check_may_sign, identify_signer, outgoing_coins
+from .actions import ACTION_GAS, ACTIONS, Signer, apply_action, check_may_sign, identify_signer, outgoing_coins
 from .sessions import PERMISSIONS, Session
+from .sessions import record_use as record_session_use
 from .state import service_address
-from .token import MAX_AMOUNT, SYMBOL, UNBONDING_PERIOD, balance, staked
+from .token import MAX_AMOUNT, SYMBOL, UNBONDING_PERIOD, balance, release_unbonded, staked
 
 __all__ = [
+    "ACTION_GAS",
     "ACTIONS",
     "MAX_AMOUNT",
     "PERMISSIONS",
@@ -28,6 +30,8 @@ __all__ = [
     "check_may_sign",
     "identify_signer",
     "outgoing_coins",
+    "record_session_use",
+    "release_unbonded",
     "service_address",
     "staked",
 ]

@@ -41,6 +41,7 @@ from typing import Any, Callable
 
 from ..crypto.keys import PUBLIC_KEY_SIZE, address_bytes, is_canonical_address, parse_address
 from ..errors import AccountRuleBroken, TransactionRefused, UsageError
+from ..ledger.ante import MALFORMED, UNKNOWN_KEY
 from ..ledger.tx import AccountMessage, Call, Deploy, Message, Transaction
 from ..vm.paths import validate_path
 from . import recovery, sessions, token
@@ -57,8 +58,6 @@ from .sessions import (
 )
 from .state import View, account_event, is_master, master_key_key, webhook_key, write
 
-MALFORMED = "malformed"
-UNKNOWN_KEY = "unknown-key"
 MASTER, SESSION, RECOVERY_KEY = "master", "session", "recovery-key"
 ACTION_GAS = 5_000
 """Gas one account action costs: a few small state reads and writes."""

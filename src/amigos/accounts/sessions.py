@@ -241,19 +241,11 @@ def check_spending(session: Session, outgoing: int, now: int, frozen: bool) -> N
             f"{session.daily_limit}, until {session.window_ends_at(now)})")
 
 
-def record_use(view: View, account: str, session: Session, now: int) -> Session:
-    """Note that the session signed a transaction at ``now`` (kept even if it fails)."""
-    used = replace(session, last_used=now)
-    save_session(view, account, used)
-    return used
-
-
-def record_spending(view: View, account: str, session: Session, outgoing: int, now: int) -> None:
-    """Add ``outgoing`` AMI to what the session spent in the current window. Written with the
-    transaction's own changes, so a failed transaction gives it back."""
-    if outgoing:
-        save_session(view, account, replace(session, window=session.window_at(now),
-                                            spent=session.spent_in_window(now) + outgoing))
+def record_use(view: View, account: str, session: Session, outgoing: int, now: int) -> None:
+    """Note that the session signed a transaction at ``now`` moving ``outgoing`` AMI out. Written
+    with the transaction's own changes, so a failed transaction gives its spending back."""
+    save_session(view, account, replace(session, window=session.window_at(now),
+                                        spent=session.spent_in_window(now) + outgoing, last_used=now))
 
 
 def revoke(view: View, account: str, session: Session, now: int) -> None:

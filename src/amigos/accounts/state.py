@@ -3,7 +3,9 @@
 Account state sits in the same store as service state, so it commits with the block, rolls back
 with a failed transaction, and is covered by the state hash and replayed by ``amigos verify``::
 
-    a/b/<holder>                       AMI balance of an account or a service (its address)
+    a/b/<holder>                       AMI balance of an account or a service (its address),
+                                       defined with the service keys (amigos.vm.keys): service
+                                       code pays from it with std.send
     a/k/<address>                      AMI staked
     a/u/<address>\0<release time>      AMI unbonding, paid back at that block time (8-byte time)
     a/ut/<release time><address>       the same, ordered by time: what the next block releases
@@ -25,7 +27,6 @@ from typing import Any, Protocol
 
 from .. import codec
 from ..crypto.address import address_bytes, parse_address
-from ..vm import keys
 from ..vm.keys import service_address  # noqa: F401 - accounts name services by address too
 
 STAKE_PREFIX = b"a/k/"
@@ -57,11 +58,6 @@ def read(view: View, key: bytes) -> Any:
 
 def write(view: View, key: bytes, value: Any) -> None:
     view.apply({key: None if value is None else codec.encode(value)})
-
-
-balance_key = keys.balance
-"""Balances are the one part of account state that service code touches (``std.send``), so
-their key is defined with the service keys."""
 
 
 def stake_key(address: str) -> bytes:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InsufficientFunds, LimitExceeded
-from ..vm.keys import MAX_AMOUNT
+from ..errors import InsufficientFunds
+from ..vm.bank import balance, credit, debit, transfer  # noqa: F401 - the token's transfers
+from ..vm.keys import MAX_AMOUNT  # noqa: F401
 from .state import (
     UNBONDING_QUEUE_PREFIX,
     View,
     account_event,
-    balance_key,
     read,
     split_unbonding_queue_key,
     stake_key,
@@ -36,10 +36,6 @@ RELEASES_PER_BLOCK = 1_000
 """Most unbondings one block pays back; the rest wait for the next block (bounded work)."""
 
 
-def balance(view: View, holder: str) -> int:
-    return read(view, balance_key(holder)) or 0
-
-
 def staked(view: View, address: str) -> int:
     return read(view, stake_key(address)) or 0
 
@@ -49,27 +45,6 @@ def unbonding(view: View, address: str) -> list[tuple[int, int]]:
     prefix = unbonding_prefix(address)
     return [(int.from_bytes(key[len(prefix):], "big"), read(view, key))
             for key, _ in view.scan(prefix)]
-
-
-def credit(view: View, holder: str, amount: int) -> None:
-    new = balance(view, holder) + amount
-    if new > MAX_AMOUNT:
-        raise LimitExceeded(f"the balance of {holder} would pass {MAX_AMOUNT} {SYMBOL}")
-    write(view, balance_key(holder), new)
-
-
-def debit(view: View, holder: str, amount: int) -> None:
-    have = balance(view, holder)
-    if have < amount:
-        raise InsufficientFunds(f"{holder} has {have} {SYMBOL}, {amount} needed")
-    write(view, balance_key(holder), have - amount or None)
-
-
-def transfer(view: View, sender: str, recipient: str, amount: int) -> None:
-    """Move ``amount`` from ``sender`` to ``recipient`` (the same address: a no-op that still
-    needs the funds)."""
-    debit(view, sender, amount)
-    credit(view, recipient, amount)
 
 
 def stake(view: View, address: str, amount: int) -> None:

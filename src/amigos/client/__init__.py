@@ -1,16 +1,37 @@
-"""The SDK: a running node's services from Python, with every receipt checked against the
-node's signed, append-only log. ::
+"""The SDK: Amigos services from Python, on a running node or in a local runtime, with the
+same code. ::
 
     import amigos
     acct = amigos.Account.generate()
-    node = amigos.connect("http://127.0.0.1:8700", account=acct)
-    node.deploy(f"hub.amigos.dev/{acct.address}/counter", source)
-    r = node.call(f"hub.amigos.dev/{acct.address}/counter", "increment", 2)   # signed, proven
-    node.query(f"hub.amigos.dev/{acct.address}/counter", "get")
+    client = amigos.connect("http://127.0.0.1:8700", account=acct)   # or a folder: local
+    client.deploy(f"hub.amigos.dev/{acct.address}/counter", source)
+    counter = client.service(f"hub.amigos.dev/{acct.address}/counter")
+    counter.increment(2)           # a signed call; its receipt proven in the node's log
+    counter.query.get()            # a read
 
-See :mod:`.node` for what is checked, and docs/api.md for the HTTP API underneath.
+``amigos.aconnect`` is the asyncio twin. See docs/sdk.md; :mod:`.protocol` for what a node
+client checks, and docs/api.md for the HTTP API underneath.
 """
 
-from .node import InclusionProof, NodeClient, Receipt, connect
+from .anode import AsyncNodeClient
+from .connecting import AsyncClient, Client, aconnect, connect
+from .local import LOCAL_SIGNER, AsyncLocalClient, LocalClient
+from .node import NodeClient
+from .proxy import AsyncServiceProxy, ServiceProxy
+from .receipt import InclusionProof, Receipt
 
-__all__ = ["InclusionProof", "NodeClient", "Receipt", "connect"]
+__all__ = [
+    "LOCAL_SIGNER",
+    "AsyncClient",
+    "AsyncLocalClient",
+    "AsyncNodeClient",
+    "AsyncServiceProxy",
+    "Client",
+    "InclusionProof",
+    "LocalClient",
+    "NodeClient",
+    "Receipt",
+    "ServiceProxy",
+    "aconnect",
+    "connect",
+]

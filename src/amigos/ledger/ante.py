@@ -18,16 +18,24 @@ check_chain_id               ``wrong-chain``        a transaction for another ch
 check_expiry                 ``expired``            a block time past ``expires_at``
 check_gas                    ``gas-out-of-bounds``  a gas limit below the intrinsic gas or too high
 check_signature              ``bad-signature``      a signature that is not the key's, over these bytes
-check_key_belongs_to_account ``unknown-key``        a key that may not sign for the account
+check_signer                 ``unknown-key``        a key that may not sign for the account
+                             ``session-expired``    a session key past its expiry
+                             ``session-revoked``    a revoked session key
+                             ``not-permitted``      a message the key's role or session does not allow
+                             ``over-limit``         AMI out of the account beyond a session's limits
+                             ``frozen``             a session spending while a recovery is pending
 check_nonce                  ``bad-nonce``          a nonce that is not the key's last nonce + 1
 ===========================  =====================  =============================================
+
+``check_signer`` is :func:`amigos.accounts.check_may_sign`: the master key, a device session
+within its permissions and limits, or the recovery key for a takeover (docs/accounts.md).
 """
 
 from __future__ import annotations
 
 from typing import Protocol, cast
 
-from ..crypto.keys import address_bytes, parse_address, verify_signature
+from ..crypto.keys import verify_signature
 from ..errors import TransactionRefused
 from .tx import SignedTransaction, Transaction, check_signed_form, decode_signed
 from ..vm.gas import MAX_GAS, STATE_WRITE_BYTE
@@ -57,9 +65,10 @@ class AnteState(Protocol):
         0 if there is none."""
         ...
 
-    def is_listed_key(self, account: str, public_key: bytes) -> bool:
-        """Whether ``public_key`` is listed for ``account`` (a session key, or a later master
-        key). The key the address is derived from is not asked about: it always belongs."""
+    def check_signer(self, tx: Transaction, block_time: int) -> None:
+        """Raise :class:`TransactionRefused` unless ``tx.public_key`` may sign ``tx`` for
+        ``tx.account`` at ``block_time``: its role (master, session, recovery key), and a
+        session's permissions and limits."""
         ...
 
 
@@ -107,13 +116,12 @@ def check_signature(stx: SignedTransaction) -> None:
         raise TransactionRefused(BAD_SIGNATURE, "the signature does not match the transaction and its public key")
 
 
-def check_key_belongs_to_account(tx: Transaction, state: AnteState) -> None:
-    """The signing key is the account's master key (the address derives from it: this is how an
-    anonymous account's first transaction registers it), or a key listed for the account."""
-    if address_bytes(tx.public_key) == parse_address(tx.account):
-        return
-    if not state.is_listed_key(tx.account, tx.public_key):
-        raise TransactionRefused(UNKNOWN_KEY, f"key {tx.public_key.hex()} may not sign for account {tx.account}")
+def check_signer(tx: Transaction, state: AnteState, block_time: int) -> None:
+    """The signing key may sign this transaction for the account: its master key (at first the
+    key the address derives from: this is how an anonymous account's first transaction
+    registers it), a live session whose permissions and limits cover every message, or its
+    recovery key announcing or finalising a takeover."""
+    state.check_signer(tx, block_time)
 
 
 def check_nonce(tx: Transaction, state: AnteState) -> None:
@@ -136,21 +144,21 @@ def ante_check(
     block_time: int,
     state: AnteState,
     max_gas: int = MAX_TX_GAS,
-    signature_checked: bool = False,
+    admitted: bool = False,
 ) -> SignedTransaction:
     """Apply every rule in order to ``stx`` (or to the bytes of one, decoded strictly) for a
     block of ``chain_id`` at ``block_time``; return the transaction or raise the first refusal.
-    ``signature_checked`` skips the signature rule for a transaction this process decoded and
-    checked already (the sequencer checks signatures as transactions arrive, in parallel)."""
+    ``admitted`` skips the first rule, which admission (:func:`amigos.node.sequencer.admit_statelessly`)
+    applied already to a transaction this process decoded from its bytes."""
     if not isinstance(stx, SignedTransaction):
         stx = decode_signed(stx)
-    check_well_formed(stx)
+    if not admitted:  # decode_signed checked the form
+        check_well_formed(stx)
     tx = stx.tx
     check_chain_id(tx, chain_id)
     check_expiry(tx, block_time)
     check_gas(stx, max_gas)
-    if not signature_checked:
-        check_signature(stx)
-    check_key_belongs_to_account(tx, state)
+    check_signature(stx)
+    check_signer(tx, state, block_time)
     check_nonce(tx, state)
     return stx

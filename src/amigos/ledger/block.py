@@ -15,35 +15,42 @@ and tree roots (signatures aside, which only the node's key can make).
 
 The ledger keeps its own entries in the runtime's store under ``x/``, next to service state:
 nonces (``x/n/…``), receipts (``x/l/<index>``) and their leaf hashes (``x/lh/<index>``), the
-index of each transaction hash (``x/t/<hash>``), tree heads (``x/b/<height>``), the compact
-Merkle tree (``x/c``) and the state hash (``x/s``).
+hash of every complete subtree of two leaves or more (``x/h/<level><index>``, see
+:func:`amigos.merkle.complete_subtrees`), the index of each transaction hash (``x/t/<hash>``),
+tree heads (``x/b/<height>``), the compact Merkle tree (``x/c``) and the state hash (``x/s``).
+Any range of the log, and so any inclusion or consistency proof, is O(log n) stored subtree
+hashes: a node proves against a long log right after a restart without reading its leaves.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import codec
-from ..crypto.keys import Account, parse_address, verify_signature
-from ..errors import DeployError, ExecutionError, TransactionRefused, UsageError, execution_error
-from .. import merkle
-from ..merkle import CompactTree, leaf_hash
+from .. import accounts, codec
+from ..crypto.keys import Account, is_canonical_address, parse_address, verify_signature
+from ..errors import DeployError, ExecutionError, ProofError, TransactionRefused, UsageError, execution_error
+from ..merkle import CompactTree, leaf_hash, node_hash, range_hash
+from ..merkle.proof import audit_path, subproof
 from ..runtime import LocalRuntime
+from ..vm import bank
 from ..vm.gas import MAX_GAS
+from ..vm.keys import MAX_AMOUNT
 from .ante import ante_check, intrinsic_gas
-from .tx import AccountMessage, Call, Deploy, Message, SignedTransaction
+from .tx import AccountMessage, Call, Deploy, Message, SignedTransaction, Transaction
 
 HEAD_DOMAIN = b"amigos/tree-head/v1\x00"
 """Prefix of the bytes a node signs for a tree head (never valid as a transaction's bytes)."""
 NONCE_PREFIX = b"x/n/"
 LEAF_PREFIX = b"x/l/"
 LEAF_HASH_PREFIX = b"x/lh/"
+SUBTREE_PREFIX = b"x/h/"
 TX_INDEX_PREFIX = b"x/t/"
 HEAD_PREFIX = b"x/b/"
 TREE_KEY = b"x/c"
+GENESIS_KEY = b"x/g"
 STATE_HASH_KEY = b"x/s"
 GENESIS_STATE_HASH = hashlib.sha256(b"amigos/genesis").digest()
 
@@ -98,8 +105,8 @@ class SignedTreeHead:
 
 @dataclass(frozen=True)
 class Admitted:
-    """A transaction this process already decoded and whose signature it checked (see
-    :func:`amigos.node.sequencer.admit_statelessly`): the ledger does not check it twice."""
+    """A transaction this process decoded from its bytes, so it is well formed (see
+    :func:`amigos.node.sequencer.admit_statelessly`): the ledger does not check that twice."""
 
     stx: SignedTransaction
 
@@ -112,24 +119,59 @@ class BlockResult:
     head: SignedTreeHead
     outcomes: list[TxReceipt | TransactionRefused]
     """One per transaction given, in the same order: its receipt or its refusal."""
+    leaves: list[bytes]
+    """The log leaf of each receipt, in the order of ``receipts``."""
+    subtrees: list[tuple[int, int, bytes]]
+    """``(level, index, hash)`` of every complete subtree the block finished, its leaves
+    (level 0) included: what proofs against this block's head need beyond earlier blocks."""
 
 
 # ---------------------------------------------------------------- the ledger
+
+
+@dataclass(frozen=True)
+class Genesis:
+    """What a chain starts with: AMI balances (``{address: amount}``). The first block writes
+    them and its state hash covers them, so a replay from a different genesis fails at block 1."""
+
+    allocations: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for address, amount in self.allocations.items():
+            if not is_canonical_address(address):
+                raise UsageError(f"genesis: {address!r} is not an amigo1… address")
+            if type(amount) is not int or not 0 < amount <= MAX_AMOUNT:
+                raise UsageError(f"genesis: the allocation of {address} must be an int from 1 to {MAX_AMOUNT}")
+        if sum(self.allocations.values()) > MAX_AMOUNT:
+            raise UsageError(f"genesis: the allocations add up to more than {MAX_AMOUNT}")
+
+    def to_value(self) -> dict[str, Any]:
+        return {"allocations": dict(sorted(self.allocations.items()))}
+
+    @classmethod
+    def from_value(cls, value: Any) -> Genesis:
+        if type(value) is not dict or set(value) != {"allocations"} or type(value["allocations"]) is not dict:
+            raise UsageError("a genesis is {\"allocations\": {address: amount}}")
+        return cls(dict(value["allocations"]))
 
 
 class Ledger:
     """A chain of blocks over a :class:`~amigos.runtime.LocalRuntime`: the node's state machine.
 
     ``node_key`` signs tree heads; a verifier replaying the log passes ``node_key=None`` and
-    checks the logged signatures instead.
+    checks the logged signatures instead. ``genesis`` is applied by the first block; once there
+    is a block, the genesis it applied (stored in the log) is the one that counts.
     """
 
-    def __init__(self, runtime: LocalRuntime, chain_id: str, node_key: Account | None) -> None:
+    def __init__(self, runtime: LocalRuntime, chain_id: str, node_key: Account | None,
+                 genesis: Genesis | None = None) -> None:
         if type(chain_id) is not str or not chain_id:
             raise UsageError("a chain id must be a non-empty str")
         self.runtime = runtime
         self.chain_id = chain_id
         self.node_key = node_key
+        stored = runtime.view.get(GENESIS_KEY)
+        self.genesis = Genesis.from_value(codec.decode(stored)) if stored is not None else genesis or Genesis()
 
     # ------------------------------------------------------------ reading
 
@@ -137,8 +179,8 @@ class Ledger:
         raw = self.runtime.view.get(nonce_key(account, public_key))
         return 0 if raw is None else int(codec.decode(raw))
 
-    def is_listed_key(self, account: str, public_key: bytes) -> bool:
-        return False  # session keys come with accounts (a later issue): only master keys now
+    def check_signer(self, tx: Transaction, block_time: int) -> None:
+        accounts.check_may_sign(self.runtime.view, tx, block_time)
 
     def tree(self) -> CompactTree:
         raw = self.runtime.view.get(TREE_KEY)
@@ -167,15 +209,33 @@ class Ledger:
         raw = self.runtime.view.get(TX_INDEX_PREFIX + tx_hash) if type(tx_hash) is bytes else None
         return None if raw is None else struct.unpack(">Q", raw)[0]
 
+    def subtree_hash(self, level: int, index: int) -> bytes:
+        """The hash of the complete subtree ``(level, index)`` of the log (level 0: a leaf hash).
+        A log written before these were stored has only its leaf hashes: the subtree is then
+        hashed from its halves."""
+        if level == 0:
+            return self.leaf_hash(index)
+        raw = self.runtime.view.get(subtree_key(level, index))
+        if raw is not None:
+            return raw
+        return node_hash(self.subtree_hash(level - 1, 2 * index), self.subtree_hash(level - 1, 2 * index + 1))
+
+    def range_hash(self, start: int, end: int) -> bytes:
+        """The Merkle hash of receipts ``[start, end)`` (a range a proof asks about), from
+        O(log n) stored subtree hashes."""
+        return range_hash(self.subtree_hash, start, end)
+
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        """That receipt ``index`` is in the tree of the first ``size`` receipts (RFC 9162).
-        Reads the leaf hashes it needs from the store: O(size) for now; storing complete
-        subtree hashes would make it O(log size)."""
-        return merkle.inclusion_proof(self.leaf_hash, index, size)
+        """That receipt ``index`` is in the tree of the first ``size`` receipts (RFC 9162)."""
+        check_proof_sizes(index, size, index < size)
+        return audit_path(self.range_hash, index, 0, size)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """That the tree of ``old_size`` receipts is a prefix of the tree of ``new_size``."""
-        return merkle.consistency_proof(self.leaf_hash, old_size, new_size)
+        check_proof_sizes(old_size, new_size, old_size <= new_size)
+        if old_size == 0 or old_size == new_size:
+            return []
+        return subproof(self.range_hash, old_size, 0, new_size, True)
 
     def head_at(self, height: int) -> SignedTreeHead | None:
         raw = self.runtime.view.get(head_key(height))
@@ -200,31 +260,40 @@ class Ledger:
         receipts: list[TxReceipt] = []
         refused: list[tuple[bytes, TransactionRefused]] = []
         outcomes: list[TxReceipt | TransactionRefused] = []
+        leaves: list[bytes] = []
+        subtrees: list[tuple[int, int, bytes]] = []
         with rt.batch(time=time) as block:
             tree = self.tree()
             block_writes = hashlib.sha256()
+            block_writes.update(self._begin_block(block.height, block.time))
             for item in transactions:
                 admitted = type(item) is Admitted
                 raw = item.stx.encode() if admitted else item  # type: ignore[union-attr]
                 try:
                     stx = ante_check(item.stx if admitted else raw, chain_id=self.chain_id,  # type: ignore[union-attr]
-                                     block_time=block.time, state=self, signature_checked=admitted)
+                                     block_time=block.time, state=self, admitted=admitted)
                 except TransactionRefused as refusal:
                     refused.append((raw, refusal))
                     outcomes.append(refusal)
                     continue
-                receipt = self._apply_transaction(stx, block.height, tree.size)
+                index = tree.size
+                receipt = self._apply_transaction(stx, block.height, block.time, index)
                 leaf = encode_receipt(receipt, stx)
                 hashed = leaf_hash(leaf)
-                rt.view.apply({
-                    leaf_key(tree.size): leaf,
-                    leaf_hash_key(tree.size): hashed,
-                    TX_INDEX_PREFIX + stx.tx_hash: struct.pack(">Q", tree.size),
-                })
-                tree.append(hashed)
+                writes = {
+                    leaf_key(index): leaf,
+                    leaf_hash_key(index): hashed,
+                    TX_INDEX_PREFIX + stx.tx_hash: struct.pack(">Q", index),
+                }
+                subtrees.append((0, index, hashed))
+                for level, subtree in enumerate(tree.append(hashed), start=1):
+                    writes[subtree_key(level, (tree.size >> level) - 1)] = subtree
+                    subtrees.append((level, (tree.size >> level) - 1, subtree))
+                rt.view.apply(writes)
                 block_writes.update(receipt.writes_hash)
                 receipts.append(receipt)
                 outcomes.append(receipt)
+                leaves.append(leaf)
             state_hash = hashlib.sha256(self.state_hash() + block_writes.digest()).digest()
             head = sign_head(TreeHead(self.chain_id, block.height, block.time, tree.size, tree.root(), state_hash))
             rt.view.apply({
@@ -232,23 +301,42 @@ class Ledger:
                 STATE_HASH_KEY: state_hash,
                 head_key(block.height): encode_signed_head(head),
             })
-        return BlockResult(receipts, refused, head, outcomes)
+        return BlockResult(receipts, refused, head, outcomes, leaves, subtrees)
 
-    def _apply_transaction(self, stx: SignedTransaction, height: int, index: int) -> TxReceipt:
+    def _begin_block(self, height: int, now: int) -> bytes:
+        """What happens at the start of every block, before its transactions: the first block
+        writes the genesis, and unbondings that are due are paid back. Returns the hash of what
+        it wrote, which the block's state hash covers."""
+        view = self.runtime.view
+        view.savepoint()
+        if height == 1:
+            view.apply({GENESIS_KEY: codec.encode(self.genesis.to_value())})
+            for address, amount in sorted(self.genesis.allocations.items()):
+                bank.credit(view, address, amount)
+        accounts.release_unbonded(view, now)
+        writes = view.changes_since_savepoint()
+        view.release_savepoint()
+        return hash_writes(writes) if writes else b""
+
+    def _apply_transaction(self, stx: SignedTransaction, height: int, now: int, index: int) -> TxReceipt:
         """Bump the nonce and charge intrinsic gas (kept whatever happens), then run the
-        messages as one unit: if one fails, none of them changed anything."""
+        messages as one unit: if one fails, none of them changed anything — nor what a session
+        spent on them."""
         tx = stx.tx
         view = self.runtime.view
         view.apply({nonce_key(tx.account, tx.public_key): codec.encode(tx.nonce)})
         gas_used = intrinsic_gas(stx)
         view.savepoint()
+        signer = accounts.identify_signer(view, tx.account, tx.public_key, now)
+        if signer.session is not None:
+            accounts.record_session_use(view, tx.account, signer.session, accounts.outgoing_coins(tx.messages), now)
         results: list[Any] = []
         events: list[dict[str, Any]] = []
         error: ExecutionError | None = None
         failed: int | None = None
         for number, message in enumerate(tx.messages):
             budget = min(tx.gas_limit - gas_used, MAX_GAS)
-            result, used, message_events, error = self._run_message(tx.account, message, budget)
+            result, used, message_events, error = self._run_message(tx.account, message, budget, now)
             gas_used += used
             if error is not None:
                 failed = number
@@ -266,13 +354,14 @@ class Ledger:
         return TxReceipt(stx.tx_hash, height, index, error is None, results, error, failed,
                          min(gas_used, tx.gas_limit), events, hash_writes(writes))
 
-    def _run_message(self, account: str, message: Message, budget: int) -> tuple[Any, int, list[dict[str, Any]], ExecutionError | None]:
+    def _run_message(self, account: str, message: Message, budget: int,
+                     now: int) -> tuple[Any, int, list[dict[str, Any]], ExecutionError | None]:
         rt = self.runtime
         if budget <= 0:
             return None, 0, [], execution_error("OutOfGas", "no gas left for this message")
         if isinstance(message, Call):
             receipt = rt.call(message.path, message.function, *message.args, signer=account, gas=budget,
-                              kwargs=dict(message.kwargs))
+                              kwargs=dict(message.kwargs), coins=message.coins)
             events = [e.to_dict() for e in receipt.events]
             return receipt.result, receipt.gas_used, events, receipt.error
         if isinstance(message, Deploy):
@@ -282,7 +371,13 @@ class Ledger:
                 return None, exc.gas_used, [], execution_error("DeployFailed", str(exc))
             return {"path": info.path, "version": info.version, "code_hash": info.code_hash}, used, [], None
         assert isinstance(message, AccountMessage)
-        return None, 0, [], execution_error("InvalidArgument", f"account action {message.action!r} is not supported yet")
+        if budget < accounts.ACTION_GAS:
+            return None, budget, [], execution_error("OutOfGas", f"an account action needs {accounts.ACTION_GAS} gas")
+        try:
+            result, events = accounts.apply_action(rt.view, account, message, now)
+        except ExecutionError as exc:
+            return None, accounts.ACTION_GAS, [], exc
+        return result, accounts.ACTION_GAS, events, None
 
 
 # ---------------------------------------------------------------- replay
@@ -345,6 +440,15 @@ def leaf_key(index: int) -> bytes:
 
 def leaf_hash_key(index: int) -> bytes:
     return LEAF_HASH_PREFIX + struct.pack(">Q", index)
+
+
+def subtree_key(level: int, index: int) -> bytes:
+    return SUBTREE_PREFIX + bytes((level,)) + struct.pack(">Q", index)
+
+
+def check_proof_sizes(first: int, second: int, in_order: bool) -> None:
+    if type(first) is not int or type(second) is not int or first < 0 or not in_order:
+        raise ProofError(f"no proof between sizes {first} and {second}")
 
 
 def head_key(height: int) -> bytes:

@@ -27,7 +27,7 @@ from .proof import (
     verify_consistency,
     verify_inclusion,
 )
-from .tree import CompactTree, LeafHashes, complete_subtrees, merkle_root, subtree_hash
+from .tree import CompactTree, LeafHashes, complete_subtrees, merkle_root, range_hash, subtree_hash
 
 __all__ = [
     "EMPTY_ROOT",
@@ -40,6 +40,7 @@ __all__ = [
     "inclusion_proof",
     "leaf_hash",
     "merkle_root",
+    "range_hash",
     "node_hash",
     "root_from_inclusion_proof",
     "subtree_hash",

@@ -82,6 +82,24 @@ def merkle_root(leaves: LeafHashes, size: int | None = None) -> bytes:
     return mth(leaf_reader(leaves, size), 0, size)
 
 
+def range_hash(subtree: Callable[[int, int], bytes], start: int, end: int) -> bytes:
+    """MTH(D[start:end]) from the hashes of complete subtrees, ``subtree(level, index)``, for a
+    range whose ``start`` is a multiple of the largest power of two below ``end - start`` (every
+    range RFC 6962's recursion, and so every proof, asks about). Such a range is the complete
+    subtrees given by the binary digits of its length, largest first: O(log n) of them."""
+    n = end - start
+    if n == 0:
+        return EMPTY_ROOT
+    if n < 0 or start % (1 << (n.bit_length() - 1)):
+        raise ProofError(f"leaves {start} to {end} are not a range of complete subtrees")
+    hashes = []
+    for level in reversed(range(n.bit_length())):
+        if n >> level & 1:
+            hashes.append(subtree(level, start >> level))
+            start += 1 << level
+    return fold_subtree_hashes(hashes)
+
+
 def complete_subtrees(size: int) -> list[tuple[int, int]]:
     """The complete subtrees, as ``(level, index)``, that make up a tree of ``size`` leaves.
 
@@ -170,21 +188,29 @@ class CompactTree:
         """The hashes of the complete subtrees (see :func:`complete_subtrees`), largest first."""
         return tuple(self._hashes)
 
-    def append(self, leaf_hash: bytes) -> None:
-        """Add one leaf, given by its hash (:func:`amigos.merkle.leaf_hash` of the data)."""
+    def append(self, leaf_hash: bytes) -> list[bytes]:
+        """Add one leaf, given by its hash (:func:`amigos.merkle.leaf_hash` of the data).
+
+        Returns the hashes of the complete subtrees of level 1 and up that the leaf finished,
+        smallest first: the one of level ``l`` is ``(l, (size >> l) - 1)`` for the new size
+        (none after an odd number of leaves). A log that stores them can prove any range with
+        O(log n) reads (see :func:`range_hash`)."""
         check_hash(leaf_hash, "leaf hash")
         if self._size == 2**64 - 1:
             raise ProofError("the tree is full: 2**64-1 leaves")
         # Each trailing 1-bit of the old size is a complete subtree of that level which the
         # new leaf's subtree, growing as it merges, now pairs with: 0b1011 + 1 merges three
         # times and leaves 0b1100's two subtrees.
+        finished = []
         merged = leaf_hash
         size = self._size
         while size & 1:
             merged = node_hash(self._hashes.pop(), merged)
+            finished.append(merged)
             size >>= 1
         self._hashes.append(merged)
         self._size += 1
+        return finished
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:
         """Add leaves in order, given by their hashes."""

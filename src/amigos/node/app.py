@@ -17,6 +17,8 @@ import hashlib
 import json
 import logging
 import re
+import threading
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from html import escape
 from typing import Any, AsyncIterator, Callable
@@ -48,7 +50,17 @@ from .node import Node
 from .openapi import openapi_document
 from .problems import Json, Problem, execution_failed, http_problem, refused
 from .sequencer import Outcome
-from .wire import MAX_BATCH, WireError, dump_json, head_to_json, parse_hex, receipt_fields, receipt_to_json, touched_services
+from .wire import (
+    MAX_BATCH,
+    WireError,
+    dump_json,
+    head_to_json,
+    parse_hex,
+    receipt_fields,
+    receipt_fields_of,
+    receipt_to_json,
+    touched_services,
+)
 
 log = logging.getLogger(__name__)
 
@@ -244,25 +256,30 @@ class Api:
         else:
             raise bad(f'the body is {{"tx": hex}} or {{"txs": [hex, …]}} with 1 to {MAX_BATCH} transactions')
         try:
-            futures = await run_in_threadpool(lambda: [self.node.submit(raw) for raw in raws])
+            # Admission decodes (the sequencer verifies signatures): one transaction is
+            # quicker to admit here than to hand to a worker thread; a batch goes to one, so
+            # the event loop serves other clients in the meantime.
+            if single:
+                futures = [self.node.submit(raws[0])]
+            else:
+                futures = await run_in_threadpool(lambda: [self.node.submit(raw) for raw in raws])
         except UsageError:
             raise Problem(503, "unavailable", "the node is not accepting transactions (stopping?)") from None
         if not wait:
             return self.queued(single, raws, futures)
-        # asyncio.wait, unlike wait_for, never cancels what it waits for: a cancelled future
-        # would make the sequencer fail when it resolves it.
-        waiting = [asyncio.wrap_future(f) for f in futures]
-        _, pending = await asyncio.wait(waiting, timeout=WAIT_SECONDS)
-        if pending:
+        if not await all_resolved(futures, WAIT_SECONDS):
             raise Problem(504, "timeout", "no receipt yet; ask for it later by its transaction hash",
                           tx_hashes=[hashlib.sha256(raw).hexdigest() for raw in raws])
         try:
-            outcomes: list[Outcome] = [w.result() for w in waiting]
+            outcomes: list[Outcome] = [f.result() for f in futures]
         except AmigosError as exc:  # the block could not be committed
             raise Problem(503, "unavailable", f"the block could not be committed: {exc}") from None
         if single and outcomes[0].refused is not None:
             raise refused(outcomes[0].refused, tx_hash=hashlib.sha256(raws[0]).hexdigest())
-        return Json(await run_in_threadpool(self.receipts_body, single, outcomes, since))
+        if single and since is None:
+            return Json(self.receipts_body(single, outcomes, since))
+        # Rendered in a worker thread too: a batch's JSON is large.
+        return await run_in_threadpool(lambda: Json(self.receipts_body(single, outcomes, since)))
 
     def queued(self, single: bool, raws: list[bytes], futures: list[Any]) -> Response:
         entries: list[dict[str, Any]] = []
@@ -277,27 +294,27 @@ class Api:
 
     def receipts_body(self, single: bool, outcomes: list[Outcome], since: int | None) -> dict[str, Any]:
         """Receipts with inclusion proofs, all against one head: that of the last block any of
-        them is in (a later tree holds the earlier blocks too). Only the reads hold the lock,
-        which the sequencer needs for the next block."""
-
-        def read_log() -> tuple[dict[str, Any], list[tuple[bytes, dict[str, Any]] | None]]:
-            with self.node.reading():
-                heights = [o.receipt.height for o in outcomes if o.receipt is not None]
-                head = self.ledger.head_at(max(heights)) if heights else self.node.latest_head
-                size = 0 if head is None else head.head.size
-                proven = [None if o.receipt is None else self.leaf_with_proof(o.receipt.index, size) for o in outcomes]
-                return self.with_head({}, head, since), proven
-
-        framing, proven = read_log()
+        them is in (a later tree holds the earlier blocks too). The sequencer handed over the
+        leaves, the head and the subtrees the proofs need: only a consistency proof for
+        ``since`` reads the store (under the lock, which the sequencer needs for the next block)."""
+        heads = [o.head for o in outcomes if o.head is not None]
+        head = max(heads, key=lambda h: h.head.height) if heads else self.node.latest_head
+        size = 0 if head is None else head.head.size
         entries: list[dict[str, Any]] = []
-        for outcome, leaf_proof in zip(outcomes, proven):
-            if leaf_proof is not None:
-                entries.append({"receipt": receipt_json(*leaf_proof)})
+        for outcome in outcomes:
+            if outcome.receipt is not None:
+                assert outcome.leaf is not None and outcome.transaction is not None
+                proof = {"size": size, "hashes": [h.hex() for h in self.node.proofs.inclusion(outcome.receipt.index, size)]}
+                fields = receipt_fields_of(outcome.receipt, outcome.transaction)
+                entries.append({"receipt": receipt_json(outcome.leaf, proof, fields)})
             else:
                 assert outcome.refused is not None
                 entries.append({"refused": refusal_json(outcome.refused)})
         body: dict[str, Any] = entries[0] if single else {"outcomes": entries}
-        return {**body, **framing}
+        if since is None:
+            return {**body, **self.with_head({}, head, None)}
+        with self.node.reading():
+            return {**body, **self.with_head({}, head, since)}
 
     async def receipt(self, request: Request) -> Response:
         tx_hash = hex_param(request.path_params["tx_hash"], "tx_hash", 32)
@@ -546,6 +563,41 @@ class Api:
             node.unwatch(event)
 
 
+async def all_resolved(futures: list[Future[Outcome]], timeout: float) -> bool:
+    """Wait until the sequencer resolved every one of ``futures``, or ``timeout`` seconds
+    (False). The event loop is woken once, by the last of them, not once per future (a batch
+    has hundreds); and nothing cancels them, which would make the sequencer fail to resolve them."""
+    if all(future.done() for future in futures):  # refused at once, say
+        return True
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    remaining = len(futures)
+    lock = threading.Lock()
+
+    def resolve() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def one_resolved(_: object) -> None:  # in the sequencer's thread, or here if already resolved
+        nonlocal remaining
+        with lock:
+            remaining -= 1
+            if remaining:
+                return
+        try:
+            loop.call_soon_threadsafe(resolve)
+        except RuntimeError:  # the loop closed: nobody is waiting any more
+            pass
+
+    for future in futures:
+        future.add_done_callback(one_resolved)
+    try:
+        await asyncio.wait_for(done, timeout)  # cancelling `done` on timeout cancels nothing else
+    except TimeoutError:
+        return False
+    return True
+
+
 def receipt_messages(index: int, leaf: bytes, account: str | None, service: str | None) -> list[str]:
     """The SSE messages of one receipt under the filters: ``receipt`` (the receipt without its
     leaf) if the transaction matches, then one ``event`` per matching event it emitted."""
@@ -566,8 +618,8 @@ def receipt_messages(index: int, leaf: bytes, account: str | None, service: str 
     return out
 
 
-def receipt_json(leaf: bytes, proof: dict[str, Any]) -> dict[str, Any]:
-    return {**receipt_to_json(leaf), "proof": proof}
+def receipt_json(leaf: bytes, proof: dict[str, Any], fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {**receipt_to_json(leaf, fields), "proof": proof}
 
 
 def refusal_json(refusal: TransactionRefused) -> dict[str, str]:

@@ -28,6 +28,7 @@ from ..crypto.keys import SEED_SIZE, Account, parse_address
 from ..errors import TransactionError, UsageError
 from ..ledger.block import NONCE_PREFIX, BlockResult, Ledger, SignedTreeHead
 from ..ledger.tx import check_chain_id_form
+from ..merkle import complete_subtrees
 from ..runtime import LocalRuntime
 from .proofs import LogProofs
 from .sequencer import DEFAULT_BLOCK_INTERVAL, Outcome, Sequencer
@@ -101,8 +102,13 @@ class Node:
         self.chain_id = settle_chain_id(self.home, chain_id)
         self.runtime = LocalRuntime(self.home, isolation=isolation, db=db)
         self.ledger = Ledger(self.runtime, self.chain_id, self.key)
-        self.proofs = LogProofs(self.ledger.leaf_hash)
-        """Inclusion and consistency proofs (call inside :meth:`reading`)."""
+        self.proofs = LogProofs(self._stored_subtree)
+        """Inclusion and consistency proofs of committed trees (from any thread)."""
+        tree = self.ledger.tree()
+        # The complete subtrees of the log as it is are the left siblings in every proof of a
+        # receipt still to come: with them in memory, fresh receipts never wait for the store.
+        self.proofs.remember((level, index, hashed) for (level, index), hashed
+                             in zip(complete_subtrees(tree.size), tree.hashes))
         self.latest_head: SignedTreeHead | None = self.ledger.head_at(self.runtime.height)
         """The head of the last committed block (None before the first)."""
         if self.runtime.height and self.latest_head is None:
@@ -147,8 +153,13 @@ class Node:
         return self.sequencer.submit(raw)
 
     def _committed(self, result: BlockResult) -> None:
+        self.proofs.remember(result.subtrees)
         self.latest_head = result.head
         self._wake_watchers()
+
+    def _stored_subtree(self, level: int, index: int) -> bytes:
+        with self.reading():
+            return self.ledger.subtree_hash(level, index)
 
     # ------------------------------------------------------------ reading
 

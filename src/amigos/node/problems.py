@@ -21,7 +21,8 @@ from .wire import dump_json
 PROBLEM_BASE = "https://amigos.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
 
-REFUSAL_STATUS = {"malformed": 400, "bad-nonce": 409, "unknown-key": 403}
+REFUSAL_STATUS = {"malformed": 400, "bad-nonce": 409, "unknown-key": 403, "session-expired": 403,
+                  "session-revoked": 403, "not-permitted": 403, "over-limit": 403, "frozen": 403}
 """HTTP status of a refused transaction by refusal code; the others are 422."""
 HTTP_CODES = {
     400: "bad-request",

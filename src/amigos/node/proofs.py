@@ -1,19 +1,19 @@
-"""Inclusion and consistency proofs for the API, in O(log n) once warm.
+"""Inclusion and consistency proofs for the API, from memory once warm.
 
-``Ledger.inclusion_proof`` hashes every leaf of the tree for each proof: fine for a test, not
-for a node that proves every receipt it returns. In RFC 6962's recursion the left part of every
-split is a *complete* subtree (see :mod:`amigos.merkle.tree`), and in an append-only log a
-complete subtree never changes once its last leaf is in. :class:`LogProofs` remembers the hash
-of each range of at least ``2**min_level`` committed leaves that it computes (complete subtrees,
-and the right edges that all proofs against one head share), so the first proof over a tree of
-n receipts costs O(n) hashes and each later one about ``log2(n) * 2**min_level``. The proofs
-are :mod:`amigos.merkle`'s own (``audit_path`` and ``subproof``, RFC 9162 §2.1.3.1, §2.1.4.1)
-over this remembering ``mth``: the same bytes as ``inclusion_proof`` and ``consistency_proof``.
+The ledger stores the hash of every complete subtree of the log (``Ledger.subtree_hash``), so
+any range a proof asks about is O(log n) reads, even right after a restart. A node proves every
+receipt it returns, so :class:`LogProofs` also keeps what it read or was handed in memory: the
+sequencer hands over the subtrees each block finished (:meth:`LogProofs.remember`) before any
+client of that block gets its receipt, so the proofs of fresh receipts need neither the store
+nor its lock. Ranges of committed leaves are final, complete subtrees or not, so the right edges
+that all proofs against one head share are hashed once. The proofs are :mod:`amigos.merkle`'s
+own (``audit_path`` and ``subproof``, RFC 9162 §2.1.3.1, §2.1.4.1) over this remembering range
+hash: the same bytes as ``inclusion_proof`` and ``consistency_proof``.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 from ..errors import ProofError
 from ..merkle import EMPTY_ROOT, node_hash
@@ -21,38 +21,44 @@ from ..merkle.proof import audit_path, subproof
 from ..merkle.tree import largest_power_of_two_below
 
 MAX_REMEMBERED = 1 << 20
-"""Subtree hashes kept (32 MB or so); past that the memory starts over."""
+"""Range hashes kept (100 MB or so); past that the memory starts over."""
 
 
 class LogProofs:
-    """Proofs over the leaf hashes ``leaf_hash(i)`` of an append-only log. Only ask about trees
-    whose leaves are committed: what is remembered is taken to be final."""
+    """Proofs over an append-only log whose complete subtree hashes ``subtree(level, index)``
+    reads (level 0: the leaf hashes). Only ask about trees whose leaves are committed: what is
+    remembered is taken to be final. Safe to use from several threads."""
 
-    def __init__(self, leaf_hash: Callable[[int], bytes], min_level: int = 3) -> None:
-        self.leaf_hash = leaf_hash
-        self.min_size = 1 << min_level
+    def __init__(self, subtree: Callable[[int, int], bytes]) -> None:
+        self.subtree = subtree
         self._known: dict[tuple[int, int], bytes] = {}
-        """(start, end) of a range of committed leaves → its hash. Any such range is final,
-        complete subtree or not: the right edges that every proof against one tree head shares
-        are computed once for a whole batch of receipts."""
+        """(start, end) of a range of committed leaves → its hash. Only whole dict operations
+        touch it, which the GIL makes atomic."""
+
+    def remember(self, subtrees: Iterable[tuple[int, int, bytes]]) -> None:
+        """Keep the hashes of committed complete subtrees, given as ``(level, index, hash)``."""
+        if len(self._known) >= MAX_REMEMBERED:
+            self._known = {}
+        known = self._known
+        for level, index, hashed in subtrees:
+            known[index << level, (index + 1) << level] = hashed
 
     def mth(self, start: int, end: int) -> bytes:
+        """The Merkle hash of leaves ``[start, end)``, a range RFC 6962's recursion asks about."""
+        known = self._known.get((start, end))
+        if known is not None:
+            return known
         n = end - start
         if n == 0:
             return EMPTY_ROOT
-        if n == 1:
-            return self.leaf_hash(start)
-        remember = n >= self.min_size
-        if remember:
-            known = self._known.get((start, end))
-            if known is not None:
-                return known
-        k = largest_power_of_two_below(n)
-        value = node_hash(self.mth(start, start + k), self.mth(start + k, end))
-        if remember:
-            if len(self._known) >= MAX_REMEMBERED:
-                self._known.clear()
-            self._known[(start, end)] = value
+        if n & (n - 1) == 0 and start % n == 0:
+            value = self.subtree(n.bit_length() - 1, start // n)
+        else:
+            k = largest_power_of_two_below(n)
+            value = node_hash(self.mth(start, start + k), self.mth(start + k, end))
+        if len(self._known) >= MAX_REMEMBERED:
+            self._known = {}
+        self._known[start, end] = value
         return value
 
     def inclusion(self, index: int, size: int) -> list[bytes]:

@@ -328,7 +328,8 @@ def _key(worker: Worker, message: list[Any], index: int) -> bytes:
 
 def call_job(path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any] | None, context: Context,
              gas_limit: int, readonly: bool) -> Job:
-    return ["call", path, function, [tuple(args), kwargs], context.origin, context.height, context.time, gas_limit, readonly]
+    return ["call", path, function, [tuple(args), kwargs], context.origin, context.height, context.time, gas_limit,
+            readonly, context.received]
 
 
 def refuse_arguments(job: Job) -> Outcome | None:

@@ -22,9 +22,9 @@ are codec bytes carried as text)::
     worker → parent   ["done", [outcome, …],           the same for the batch's last jobs;
                        sets, deletes, cpu_ms]          the batch is over
 
-A job is ``["call", path, function, arguments, origin, height, time, gas, readonly]``, with
-``arguments`` ``[[packed arg, …], {name: packed arg}]`` (:func:`~amigos.vm.channel.pack`), or
-``["deploy", path, source, origin, height, time, gas, upgrade]``. An outcome is ``[ok, result,
+A job is ``["call", path, function, arguments, origin, height, time, gas, readonly,
+received]``, with ``arguments`` ``[[packed arg, …], {name: packed arg}]``
+(:func:`~amigos.vm.channel.pack`), or ``["deploy", path, source, origin, height, time, gas, upgrade]``. An outcome is ``[ok, result,
 error, gas_used, events]``: ``result`` and each event's attributes packed, ``error`` None or
 ``[type, message, line]``. The writes of a message's successful jobs go merged, in the order
 the jobs ran (a key written twice goes once, with its last entry): ``sets`` a flat list ``[key, entry, key, entry…]`` and
@@ -157,11 +157,11 @@ def forget_changed(machine: Machine, reader: RemoteReader, invalidate: list[byte
 def run_job(machine: Machine, job: list[Any]) -> Outcome:
     kind = job[0]
     if kind == "call":
-        _, path, function, arguments, origin, height, now, gas_limit, readonly = job
+        _, path, function, arguments, origin, height, now, gas_limit, readonly, received = job
         packed_args, packed_kwargs = arguments
         args = tuple(map(unpack, packed_args))
         kwargs = {k: unpack(v) for k, v in packed_kwargs.items()} if packed_kwargs else {}
-        return machine.execute(path, function, args, kwargs, context=Context(origin, height, now),
+        return machine.execute(path, function, args, kwargs, context=Context(origin, height, now, received),
                                gas_limit=gas_limit, readonly=readonly)
     if kind == "deploy":
         _, path, source, origin, height, now, gas_limit, upgrade = job
