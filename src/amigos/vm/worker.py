@@ -24,12 +24,13 @@ are codec bytes carried as text)::
 
 A job is ``["call", path, function, arguments, origin, height, time, gas, readonly,
 received]``, with ``arguments`` ``[[packed arg, …], {name: packed arg}]``
-(:func:`~amigos.vm.channel.pack`), or ``["deploy", path, source, origin, height, time, gas, upgrade]``. An outcome is ``[ok, result,
-error, gas_used, events]``: ``result`` and each event's attributes packed, ``error`` None or
-``[type, message, line]``. The writes of a message's successful jobs go merged, in the order
-the jobs ran (a key written twice goes once, with its last entry): ``sets`` a flat list ``[key, entry, key, entry…]`` and
-``deletes`` a list of keys. The parent applies them as one, which leaves its state exactly as
-applying each job's writes in turn would.
+(:func:`~amigos.vm.channel.pack`), or ``["deploy", path, source, origin, height, time, gas,
+upgrade]``. An outcome is ``[ok, result, error, gas_used, events]``: ``result`` and each
+event's attributes packed, ``error`` None or ``[type, message, line]``. The writes of a
+message's successful jobs go merged, in the order the jobs ran (a key written twice goes once,
+with its last entry): ``sets`` a flat list ``[key, entry, key, entry…]`` and ``deletes`` a list
+of keys. The parent applies them as one, which leaves its state exactly as applying each job's
+writes in turn would.
 """
 
 from __future__ import annotations
