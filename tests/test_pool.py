@@ -53,6 +53,8 @@ def burn_cpu():
 
 def send_bad_writes():
     return 0
+def forge_code():
+    return 0
 """
 PATH = "hub.amigos.dev/alice/counter"
 CLOCK = lambda: 1_700_000_000  # noqa: E731 - fixed block time, so state roots compare
@@ -116,6 +118,57 @@ def test_a_crashing_call_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
         assert [r.result for r in receipts if r.ok] == [1, 2, 3, 4]
         assert rt.query(PATH, "get") == 4
         assert rt.call(PATH, "bump", signer="bob").result == 5
+
+
+def _amount(n: int) -> str:
+    from amigos import codec
+
+    return codec.encode(n).decode("latin-1")
+
+
+@pytest.mark.parametrize("sets, deletes", [
+    (["c/hub.amigos.dev/x/y", "evil = 1"], []),          # code is the parent's to write
+    (["i/hub.amigos.dev/x/y", "record"], []),            # so are service records
+    (["o/x", "mallory"], []),                            # and namespace owners
+    (["x/n/anything", "1"], []),                         # and the ledger's keys
+    (["a/s/amigo1…", "session"], []),                    # and the accounts' other keys
+    (["a/b/amigo1mallory", _amount(10**9)], []),         # AMI out of nothing
+    (["a/b/amigo1mallory", "not an amount"], []),
+    (["a/b/amigo1mallory", _amount(0)], []),             # a zero balance is a deletion, never a value
+    ([], ["a/b/amigo1rich"]),                            # AMI burnt: changes must add up to zero
+])
+def test_a_worker_cannot_write_what_service_code_cannot(sets: list[str], deletes: list[str]) -> None:
+    """A worker whose language wall fell still cannot forge code, owners, ledger or account
+    keys, nor make or destroy AMI: the parent refuses the message whole."""
+    from amigos import codec
+    from amigos.vm.pool import WorkerDied, take_finished
+
+    view = {b"a/b/amigo1rich": codec.encode(500)}
+    applied: list[object] = []
+    with pytest.raises(WorkerDied):
+        take_finished(_Judge(), ["results", [OK_OUTCOME], sets, deletes], [], 1, applied.append, view)  # type: ignore[arg-type]
+    assert applied == []
+
+
+def test_balance_moves_that_add_up_are_applied() -> None:
+    from amigos import codec
+    from amigos.vm.pool import take_finished
+
+    view = {b"a/b/amigo1rich": codec.encode(500)}
+    applied: list[object] = []
+    take_finished(_Judge(), ["results", [OK_OUTCOME], ["a/b/amigo1rich", _amount(200), "a/b/amigo1poor", _amount(300)], []],
+                  [], 1, applied.append, view)  # type: ignore[arg-type]
+    assert applied == [{b"a/b/amigo1rich": codec.encode(200), b"a/b/amigo1poor": codec.encode(300)}]
+
+
+def test_a_worker_forging_code_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = pool_runtime(monkeypatch, worker_module="faulty_worker", namespaces=False)
+    with rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        receipts = rt.call_many([amigos.Call(PATH, name, signer="bob") for name in ["bump", "forge_code", "bump"]])
+        assert [r.ok for r in receipts] == [True, False, True]
+        assert receipts[1].error.type == "WorkerCrashed"
+        assert rt.source(PATH) == COUNTER and rt.query(PATH, "get") == 2
 
 
 def test_a_message_with_malformed_writes_applies_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -346,7 +399,7 @@ def test_a_malformed_results_message_is_refused_whole(finished: object, sets: ob
     applied: list[object] = []
     outcomes: list[object] = []
     with pytest.raises(WorkerDied):
-        take_finished(_Judge(), ["results", finished, sets, deletes], outcomes, 1, applied.append)  # type: ignore[arg-type]
+        take_finished(_Judge(), ["results", finished, sets, deletes], outcomes, 1, applied.append, {})  # type: ignore[arg-type]
     assert applied == [] and outcomes == []
 
 
@@ -356,8 +409,8 @@ def test_a_results_message_applies_its_writes_merged() -> None:
     applied: list[object] = []
     outcomes: list[object] = []
     take_finished(_Judge(), ["results", [OK_OUTCOME, [False, None, ["ServiceError", "no", 3], 5, []]],
-                             ["a", "1", "b\u00ff", "2"], ["c"]], outcomes, 2, applied.append)  # type: ignore[arg-type]
-    assert applied == [{b"a": b"1", b"b\xff": b"2", b"c": None}]
+                             ["g/a", "1", "m/b\u00ff", "2"], ["g/c"]], outcomes, 2, applied.append, {})  # type: ignore[arg-type]
+    assert applied == [{b"g/a": b"1", b"m/b\xff": b"2", b"g/c": None}]
     assert [(o.ok, o.result, o.gas_used) for o in outcomes] == [(True, 1, 10), (False, None, 5)]  # type: ignore[attr-defined]
 
 

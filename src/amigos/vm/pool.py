@@ -28,10 +28,12 @@ from collections.abc import Callable, Sequence
 from operator import methodcaller
 from typing import Any
 
+from .. import codec
 from ..errors import CodecError, ExecutionError, SandboxUnavailable, execution_error
 from .channel import SCALARS, Channel, ChannelClosed, pack, raw, text, unpack
 from .confine import Limits, bwrap_command
 from .gas import Halt, OutOfGasHalt
+from .keys import BALANCE_PREFIX, MAX_AMOUNT
 from .machine import Context, Event, Outcome, copy_plain
 from .service import CompiledService
 
@@ -260,9 +262,9 @@ class WorkerPool:
                     rows = self.view.scan(prefix, start, limit)
                     worker.send(["rows", [text(part) for row in rows for part in row]])
                 elif kind == "results" and len(message) == 4:
-                    take_finished(worker, message, outcomes, expected, apply)
+                    take_finished(worker, message, outcomes, expected, apply, self.view)
                 elif kind == "done" and len(message) == 5:
-                    take_finished(worker, message, outcomes, expected, apply)
+                    take_finished(worker, message, outcomes, expected, apply, self.view)
                     if len(outcomes) != expected:
                         raise worker.died("batch ended early")
                     worker.cpu_seconds = message[4] / 1000 if type(message[4]) is int else 0.0
@@ -362,7 +364,8 @@ def crash_outcome(death: WorkerDied) -> Outcome:
     return Outcome(False, None, error, 0)
 
 
-def take_finished(worker: Worker, message: list[Any], outcomes: list[Outcome], expected: int, apply: Apply) -> None:
+def take_finished(worker: Worker, message: list[Any], outcomes: list[Outcome], expected: int, apply: Apply,
+                  view: Any) -> None:
     """Check a ``results`` or ``done`` message whole, then apply its writes and keep its
     outcomes: a malformed message changes nothing."""
     finished, sets, deletes = message[1:4]
@@ -373,8 +376,38 @@ def take_finished(worker: Worker, message: list[Any], outcomes: list[Outcome], e
     if writes:
         if not any(outcome.ok for outcome in taken):
             raise worker.died("writes without a successful call")
+        check_service_writes(worker, writes, view)
         apply(writes)
     outcomes.extend(taken)
+
+
+SERVICE_WRITABLE = (b"g/", b"m/", b"n/", b"q/", BALANCE_PREFIX)
+"""What service code can change: globals, Maps, and (std.send) balances. Code, service
+records, namespace owners, the ledger's and the accounts' keys are written by the parent only."""
+
+
+def check_service_writes(worker: Worker, writes: Writes, view: Any) -> None:
+    """Defence in depth against a worker whose language wall fell: it may only write the kinds
+    of keys service code can, and its balance changes must add up to zero (std.send moves AMI,
+    it never makes any). What it could still do, such a worker — change other services' state,
+    move AMI between balances — a replay of the log (``amigos verify``) exposes, since the
+    state hash would not come out the same."""
+    moved = 0
+    for key, value in writes.items():
+        if not key.startswith(SERVICE_WRITABLE):
+            raise worker.died(f"a write to {key[:40]!r}, which service code cannot change")
+        if key.startswith(BALANCE_PREFIX):
+            try:
+                new = 0 if value is None else codec.decode(value)
+                old_raw = view.get(key)
+                old = 0 if old_raw is None else codec.decode(old_raw)
+            except CodecError:
+                raise worker.died("a balance that is not an amount") from None
+            if value is not None and (type(new) is not int or not 0 < new <= MAX_AMOUNT):
+                raise worker.died("a balance that is not an amount")
+            moved += new - old
+    if moved:
+        raise worker.died(f"balance changes that do not add up to zero ({moved:+d} AMI)")
 
 
 _latin1 = methodcaller("encode", "latin-1")
