@@ -6,6 +6,8 @@ misbehave the way a compromised or crashing worker would. Started by tests throu
     send_garbage     it sends a message that is not a valid reply
     hang             it stops answering
     burn_cpu         it spins outside any gas meter until RLIMIT_CPU kills it
+    send_bad_writes  it sends the outcomes finished so far with writes that are not keys
+    forge_code       it sends them with a write of the service's code (as if its wall fell)
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ def faulty_run_job(machine, job):  # type: ignore[no-untyped-def]
         machine.reader.channel.send(["results", "not a list of outcomes"])
     if name == "hang":
         machine.reader.channel.receive()  # waits for a message the parent never sends
+    if name == "send_bad_writes":
+        machine.reader.channel.send(["results", machine.reader.finished, [1, "not a key"], []])
+    if name == "forge_code":
+        machine.reader.channel.send(["results", machine.reader.finished, [f"c/{job[1]}", "evil = 1"], []])
     if name == "burn_cpu":
         n = 0
         while True:

@@ -50,6 +50,11 @@ def hang():
 
 def burn_cpu():
     return 0
+
+def send_bad_writes():
+    return 0
+def forge_code():
+    return 0
 """
 PATH = "hub.amigos.dev/alice/counter"
 CLOCK = lambda: 1_700_000_000  # noqa: E731 - fixed block time, so state roots compare
@@ -113,6 +118,71 @@ def test_a_crashing_call_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
         assert [r.result for r in receipts if r.ok] == [1, 2, 3, 4]
         assert rt.query(PATH, "get") == 4
         assert rt.call(PATH, "bump", signer="bob").result == 5
+
+
+def _amount(n: int) -> str:
+    from amigos import codec
+
+    return codec.encode(n).decode("latin-1")
+
+
+@pytest.mark.parametrize("sets, deletes", [
+    (["c/hub.amigos.dev/x/y", "evil = 1"], []),          # code is the parent's to write
+    (["i/hub.amigos.dev/x/y", "record"], []),            # so are service records
+    (["o/x", "mallory"], []),                            # and namespace owners
+    (["x/n/anything", "1"], []),                         # and the ledger's keys
+    (["a/s/amigo1…", "session"], []),                    # and the accounts' other keys
+    (["a/b/amigo1mallory", _amount(10**9)], []),         # AMI out of nothing
+    (["a/b/amigo1mallory", "not an amount"], []),
+    (["a/b/amigo1mallory", _amount(0)], []),             # a zero balance is a deletion, never a value
+    ([], ["a/b/amigo1rich"]),                            # AMI burnt: changes must add up to zero
+])
+def test_a_worker_cannot_write_what_service_code_cannot(sets: list[str], deletes: list[str]) -> None:
+    """A worker whose language wall fell still cannot forge code, owners, ledger or account
+    keys, nor make or destroy AMI: the parent refuses the message whole."""
+    from amigos import codec
+    from amigos.vm.pool import WorkerDied, take_finished
+
+    view = {b"a/b/amigo1rich": codec.encode(500)}
+    applied: list[object] = []
+    with pytest.raises(WorkerDied):
+        take_finished(_Judge(), ["results", [OK_OUTCOME], sets, deletes], [], 1, applied.append, view)  # type: ignore[arg-type]
+    assert applied == []
+
+
+def test_balance_moves_that_add_up_are_applied() -> None:
+    from amigos import codec
+    from amigos.vm.pool import take_finished
+
+    view = {b"a/b/amigo1rich": codec.encode(500)}
+    applied: list[object] = []
+    take_finished(_Judge(), ["results", [OK_OUTCOME], ["a/b/amigo1rich", _amount(200), "a/b/amigo1poor", _amount(300)], []],
+                  [], 1, applied.append, view)  # type: ignore[arg-type]
+    assert applied == [{b"a/b/amigo1rich": codec.encode(200), b"a/b/amigo1poor": codec.encode(300)}]
+
+
+def test_a_worker_forging_code_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = pool_runtime(monkeypatch, worker_module="faulty_worker", namespaces=False)
+    with rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        receipts = rt.call_many([amigos.Call(PATH, name, signer="bob") for name in ["bump", "forge_code", "bump"]])
+        assert [r.ok for r in receipts] == [True, False, True]
+        assert receipts[1].error.type == "WorkerCrashed"
+        assert rt.source(PATH) == COUNTER and rt.query(PATH, "get") == 2
+
+
+def test_a_message_with_malformed_writes_applies_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bad message carries a finished bump: it is not applied, and the bump is run again
+    (once) on a fresh worker."""
+    rt = pool_runtime(monkeypatch, worker_module="faulty_worker", namespaces=False)
+    with rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        calls = [amigos.Call(PATH, name, signer="bob") for name in ["bump", "bump", "send_bad_writes", "bump"]]
+        receipts = rt.call_many(calls)
+        assert [r.ok for r in receipts] == [True, True, False, True]
+        assert receipts[2].error.type == "WorkerCrashed"
+        assert [r.result for r in receipts if r.ok] == [1, 2, 3]
+        assert rt.query(PATH, "get") == 3
 
 
 @pytest.mark.parametrize("name", ["send_garbage", "hang"])
@@ -205,3 +275,185 @@ def test_workers_run_in_their_own_namespaces_where_bubblewrap_works() -> None:
 def test_a_worker_that_cannot_start_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(amigos.errors.SandboxUnavailable, match="could not start"):
         pool_runtime(monkeypatch, worker_module="no_such_worker_module", namespaces=False)
+
+
+ECHO = """
+def echo(text):
+    return text + "!"
+"""
+
+
+def test_a_batch_larger_than_the_pipes_neither_side_waits_for_the_other() -> None:
+    """Megabytes of arguments one way and of results the other: the parent reads results
+    while it still writes jobs (with both pipes full, a blocking writer on each side would
+    wait for ever)."""
+    path = "hub.amigos.dev/alice/echo"
+    texts = [f"{i}:" + "x" * 60_000 for i in range(40)]
+    receipts: list[amigos.Receipt] = []
+    with amigos.LocalRuntime(isolation="process") as rt:
+        rt.deploy(path, ECHO, signer="alice")
+        runner = threading.Thread(target=lambda: receipts.extend(
+            rt.call_many([amigos.Call(path, "echo", (text,), signer="bob", gas=10_000_000) for text in texts])))
+        runner.start()
+        runner.join(timeout=120)
+        assert not runner.is_alive(), "the batch is stuck"
+    assert [r.result for r in receipts] == [text + "!" for text in texts]
+
+
+LEDGER = """
+import std
+total = 0
+entries = std.Map()
+
+def put(key, amount):
+    global total
+    total += amount
+    entries[key] = entries.get(key, 0) + amount
+    return entries[key]
+
+def drop(key):
+    global total
+    total -= entries.get(key, 0)
+    return entries.pop(key, None)
+
+def listing():
+    return [[k, v] for k, v in entries.items()], total
+"""
+
+
+def ledger_calls() -> list[amigos.Call]:
+    """Keys set, set again, deleted and set anew within the same batch, with scans (which
+    the worker must ask the parent for) in between."""
+    path = "hub.amigos.dev/alice/ledger"
+    script = [("put", ("a", 1)), ("put", ("a", 2)), ("put", ("b", 5)), ("drop", ("a",)), ("listing", ()),
+              ("put", ("a", 7)), ("drop", ("b",)), ("drop", ("b",)), ("put", ("c", 1)), ("listing", ())]
+    return [amigos.Call(path, name, args, signer="bob") for _ in range(7) for name, args in script]
+
+
+@pytest.mark.parametrize("batch", [1, 3, 70])
+def test_merged_writes_leave_the_state_of_calls_applied_one_by_one(batch: int) -> None:
+    calls = ledger_calls()
+    results = {}
+    roots = {}
+    for isolation in ("none", "process"):
+        with amigos.LocalRuntime(isolation=isolation, clock=CLOCK) as rt:
+            rt.deploy("hub.amigos.dev/alice/ledger", LEDGER, signer="alice")
+            receipts = [r for first in range(0, len(calls), batch) for r in rt.call_many(calls[first:first + batch])]
+            results[isolation] = [(r.ok, r.result, r.error, r.gas_used) for r in receipts]
+            roots[isolation] = rt.state_root()
+    assert all(ok for ok, *_ in results["none"])
+    assert results["process"] == results["none"]
+    assert roots["process"] == roots["none"]
+
+
+def test_a_workers_own_writes_leave_its_caches_warm() -> None:
+    """Calls one by one (a node's way): what a worker wrote is not invalidated in it (only
+    what others changed is), and a worker that did not write it is told."""
+    from amigos.vm import keys
+    from amigos.vm.channel import raw
+
+    with amigos.LocalRuntime(isolation="process") as rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        assert rt.pool is not None
+        rt.call(PATH, "bump", signer="bob")
+        (worker,) = rt.pool.idle
+        stale = [raw(k) for k in rt.pool._changes_for(worker)]
+        assert stale and all(keys.service_holding(k) is None for k in stale)  # block height and time only
+        other = rt.pool._start()
+        rt.pool.idle.append(other)
+        rt.call(PATH, "bump", signer="bob")  # the new worker runs it
+        assert any(keys.service_holding(raw(k)) == PATH for k in rt.pool._changes_for(worker))
+        assert rt.query(PATH, "get") == 2
+
+
+class _Judge:
+    """Stands in for a worker when a message is judged on its own: the verdict is WorkerDied."""
+
+    def died(self, reason: str) -> Exception:
+        from amigos.vm.pool import WorkerDied
+
+        return WorkerDied(reason, None)
+
+
+OK_OUTCOME = [True, 1, None, 10, []]
+
+
+@pytest.mark.parametrize("finished, sets, deletes", [
+    ([OK_OUTCOME], ["k"], []),  # a key without its entry
+    ([OK_OUTCOME], [1, "v"], []),  # a key that is not text
+    ([OK_OUTCOME], ["k", None], []),  # a deletion among the sets
+    ([OK_OUTCOME], ["k", "\u0100"], []),  # a character past one byte
+    ([OK_OUTCOME], ["k", "v"], [["k"]]),
+    ([OK_OUTCOME], "k", []),
+    ([OK_OUTCOME], [], None),
+    ([[False, None, ["ServiceError", "no", None], 10, []]], ["k", "v"], []),  # writes nobody made
+    ([], [], ["k"]),
+    ([OK_OUTCOME, OK_OUTCOME], [], []),  # more outcomes than jobs
+    ([[True, 1, None, "10", []]], [], []),
+    ([[True, [0, [[1]]], None, 10, []]], [], []),  # a nested value in the flat form
+    ([[True, 1, None, 10, [["svc", "name", [0, ["not", "a dict"]]]]]], [], []),
+])
+def test_a_malformed_results_message_is_refused_whole(finished: object, sets: object, deletes: object) -> None:
+    from amigos.vm.pool import WorkerDied, take_finished
+
+    applied: list[object] = []
+    outcomes: list[object] = []
+    with pytest.raises(WorkerDied):
+        take_finished(_Judge(), ["results", finished, sets, deletes], outcomes, 1, applied.append, {})  # type: ignore[arg-type]
+    assert applied == [] and outcomes == []
+
+
+def test_a_results_message_applies_its_writes_merged() -> None:
+    from amigos.vm.pool import take_finished
+
+    applied: list[object] = []
+    outcomes: list[object] = []
+    take_finished(_Judge(), ["results", [OK_OUTCOME, [False, None, ["ServiceError", "no", 3], 5, []]],
+                             ["g/a", "1", "m/b\u00ff", "2"], ["g/c"]], outcomes, 2, applied.append, {})  # type: ignore[arg-type]
+    assert applied == [{b"g/a": b"1", b"m/b\xff": b"2", b"g/c": None}]
+    assert [(o.ok, o.result, o.gas_used) for o in outcomes] == [(True, 1, 10), (False, None, 5)]  # type: ignore[attr-defined]
+
+
+def channel_pair(timeout: float) -> tuple[object, object]:
+    """A parent's end (with a timeout) and a worker's end of a pair of pipes."""
+    from amigos.vm.channel import Channel
+
+    parent_read, worker_write = os.pipe()
+    worker_read, parent_write = os.pipe()
+    return Channel(parent_read, parent_write, timeout), Channel(worker_read, worker_write)
+
+
+def test_the_parents_end_reads_while_it_writes() -> None:
+    """Both ends send more than a pipe holds before reading: the worker's end blocks, the
+    parent's keeps what arrives meanwhile, and both messages arrive whole."""
+    parent, worker = channel_pair(timeout=5.0)
+    up = ["results", "w" * 300_000]
+    down = ["jobs", "p" * 300_000]
+    received: dict[str, object] = {}
+
+    def worker_side() -> None:
+        worker.send(up)  # type: ignore[attr-defined]
+        received["worker"] = worker.receive()  # type: ignore[attr-defined]
+
+    def parent_side() -> None:
+        parent.send(down)  # type: ignore[attr-defined]
+        received["parent"] = parent.receive()  # type: ignore[attr-defined]
+
+    threads = [threading.Thread(target=side, daemon=True) for side in (worker_side, parent_side)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert received == {"worker": down, "parent": up}, "the two ends wait for each other"
+    for end in (parent, worker):
+        end.close()  # type: ignore[attr-defined]
+
+
+def test_the_parents_end_gives_up_on_a_worker_that_neither_reads_nor_writes() -> None:
+    from amigos.vm.channel import ChannelClosed
+
+    parent, worker = channel_pair(timeout=0.2)
+    with pytest.raises(ChannelClosed, match="no room"):
+        parent.send(["jobs", "p" * 300_000])  # type: ignore[attr-defined]
+    for end in (parent, worker):
+        end.close()  # type: ignore[attr-defined]

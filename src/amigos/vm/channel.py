@@ -19,6 +19,9 @@ from .. import codec
 
 MAX_MESSAGE = 256 << 20
 """Largest message either side accepts (a batch's results, a page of state)."""
+READ_BYTES = 1 << 16
+"""Bytes asked of one read: a pipe's default capacity, and small enough that the buffer comes
+from the heap (larger ones are mapped and unmapped by the allocator at each read)."""
 _HEADER = struct.Struct(">I")
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False)
 
@@ -35,8 +38,20 @@ def raw(carried: object) -> bytes:
     return carried.encode("latin-1")
 
 
-SCALARS = (str, int, bool, type(None))
+SCALARS = frozenset({str, int, bool, type(None)})
 """What JSON carries exactly as itself."""
+
+
+_STR = frozenset({str})
+
+
+def is_flat(value: Any) -> bool:
+    """A list of scalars or a str-keyed dict of scalars (the type checks run in C: this is on
+    every argument, result and event of a batch)."""
+    t = type(value)
+    if t is list:
+        return SCALARS.issuperset(map(type, value))
+    return t is dict and _STR.issuperset(map(type, value)) and SCALARS.issuperset(map(type, value.values()))
 
 
 def pack(value: Any) -> Any:
@@ -44,12 +59,9 @@ def pack(value: Any) -> Any:
     str-keyed dict of those as ``[0, value]``; anything else as ``[1, its codec bytes as text]``.
     Most arguments, results and event attributes are of the first two kinds and cost nothing to
     read back."""
-    t = type(value)
-    if t in SCALARS:
+    if type(value) in SCALARS:
         return value
-    if (t is list and all(type(v) in SCALARS for v in value)) or (
-        t is dict and all(type(k) is str and type(v) in SCALARS for k, v in value.items())
-    ):
+    if is_flat(value):
         return [0, value]
     return [1, text(codec.encode(value))]
 
@@ -63,10 +75,7 @@ def unpack(packed: Any) -> Any:
     form, value = packed
     if form == 1:
         return codec.decode(raw(value))
-    t = type(value)
-    if form != 0 or not ((t is list and all(type(v) in SCALARS for v in value)) or (
-        t is dict and all(type(v) in SCALARS for v in value.values())
-    )):
+    if form != 0 or not is_flat(value):  # a JSON object's keys are str
         raise ValueError("malformed value")
     return value
 
@@ -80,51 +89,84 @@ class ChannelClosed(Exception):
 
 
 class Channel:
-    """One end of a pair of pipes, carrying codec-encoded messages."""
+    """One end of a pair of pipes, carrying JSON messages.
 
-    def __init__(self, read_fd: int, write_fd: int) -> None:
+    The parent's end has a ``timeout``: it waits at most that long for the worker, and a send
+    that finds the pipe full reads whatever the worker sends meanwhile (kept for the next
+    :meth:`receive`). So the parent never blocks on a write while the worker blocks on one to
+    it, whatever the size of the messages, and the worker's end (no timeout: ``select`` is not
+    among its system calls) can simply block.
+    """
+
+    def __init__(self, read_fd: int, write_fd: int, timeout: float | None = None) -> None:
         self.read_fd = read_fd
         self.write_fd = write_fd
+        self.timeout = timeout
+        self.inbox = bytearray()
+        """Bytes read and not yet received: one read often brings more than one message."""
+        if timeout is not None:
+            os.set_blocking(write_fd, False)
 
-    def send(self, message: Any) -> None:
-        data = _ENCODER.encode(message).encode("utf-8", "surrogatepass")
-        if len(data) > MAX_MESSAGE:
-            raise ChannelClosed(f"message of {len(data)} bytes is over the limit")
-        view = memoryview(_HEADER.pack(len(data)) + data)
+    def send(self, *messages: Any) -> None:
+        """Send ``messages`` in order, in one write (the other end wakes once for all)."""
+        frames = []
+        for message in messages:
+            data = _ENCODER.encode(message).encode("utf-8", "surrogatepass")
+            if len(data) > MAX_MESSAGE:
+                raise ChannelClosed(f"message of {len(data)} bytes is over the limit")
+            frames += (_HEADER.pack(len(data)), data)
+        view = memoryview(b"".join(frames))
         try:
             while view:
-                view = view[os.write(self.write_fd, view):]
+                try:
+                    view = view[os.write(self.write_fd, view):]
+                except BlockingIOError:  # the parent's end: read while the pipe is full
+                    self._wait_for_room()
         except OSError as exc:  # BrokenPipeError: the worker died
             raise ChannelClosed(f"write failed: {exc}") from None
 
+    def _wait_for_room(self) -> None:
+        readable, writable, _ = select.select([self.read_fd], [self.write_fd], [], self.timeout)
+        if readable:
+            self._fill(None)
+            if len(self.inbox) > 2 * MAX_MESSAGE:
+                raise ChannelClosed("the other end sends without reading")
+        elif not writable:
+            raise ChannelClosed(f"no room to write within {self.timeout} s")
+
     def receive(self, timeout: float | None = None) -> Any:
-        """The next message; ``timeout`` seconds without a whole message closes the channel.
-        (Workers call it without a timeout: ``select`` is not among their system calls.)"""
-        (size,) = _HEADER.unpack(self._read(_HEADER.size, timeout))
+        """The next message; ``timeout`` (by default the channel's) seconds without a whole
+        message closes the channel."""
+        wait = self.timeout if timeout is None else timeout
+        (size,) = _HEADER.unpack(self._take(_HEADER.size, wait))
         if size > MAX_MESSAGE:
             raise ChannelClosed(f"message of {size} bytes is over the limit")
-        data = self._read(size, timeout)
+        data = self._take(size, wait)
         try:
             return json.loads(data.decode("utf-8", "surrogatepass"), parse_float=_no_floats, parse_constant=_no_floats)
         except (ValueError, RecursionError) as exc:
             raise ChannelClosed(f"malformed message: {exc}") from None
 
-    def _read(self, n: int, timeout: float | None) -> bytes:
-        chunks: list[bytes] = []
-        while n:
-            if timeout is not None:
-                ready, _, _ = select.select([self.read_fd], [], [], timeout)
-                if not ready:
-                    raise ChannelClosed(f"no answer within {timeout} s")
-            try:
-                chunk = os.read(self.read_fd, min(n, 1 << 20))
-            except OSError as exc:
-                raise ChannelClosed(f"read failed: {exc}") from None
-            if not chunk:
-                raise ChannelClosed("the other end closed the channel")
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
+    def _take(self, n: int, timeout: float | None) -> bytes:
+        while len(self.inbox) < n:
+            self._fill(timeout)
+        data = bytes(self.inbox[:n])
+        del self.inbox[:n]
+        return data
+
+    def _fill(self, timeout: float | None) -> None:
+        """Read what the pipe holds (waiting for something at most ``timeout`` seconds)."""
+        if timeout is not None:
+            ready, _, _ = select.select([self.read_fd], [], [], timeout)
+            if not ready:
+                raise ChannelClosed(f"no answer within {timeout} s")
+        try:
+            chunk = os.read(self.read_fd, READ_BYTES)
+        except OSError as exc:
+            raise ChannelClosed(f"read failed: {exc}") from None
+        if not chunk:
+            raise ChannelClosed("the other end closed the channel")
+        self.inbox += chunk
 
     def close(self) -> None:
         for fd in (self.read_fd, self.write_fd):

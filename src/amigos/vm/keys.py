@@ -60,8 +60,11 @@ MAX_AMOUNT = 2**64 - 1
 """The most AMI (in base units) a balance or a transfer holds: an unsigned 64-bit integer."""
 
 
+BALANCE_PREFIX = b"a/b/"
+
+
 def balance(holder: str) -> bytes:
-    return b"a/b/" + holder.encode()
+    return BALANCE_PREFIX + holder.encode()
 
 
 def service_address(path: str) -> str:

@@ -1,10 +1,10 @@
 """``WorkerPool``: service code runs in confined worker processes (the second sandbox wall).
 
 The pool has the :class:`~amigos.vm.machine.Machine` interface (``execute``, ``deploy``,
-``forget``) plus :meth:`WorkerPool.run`, which sends a whole batch of jobs to one worker in one
-round trip. The parent keeps the database: a worker asks it for every entry it reads (and caches
-them), and sends back each call's outcome, which the parent applies before answering the next
-read, so a worker sees exactly what an in-process machine would.
+``forget``) plus :meth:`WorkerPool.run`, which sends a whole batch of jobs to one worker at once.
+The parent keeps the database: a worker asks it for every entry it reads (and caches them), and
+sends back the calls' outcomes and their writes, which the parent applies before answering the
+next read, so a worker sees exactly what an in-process machine would.
 
 Caches stay valid through a change log: every key the parent's state view changes is logged
 with the worker that produced it, and a worker receives the keys changed by anyone else since
@@ -25,17 +25,21 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from operator import methodcaller
 from typing import Any
 
+from .. import codec
 from ..errors import CodecError, ExecutionError, SandboxUnavailable, execution_error
 from .channel import SCALARS, Channel, ChannelClosed, pack, raw, text, unpack
 from .confine import Limits, bwrap_command
 from .gas import Halt, OutOfGasHalt
+from .keys import BALANCE_PREFIX, MAX_AMOUNT
 from .machine import Context, Event, Outcome, copy_plain
 from .service import CompiledService
 
 Job = list[Any]
-OnOutcome = Callable[[Outcome], None]
+Writes = dict[bytes, bytes | None]
+Apply = Callable[[Writes], None]
 
 DEFAULT_LIMITS = Limits(address_space=2 << 30, cpu_seconds=600)
 """A worker's rlimits: room for one call's 500 MB (the gas bound) several times over; CPU
@@ -44,8 +48,11 @@ ANSWER_TIMEOUT = 30.0
 """Seconds a worker may take to send its next message (a call is bounded by gas far below)."""
 START_TIMEOUT = 30.0
 """Seconds a new worker may take to import, confine itself and say it is ready."""
-CHUNK_JOBS = 16
-"""Jobs sent to a worker at a time."""
+FIRST_JOBS = 8
+"""Jobs in a batch's first message: few, so that the worker starts while the parent encodes
+the rest."""
+CHUNK_JOBS = 64
+"""Jobs in each further message (all of a batch's messages are sent at once)."""
 MAX_LOG = 100_000
 """Logged key changes kept; a worker that fell further behind drops all its caches instead."""
 
@@ -62,7 +69,6 @@ class Worker:
     def __init__(self, limits: Limits, namespaces: bool, module: str, answer_timeout: float) -> None:
         parent_read, child_write = os.pipe()
         child_read, parent_write = os.pipe()
-        self.answer_timeout = answer_timeout
         argv = [sys.executable, "-m", module, str(child_read), str(child_write),
                 str(limits.address_space), str(limits.cpu_seconds)]
         command = (bwrap_command(argv) if namespaces else None) or argv
@@ -80,7 +86,7 @@ class Worker:
         finally:
             os.close(child_read)
             os.close(child_write)
-        self.channel = Channel(parent_read, parent_write)
+        self.channel = Channel(parent_read, parent_write, answer_timeout)
         self.synced = 0
         """Position in the pool's change log up to which this worker's caches are valid."""
         self.cpu_seconds = 0.0
@@ -98,7 +104,7 @@ class Worker:
 
     def receive(self, timeout: float | None = None) -> list[Any]:
         try:
-            message = self.channel.receive(timeout or self.answer_timeout)
+            message = self.channel.receive(timeout)
         except ChannelClosed as exc:
             raise self.died(str(exc)) from None
         if type(message) is not list or not message or type(message[0]) is not str:
@@ -154,8 +160,8 @@ class WorkerPool:
         self.worker_module = worker_module
         self.size = max(1, size)
         self.idle: list[Worker] = []
-        self.log: list[tuple[str, Worker | None]] = []
-        """Keys changed (carried as text, ready to send) and the worker whose outcome it was."""
+        self.log: list[tuple[bytes, Worker | None]] = []
+        """Keys changed and the worker whose outcome it was."""
         self.log_start = 0
         """Change-log position of ``log[0]``; workers synced before it drop all caches."""
         self.producer: Worker | None = None
@@ -168,12 +174,19 @@ class WorkerPool:
 
     def execute(self, path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any], *,
                 context: Context, gas_limit: int, readonly: bool = False) -> Outcome:
-        return self.run([call_job(path, function, args, kwargs, context, gas_limit, readonly)])[0]
+        return self._run_one(call_job(path, function, args, kwargs, context, gas_limit, readonly))
 
     def deploy(self, compiled: CompiledService, *, context: Context, gas_limit: int, upgrade: bool) -> Outcome:
-        job = ["deploy", compiled.path, compiled.source, context.origin, context.height, context.time,
-               gas_limit, upgrade]
-        return self.run([job])[0]
+        return self._run_one(["deploy", compiled.path, compiled.source, context.origin, context.height, context.time,
+                              gas_limit, upgrade])
+
+    def _run_one(self, job: Job) -> Outcome:
+        """One job, its writes handed back in the outcome (for the caller to apply) as the
+        in-process machine does."""
+        writes: Writes = {}
+        outcome = self.run([job], writes.update)[0]
+        outcome.writes = writes
+        return outcome
 
     def forget(self, path: str | None = None) -> None:
         """State changed in a way the log did not see (a rolled-back block): all caches go."""
@@ -187,10 +200,11 @@ class WorkerPool:
 
     # ------------------------------------------------------------ batches
 
-    def run(self, jobs: list[Job], on_outcome: OnOutcome | None = None) -> list[Outcome]:
-        """Run ``jobs`` in order and return their outcomes. ``on_outcome`` is called with each
-        outcome as it arrives, before the next job runs: it is where the caller applies writes
-        that later jobs must see."""
+    def run(self, jobs: list[Job], apply: Apply) -> list[Outcome]:
+        """Run ``jobs`` in order and return their outcomes. ``apply`` is called with the writes
+        of successful jobs as they arrive (merged, several jobs at a time, in order), before any
+        later job reads state: it is where the caller makes them visible. Outcomes come back
+        without writes."""
         # Decoding a batch's messages allocates many small objects and no cycles; the
         # collector would walk every live object of the host for nothing.
         collecting = gc.isenabled()
@@ -198,46 +212,38 @@ class WorkerPool:
         try:
             refused = {i: outcome for i, job in enumerate(jobs) if (outcome := refuse_arguments(job)) is not None}
             if not refused:
-                return self._run(jobs, on_outcome)
-            ran = iter(self._run([job for i, job in enumerate(jobs) if i not in refused], on_outcome))
+                return self._run(jobs, apply)
+            ran = iter(self._run([job for i, job in enumerate(jobs) if i not in refused], apply))
             return [refused[i] if i in refused else next(ran) for i in range(len(jobs))]
         finally:
             if collecting:
                 gc.enable()
 
-    def _run(self, jobs: list[Job], on_outcome: OnOutcome | None) -> list[Outcome]:
+    def _run(self, jobs: list[Job], apply: Apply) -> list[Outcome]:
         outcomes: list[Outcome] = []
         alone = False
         while len(outcomes) < len(jobs):
             batch = jobs[len(outcomes):len(outcomes) + 1] if alone else jobs[len(outcomes):]
             worker = self._acquire()
             try:
-                self._run_batch(worker, batch, outcomes, on_outcome)
+                self._run_batch(worker, batch, outcomes, apply)
             except WorkerDied as death:
                 self.producer = None
                 if alone:  # it died running this call by itself: the call is the cause
-                    outcome = crash_outcome(death)
-                    outcomes.append(outcome)
-                    if on_outcome is not None:
-                        on_outcome(outcome)
+                    outcomes.append(crash_outcome(death))
                 alone = not alone
                 continue
             alone = False
             self._release(worker)
         return outcomes
 
-    def _run_batch(self, worker: Worker, batch: list[Job], outcomes: list[Outcome],
-                   on_outcome: OnOutcome | None) -> None:
+    def _run_batch(self, worker: Worker, batch: list[Job], outcomes: list[Outcome], apply: Apply) -> None:
         expected = len(outcomes) + len(batch)
-        # Jobs go in chunks, two ahead and then one more each time results come back: the
-        # worker starts on the first while the parent encodes the rest, and only a few chunks
-        # ever wait in the pipe (so neither side can block the other on a full pipe).
-        chunks = [batch[i:i + CHUNK_JOBS] for i in range(0, len(batch), CHUNK_JOBS)]
-        worker.send(["batch", self._changes_for(worker), chunks[0], len(batch)])
-        sent = 1
-        if len(chunks) > 1:
-            worker.send(["jobs", chunks[1]])
-            sent = 2
+        # The whole batch goes at once: the worker never waits for jobs, and the channel reads
+        # what the worker sends while a send waits for room, so large batches cannot deadlock.
+        worker.send(["batch", self._changes_for(worker), batch[:FIRST_JOBS], len(batch)])
+        for first in range(FIRST_JOBS, len(batch), CHUNK_JOBS):
+            worker.send(["jobs", batch[first:first + CHUNK_JOBS]])
         worker.synced = self._log_end()
         self.producer = worker
         try:
@@ -255,21 +261,13 @@ class WorkerPool:
                         raise worker.died("malformed scan")
                     rows = self.view.scan(prefix, start, limit)
                     worker.send(["rows", [text(part) for row in rows for part in row]])
-                elif kind == "results":
-                    if len(message) != 2 or type(message[1]) is not list or len(outcomes) + len(message[1]) > expected:
-                        raise worker.died("malformed results")
-                    if sent < len(chunks):
-                        worker.send(["jobs", chunks[sent]])
-                        sent += 1
-                    for wire in message[1]:
-                        outcome = outcome_from_wire(worker, wire)
-                        outcomes.append(outcome)
-                        if on_outcome is not None:
-                            on_outcome(outcome)
-                elif kind == "done":
+                elif kind == "results" and len(message) == 4:
+                    take_finished(worker, message, outcomes, expected, apply, self.view)
+                elif kind == "done" and len(message) == 5:
+                    take_finished(worker, message, outcomes, expected, apply, self.view)
                     if len(outcomes) != expected:
                         raise worker.died("batch ended early")
-                    worker.cpu_seconds = message[1] / 1000 if len(message) > 1 and type(message[1]) is int else 0.0
+                    worker.cpu_seconds = message[4] / 1000 if type(message[4]) is int else 0.0
                     worker.synced = self._log_end()
                     return
                 else:
@@ -308,7 +306,7 @@ class WorkerPool:
             self.forget()
             return
         producer = self.producer
-        self.log.extend((text(key), producer) for key in keys)
+        self.log.extend((key, producer) for key in keys)
         if len(self.log) > MAX_LOG:
             drop = len(self.log) - MAX_LOG // 2
             del self.log[:drop]
@@ -320,7 +318,7 @@ class WorkerPool:
     def _changes_for(self, worker: Worker) -> list[str] | None:
         if worker.synced < self.log_start:
             return None
-        return [key for key, producer in self.log[worker.synced - self.log_start:] if producer is not worker]
+        return [text(key) for key, producer in self.log[worker.synced - self.log_start:] if producer is not worker]
 
 
 def _key(worker: Worker, message: list[Any], index: int) -> bytes:
@@ -332,8 +330,8 @@ def _key(worker: Worker, message: list[Any], index: int) -> bytes:
 
 def call_job(path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any] | None, context: Context,
              gas_limit: int, readonly: bool) -> Job:
-    return ["call", path, function, [list(args), dict(kwargs or {})], context.origin, context.height, context.time,
-            gas_limit, readonly, context.received]
+    return ["call", path, function, [tuple(args), kwargs], context.origin, context.height, context.time, gas_limit,
+            readonly, context.received]
 
 
 def refuse_arguments(job: Job) -> Outcome | None:
@@ -343,11 +341,12 @@ def refuse_arguments(job: Job) -> Outcome | None:
         return None
     gas_limit = job[7]
     args, kwargs = job[3]
-    if not kwargs and all(type(a) in SCALARS for a in args):  # the common case: nothing to copy
-        job[3] = [list(args), {}]
+    if not kwargs and SCALARS.issuperset(map(type, args)):  # the common case: nothing to copy
+        job[3] = [args, {}]
         return None
+    kwargs = kwargs or {}
     try:
-        copy_plain(tuple(args), "argument", gas_limit)
+        copy_plain(args, "argument", gas_limit)
         copy_plain(kwargs, "argument", gas_limit)
     except Halt as halt:
         used = gas_limit if isinstance(halt, OutOfGasHalt) else 0
@@ -365,26 +364,90 @@ def crash_outcome(death: WorkerDied) -> Outcome:
     return Outcome(False, None, error, 0)
 
 
+def take_finished(worker: Worker, message: list[Any], outcomes: list[Outcome], expected: int, apply: Apply,
+                  view: Any) -> None:
+    """Check a ``results`` or ``done`` message whole, then apply its writes and keep its
+    outcomes: a malformed message changes nothing."""
+    finished, sets, deletes = message[1:4]
+    if type(finished) is not list or len(outcomes) + len(finished) > expected:
+        raise worker.died("malformed results")
+    taken = [outcome_from_wire(worker, wire) for wire in finished]
+    writes = writes_from_wire(worker, sets, deletes)
+    if writes:
+        if not any(outcome.ok for outcome in taken):
+            raise worker.died("writes without a successful call")
+        check_service_writes(worker, writes, view)
+        apply(writes)
+    outcomes.extend(taken)
+
+
+SERVICE_WRITABLE = (b"g/", b"m/", b"n/", b"q/", BALANCE_PREFIX)
+"""What service code can change: globals, Maps, and (std.send) balances. Code, service
+records, namespace owners, the ledger's and the accounts' keys are written by the parent only."""
+
+
+def check_service_writes(worker: Worker, writes: Writes, view: Any) -> None:
+    """Defence in depth against a worker whose language wall fell: it may only write the kinds
+    of keys service code can, and its balance changes must add up to zero (std.send moves AMI,
+    it never makes any). What it could still do, such a worker — change other services' state,
+    move AMI between balances — a replay of the log (``amigos verify``) exposes, since the
+    state hash would not come out the same."""
+    moved = 0
+    for key, value in writes.items():
+        if not key.startswith(SERVICE_WRITABLE):
+            raise worker.died(f"a write to {key[:40]!r}, which service code cannot change")
+        if key.startswith(BALANCE_PREFIX):
+            try:
+                new = 0 if value is None else codec.decode(value)
+                old_raw = view.get(key)
+                old = 0 if old_raw is None else codec.decode(old_raw)
+            except CodecError:
+                raise worker.died("a balance that is not an amount") from None
+            if value is not None and (type(new) is not int or not 0 < new <= MAX_AMOUNT):
+                raise worker.died("a balance that is not an amount")
+            moved += new - old
+    if moved:
+        raise worker.died(f"balance changes that do not add up to zero ({moved:+d} AMI)")
+
+
+_latin1 = methodcaller("encode", "latin-1")
+""":func:`~amigos.vm.channel.raw` mapped in C over a list: a non-str fails (AttributeError), and
+so does a character past one byte (UnicodeEncodeError)."""
+
+
+def writes_from_wire(worker: Worker, sets: Any, deletes: Any) -> Writes:
+    try:
+        if type(sets) is not list or len(sets) % 2 or type(deletes) is not list:
+            raise ValueError("bad field types")
+        writes: Writes = dict(zip(map(_latin1, sets[0::2]), map(_latin1, sets[1::2])))
+        writes.update(dict.fromkeys(map(_latin1, deletes)))
+    except (AttributeError, ValueError) as exc:
+        raise worker.died(f"malformed writes: {exc}") from None
+    return writes
+
+
 def outcome_from_wire(worker: Worker, wire: Any) -> Outcome:
     """The outcome a worker sent, checked for shape: a worker is not trusted."""
     try:
-        ok, result, error, gas_used, events, flat = wire
-        if type(ok) is not bool or type(gas_used) is not int or type(flat) is not list or len(flat) % 2:
+        ok, result, error, gas_used, events = wire
+        if type(ok) is not bool or type(gas_used) is not int or type(events) is not list:
             raise ValueError("bad field types")
-        writes = {raw(flat[i]): None if flat[i + 1] is None else raw(flat[i + 1]) for i in range(0, len(flat), 2)}
-        err: ExecutionError | None = None
-        if error is not None:
-            kind, message, line = error
-            if type(kind) is not str or type(message) is not str or (line is not None and type(line) is not int):
-                raise ValueError("bad error")
-            err = execution_error(kind, message, line)
-        evs = []
-        for service, name, packed in events:
-            attrs = unpack(packed)
-            if type(service) is not str or type(name) is not str or type(attrs) is not dict:
-                raise ValueError("bad event")
-            evs.append(Event(service, name, attrs))
-        value = unpack(result)
+        return Outcome(ok, unpack(result), None if error is None else error_from_wire(error), gas_used,
+                       [event_from_wire(event) for event in events])
     except (TypeError, ValueError, CodecError) as exc:
         raise worker.died(f"malformed outcome: {exc}") from None
-    return Outcome(ok, value, err, gas_used, evs, writes)
+
+
+def error_from_wire(error: Any) -> ExecutionError:
+    kind, message, line = error
+    if type(kind) is not str or type(message) is not str or (line is not None and type(line) is not int):
+        raise ValueError("bad error")
+    return execution_error(kind, message, line)
+
+
+def event_from_wire(event: Any) -> Event:
+    service, name, packed = event
+    attrs = unpack(packed)
+    if type(service) is not str or type(name) is not str or type(attrs) is not dict:
+        raise ValueError("bad event")
+    return Event(service, name, attrs)

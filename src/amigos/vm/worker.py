@@ -11,20 +11,26 @@ are codec bytes carried as text)::
     parent → worker   ["batch", invalidate, jobs, n]   invalidate: None (drop every cache)
                                                        or a list of keys changed elsewhere;
                                                        the batch has n jobs in all
-    parent → worker   ["jobs", jobs]                   more of the batch's jobs (the parent
-                                                       sends a chunk ahead of each results)
+    parent → worker   ["jobs", jobs]                   the rest of the batch's jobs, in chunks
+                                                       sent right after the first
     worker → parent   ["get", key]                     parent → worker  ["value", entry | None]
     worker → parent   ["scan", prefix, start, limit]   parent → worker  ["rows", [k, v, k, v…]]
-    worker → parent   ["results", [outcome, …]]        the jobs finished since the last
-                                                       message, in order: sent before any
-                                                       read, and at the end of the batch
-    worker → parent   ["done", cpu_milliseconds]       the batch is over
+    worker → parent   ["results", [outcome, …],        the jobs finished since the last
+                       sets, deletes]                  message, in order, and what they wrote:
+                                                       sent before any read, and when as many
+                                                       wait as jobs remain (see flush_due)
+    worker → parent   ["done", [outcome, …],           the same for the batch's last jobs;
+                       sets, deletes, cpu_ms]          the batch is over
 
-A job is ``["call", path, function, arguments, origin, height, time, gas, readonly]``, with
-``arguments`` ``[[packed arg, …], {name: packed arg}]`` (:func:`~amigos.vm.channel.pack`), or ``["deploy", path, source, origin,
-height, time, gas, upgrade]``. An outcome is ``[ok, result, error, gas_used, events, writes]``:
-``result`` and each event's attributes packed (:func:`~amigos.vm.channel.pack`), ``error``
-None or ``[type, message, line]``, ``writes`` a flat list ``[key, entry or None, …]``.
+A job is ``["call", path, function, arguments, origin, height, time, gas, readonly,
+received]``, with ``arguments`` ``[[packed arg, …], {name: packed arg}]``
+(:func:`~amigos.vm.channel.pack`), or ``["deploy", path, source, origin, height, time, gas,
+upgrade]``. An outcome is ``[ok, result, error, gas_used, events]``: ``result`` and each
+event's attributes packed, ``error`` None or ``[type, message, line]``. The writes of a
+message's successful jobs go merged, in the order the jobs ran (a key written twice goes once,
+with its last entry): ``sets`` a flat list ``[key, entry, key, entry…]`` and ``deletes`` a list
+of keys. The parent applies them as one, which leaves its state exactly as applying each job's
+writes in turn would.
 """
 
 from __future__ import annotations
@@ -42,8 +48,8 @@ from .confine import Limits, confine
 from .machine import Context, Machine, Outcome
 from .service import compile_service
 
-FLUSH_EVERY = 16
-"""Outcomes sent together: few enough that the parent applies them while the worker runs on."""
+FLUSH_MIN = 8
+"""Fewest outcomes sent in a ``results`` message of their own (see :func:`flush_due`)."""
 CACHE_ENTRIES = 200_000
 """Most state entries a worker caches between batches (then it starts afresh)."""
 CACHE_ITEM_BYTES = 8 * 1024
@@ -62,27 +68,53 @@ class RemoteReader:
         self.finished: list[list[Any]] = []
         """Outcomes not sent yet. They go before any read: the parent must apply their writes
         before it answers (one message for many outcomes keeps a batch cheap)."""
+        self.written: dict[bytes, bytes | None] = {}
+        """The writes of the successful outcomes in ``finished``, merged in order."""
 
-    def send_finished(self) -> None:
-        if self.finished:
-            self.channel.send(["results", self.finished])
-            self.finished = []
+    def finish(self, outcome: Outcome) -> None:
+        """Record a finished job; its writes are what later jobs (and reads) see."""
+        if outcome.ok:
+            writes = outcome.writes
+            self.written.update(writes)
+            for key, value in writes.items():
+                self._remember(key, value)
+        error = outcome.error
+        self.finished.append([outcome.ok, pack(outcome.result),
+                              None if error is None else [error.type, error.message, error.line],
+                              outcome.gas_used, [[e.service, e.name, pack(e.attrs)] for e in outcome.events]])
+
+    def finished_message(self, kind: str) -> list[Any]:
+        """The ``results`` (or ``done``) message for the outcomes not sent yet."""
+        sets: list[str] = []
+        deletes: list[str] = []
+        for key, value in self.written.items():
+            if value is None:
+                deletes.append(text(key))
+            else:
+                sets.append(text(key))
+                sets.append(text(value))
+        message = [kind, self.finished, sets, deletes]
+        self.finished = []
+        self.written = {}
+        return message
+
+    def send_finished(self, *requests: list[Any]) -> None:
+        """Send the outcomes not sent yet, and ``requests`` after them in the same write."""
+        self.channel.send(*([self.finished_message("results")] if self.finished else []), *requests)
 
     def get(self, key: bytes) -> bytes | None:
         try:
             return self.cache[key]
         except KeyError:
             pass
-        self.send_finished()
-        self.channel.send(["get", text(key)])
+        self.send_finished(["get", text(key)])
         carried = self.reply()[1]
         value = None if carried is None else raw(carried)
         self._remember(key, value)
         return value
 
     def scan(self, prefix: bytes, start: bytes | None = None, limit: int | None = None) -> list[tuple[bytes, bytes]]:
-        self.send_finished()
-        self.channel.send(["scan", text(prefix), None if start is None else text(start), limit])
+        self.send_finished(["scan", text(prefix), None if start is None else text(start), limit])
         flat = self.reply()[1]
         return [(raw(flat[i]), raw(flat[i + 1])) for i in range(0, len(flat), 2)]
 
@@ -95,8 +127,7 @@ class RemoteReader:
             self.jobs.extend(message[1])
 
     def next_job(self) -> list[Any]:
-        if not self.jobs:
-            self.send_finished()  # the parent sends the next chunk when results arrive
+        while not self.jobs:  # the parent sent the whole batch: the next chunk is on its way
             self.jobs.extend(self.channel.receive()[1])
         return self.jobs.popleft()
 
@@ -107,10 +138,6 @@ class RemoteReader:
         if len(self.cache) >= CACHE_ENTRIES:
             self.cache.clear()
         self.cache[key] = value
-
-    def wrote(self, writes: dict[bytes, bytes | None]) -> None:
-        for key, value in writes.items():
-            self._remember(key, value)
 
 
 def forget_changed(machine: Machine, reader: RemoteReader, invalidate: list[bytes] | None) -> None:
@@ -133,8 +160,8 @@ def run_job(machine: Machine, job: list[Any]) -> Outcome:
     if kind == "call":
         _, path, function, arguments, origin, height, now, gas_limit, readonly, received = job
         packed_args, packed_kwargs = arguments
-        args = tuple(unpack(a) for a in packed_args)
-        kwargs = {k: unpack(v) for k, v in packed_kwargs.items()}
+        args = tuple(map(unpack, packed_args))
+        kwargs = {k: unpack(v) for k, v in packed_kwargs.items()} if packed_kwargs else {}
         return machine.execute(path, function, args, kwargs, context=Context(origin, height, now, received),
                                gas_limit=gas_limit, readonly=readonly)
     if kind == "deploy":
@@ -144,14 +171,15 @@ def run_job(machine: Machine, job: list[Any]) -> Outcome:
     raise ValueError(f"unknown job {kind!r}")
 
 
-def outcome_to_wire(outcome: Outcome) -> list[Any]:
-    error = None if outcome.error is None else [outcome.error.type, outcome.error.message, outcome.error.line]
-    events = [[e.service, e.name, pack(e.attrs)] for e in outcome.events]
-    writes = []
-    for key, value in outcome.writes.items():
-        writes.append(text(key))
-        writes.append(None if value is None else text(value))
-    return [outcome.ok, pack(outcome.result), error, outcome.gas_used, events, writes]
+def flush_due(finished: int, remaining: int) -> bool:
+    """Whether to send the outcomes not sent yet, with ``remaining`` jobs of the batch to go.
+
+    Each message wakes the parent, which applies it while this worker runs on; but on a busy
+    machine each wake-up is also a switch between processes. Sending when as many outcomes
+    wait as jobs remain does both: a batch of n jobs sends about log2(n) messages (at half,
+    three quarters…), and the parent has only the last few outcomes left to apply when the
+    batch ends."""
+    return finished >= max(FLUSH_MIN, remaining)
 
 
 def serve(channel: Channel) -> None:
@@ -167,19 +195,16 @@ def serve(channel: Channel) -> None:
         gc.disable()  # collect between batches, not in the middle of one (see Machine._begin)
         forget_changed(machine, reader, invalidate)
         reader.jobs.extend(jobs)
-        for _ in range(count):
+        for done in range(1, count + 1):
             job = reader.next_job()
             try:
                 outcome = run_job(machine, job)
             except Exception as exc:  # noqa: BLE001 - a bad job fails alone, the worker lives on
                 outcome = Outcome(False, None, execution_error("InvalidArgument", f"bad job: {exc}"), 0)
-            if outcome.ok:
-                reader.wrote(outcome.writes)
-            reader.finished.append(outcome_to_wire(outcome))
-            if len(reader.finished) >= FLUSH_EVERY:
+            reader.finish(outcome)
+            if flush_due(len(reader.finished), count - done):
                 reader.send_finished()
-        reader.send_finished()
-        channel.send(["done", int(time.process_time() * 1000)])
+        channel.send([*reader.finished_message("done"), int(time.process_time() * 1000)])
         gc.enable()
 
 
