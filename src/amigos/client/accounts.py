@@ -17,6 +17,7 @@ raises :class:`~amigos.errors.TransactionRefused` with its code either way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -31,6 +32,11 @@ from .receipt import Receipt, failure
 
 T = TypeVar("T")
 U = TypeVar("U")
+
+
+def wall_clock() -> int:
+    """This machine's clock, in whole Unix seconds: what a node client's time is by default."""
+    return int(time.time())
 
 
 def account_message(action: str, params: dict[str, Any]) -> AccountMessage:
@@ -171,15 +177,17 @@ class AccountMethods:
         client's account)."""
         return self._then(self._read_account(address, False), _field("balance"))
 
-    def account(self, address: str | None = None) -> Any:
+    def account(self, address: str | None = None, *, private: bool = False) -> Any:
         """What the ledger shows about an account (default: this client's): ``balance``,
-        ``staked``, ``unbonding``, ``frozen``, ``guardians``, ``recovery``, ``recovery_key``
-        (the public part: :meth:`sessions` reads the private one)."""
-        return self._read_account(address, False)
+        ``staked``, ``unbonding``, ``frozen``, ``master_key``, ``guardians``, ``recovery``,
+        ``recovery_key`` and the keys that signed for it. ``private``: a read of this client's
+        own account signed with its key (the master's or an active session's), whose
+        ``private`` part holds the sessions and the webhook URL."""
+        return self._read_account(address, private)
 
     def sessions(self) -> Any:
-        """The sessions of this client's account: device, permissions, limits left today, last
-        use… (read with this client's key, which must be the master's or an active session's)."""
+        """The sessions of this client's account, revoked and expired ones included: device,
+        permissions, limits and what is left of them today, last use (a private read)."""
         return self._then(self._read_account(None, True), _private_sessions)
 
     # ------------------------------------------------------------ sessions

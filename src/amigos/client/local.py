@@ -81,6 +81,11 @@ class LocalClient(SyncResults, AccountMethods):
         """The account this client's transactions are for."""
         return self.acting_for or self.signer
 
+    @property
+    def chain_id(self) -> str | None:
+        """The local ledger's chain id (None in the name mode)."""
+        return None if self.ledger is None else self.ledger.chain_id
+
     # ------------------------------------------------------------ transactions
 
     def deploy(self, path: str, source: str, *, gas: int | None = None) -> Receipt:
