@@ -10,6 +10,7 @@ per mode and the clock only ever moves forward.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -21,7 +22,8 @@ import amigos
 from amigos.accounts import UNBONDING_PERIOD, service_address
 from amigos.accounts.recovery import DEFAULT_RECOVERY_TIMELOCK, MIN_TAKEOVER_TIMELOCK
 from amigos.accounts.sessions import DAY
-from amigos.client import AsyncLocalClient, LocalClient, NodeClient
+from amigos.client import AsyncLocalClient, AsyncNodeClient, LocalClient, NodeClient
+from amigos.client.accounts import AccountMethods
 from amigos.errors import (
     AccountRuleBroken,
     InsufficientFunds,
@@ -599,11 +601,25 @@ def test_the_async_clients_have_the_same_account_methods(world: World) -> None:
         assert (await master.revoke_all_sessions()).result == {"revoked": 1}
         with pytest.raises(TransactionError):
             master.send("nobody", 1)  # refused at once, before anything is awaited
+        path = f"hub.amigos.dev/{alice.address}/till"
+        await master.deploy(path, TILL)
+        shop = await master.service(path)
+        assert await shop.pay.with_coins(7)() == 7 and (await shop.pay.with_coins(3).receipt()).result == 3
+        assert (await master.call(path, "pay", coins=5)).result == 5
+        assert await master.balance(service_address(path)) == 15
 
     asyncio.run(main())
 
 
 # --------------------------------------------------------------------------- the two local modes
+
+
+def test_every_client_has_the_same_account_methods() -> None:
+    names = {name for name in dir(AccountMethods) if not name.startswith("_")}
+    assert {"send", "grant_session", "set_webhook", "account_action", "sessions"} <= names
+    for client in (NodeClient, AsyncNodeClient, LocalClient, AsyncLocalClient):
+        assert names <= set(dir(client)), client
+        assert "coins" in inspect.signature(client.call).parameters
 
 
 def test_a_folder_is_kept_in_the_mode_it_was_made_in(tmp_path: Path) -> None:
@@ -652,6 +668,9 @@ def test_connect_refuses_mixed_up_options(tmp_path: Path) -> None:
         amigos.connect(amigos.LocalRuntime(), account=alice, genesis=[alice.address])
     with pytest.raises(UsageError, match="signed"):
         amigos.connect(amigos.LocalRuntime()).grant_session(alice, device="x", permissions=["READ_ONLY"], expires_in=1)
-    assert not (tmp_path / "never").exists()
+    named = amigos.connect(amigos.LocalRuntime(), account="dev")  # the name mode: a name has no AMI to carry
+    named.deploy("hub.amigos.dev/dev/till", TILL)
+    poor = named.call("hub.amigos.dev/dev/till", "pay", coins=1)
+    assert not poor.ok and isinstance(poor.error, InsufficientFunds) and named.call("hub.amigos.dev/dev/till", "pay").ok
     own = amigos.connect(amigos.LocalRuntime(), account=alice, acting_for=alice.address)
     assert own.acting_for is None and own.address == alice.address

@@ -1,10 +1,11 @@
 """The account methods every client has: AMI, staking, sessions, recovery (docs/accounts.md).
 
-They are written once, in :class:`AccountMethods`, over three things each client provides:
+They are written once, in :class:`AccountMethods`, over what each client provides:
 ``_transact(messages)`` (sign and submit one transaction; its receipt), ``_read_account(address,
-sessions)`` (the account's JSON as the node's ``GET /v1/accounts/{address}`` answers it) and
-``_then(result, fn)`` (``fn`` applied to a result: at once for a sync client, after the await
-for an async one, whose methods therefore return awaitables).
+signed)`` (the account's JSON as the node's ``GET /v1/accounts/{address}`` answers it),
+``_now()`` (the time ``expires_in`` counts from) and ``_then(result, fn)`` (``fn`` applied to a
+result: at once for a sync client, :class:`SyncResults`; after the await for an async one,
+:class:`AsyncResults`, whose methods therefore return awaitables).
 
 Each named method (``send``, ``grant_session``…) checks its arguments as the ledger will
 before anything is sent (garbage raises :class:`~amigos.errors.TransactionError`, code
@@ -198,11 +199,9 @@ class AccountMethods:
                       services: Sequence[str] | None = None, ip_ranges: Sequence[str] | None = None) -> Any:
         """Let the device key ``public_key`` sign for this account with ``permissions`` until
         ``expires_at`` (or for ``expires_in`` seconds), within the limits given."""
-        if isinstance(permissions, str):
-            raise TransactionError("permissions must be a list of permission names, not one string")
         params: dict[str, Any] = {
             "public_key": public_key_bytes(public_key), "device": device,
-            "permissions": list(permissions) if isinstance(permissions, (list, tuple)) else permissions,
+            "permissions": _listed(permissions, "permissions"),
             "expires_at": expiry(self._now(), expires_at, expires_in),
         }
         optional = {"daily_limit": daily_limit, "tx_limit": tx_limit,
