@@ -404,7 +404,7 @@ def test_a_finalised_recovery_replaces_the_master(world: World) -> None:
     assert refusal(lambda: a.send(stranger(), 1)) == "unknown-key"  # the old master
     assert refusal(lambda: phone.send(stranger(), 1)) == "session-revoked"
     recovered = world.connect(new_master, acting_for=alice)
-    assert recovered.send(stranger(), 1).ok and recovered.balance() == START - 3
+    assert recovered.send(stranger(), 1).ok and recovered.balance() == START - 1
     assert recovered.account()["master_key"] == new_master.public_key.hex()
     assert recovered.sessions()[0]["active"] is False
     _, again = phone_of(world, recovered, alice, "STAKE_MANAGE")
