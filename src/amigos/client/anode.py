@@ -17,9 +17,9 @@ from ..crypto.keys import Account
 from ..ledger.block import SignedTreeHead
 from ..ledger.tx import Message, SignedTransaction
 from ..runtime import Call as RuntimeCall
+from .accounts import AccountMethods, AsyncResults, wall_clock
 from .protocol import Flow, Request, Response, Session, run_flow_async, unreachable
 from .proxy import AsyncServiceProxy
-from .accounts import AccountMethods, AsyncResults, wall_clock as _wall_clock
 from .receipt import Receipt
 
 T = TypeVar("T")
@@ -35,7 +35,7 @@ class AsyncNodeClient(AsyncResults, AccountMethods):
                  node_key: str | bytes | None = None,
                  state_file: str | os.PathLike[str] | None = None, http: httpx.AsyncClient | None = None,
                  timeout: float = 60.0, clock: Callable[[], int] | None = None) -> None:
-        self.clock = clock or _wall_clock
+        self.clock = clock or wall_clock
         """The time this client signs reads at and counts ``expires_in`` from."""
         self.session = Session(url, account, acting_for=acting_for, node_key=node_key, state_file=state_file)
         self.http = http if http is not None else httpx.AsyncClient(base_url=self.session.url, timeout=timeout)

@@ -24,9 +24,9 @@ from ..crypto.keys import Account
 from ..ledger.block import SignedTreeHead
 from ..ledger.tx import Message, SignedTransaction
 from ..runtime import Call as RuntimeCall
+from .accounts import AccountMethods, SyncResults, wall_clock
 from .protocol import Flow, Request, Response, Session, run_flow, unreachable
 from .proxy import ServiceProxy
-from .accounts import AccountMethods, SyncResults, wall_clock as _wall_clock
 from .receipt import Receipt
 
 T = TypeVar("T")
@@ -48,7 +48,7 @@ class NodeClient(SyncResults, AccountMethods):
                  node_key: str | bytes | None = None,
                  state_file: str | os.PathLike[str] | None = None, http: httpx.Client | None = None,
                  timeout: float = 60.0, clock: Callable[[], int] | None = None) -> None:
-        self.clock = clock or _wall_clock
+        self.clock = clock or wall_clock
         """The time this client signs reads at and counts ``expires_in`` from."""
         self.session = Session(url, account, acting_for=acting_for, node_key=node_key, state_file=state_file)
         self.http = http if http is not None else httpx.Client(base_url=self.session.url, timeout=timeout)
