@@ -643,10 +643,17 @@ def test_a_folder_is_kept_in_the_mode_it_was_made_in(tmp_path: Path) -> None:
     with amigos.connect(signed_home, account=alice, genesis={alice.address: 100}) as client:
         client.send(bob.address, 40)
         client.deploy(f"hub.amigos.dev/{alice.address}/till", TILL)
+    assert sorted(p.name for p in signed_home.iterdir() if p.suffix != ".sqlite" and "sqlite" not in p.name) == [
+        "chain-id", "genesis.json", "node.key"]
     with amigos.connect(signed_home, account=alice) as again:  # its genesis is its own now
         assert again.balance() == 60 and again.last_nonce() == 2
     with pytest.raises(UsageError, match="another genesis"):
         amigos.connect(signed_home, account=alice, genesis={alice.address: 1})
+    runtime = amigos.LocalRuntime()
+    amigos.connect(runtime, account=alice, genesis={alice.address: 100})
+    assert amigos.connect(runtime, account=bob).balance(alice.address) == 100  # one chain, many clients
+    with pytest.raises(UsageError, match="another genesis"):
+        amigos.connect(runtime, account=bob, genesis={bob.address: 100})
     with amigos.connect(signed_home) as reader:  # a signer name reads a ledger folder…
         assert reader.balance(bob.address) == 40 and reader.query(f"hub.amigos.dev/{alice.address}/till", "till") == 0
         with pytest.raises(UsageError, match="holds a signed ledger"):  # …but writes nothing outside its log

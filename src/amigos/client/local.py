@@ -9,8 +9,8 @@ against the other. It has two modes, chosen by what ``account`` is:
   key and applied through an in-process :class:`~amigos.ledger.Ledger` over the runtime, each
   submission one block, so every account rule (sessions, limits, recovery) holds exactly as on
   a node, and receipts carry ``tx_hash``, ``index`` and an inclusion proof. A folder in this
-  mode is laid out as a node's home (``node.key``, ``chain-id``): ``amigos serve --home`` can
-  serve it later. An in-memory runtime's heads are signed by the well-known
+  mode is laid out as a node's home (``node.key``, ``chain-id``, ``genesis.json``): ``amigos
+  serve --home`` can serve it later. An in-memory runtime's heads are signed by the well-known
   :data:`LOCAL_NODE_KEY` (they prove nothing to anyone else, who cannot see them anyway).
 * **a name** (a str, or nothing: :data:`LOCAL_SIGNER`): the *name mode*. Nothing is signed and
   there is no log or account rule: calls run as the signer *name*, receipts have no
@@ -36,7 +36,7 @@ from ..ledger.block import GENESIS_KEY, NONCE_PREFIX, BlockResult, Genesis, Ledg
 from ..ledger.tx import AccountMessage, Call, Deploy, Message, SignedTransaction, check_messages_form, encode_value, message_value
 from ..node.account_view import account_json
 from ..node.auth import ReadRefused, reader_of
-from ..node.node import DEFAULT_CHAIN_ID, KEY_FILE, MAX_ACCOUNT_KEYS, load_node_key, settle_chain_id
+from ..node.node import DEFAULT_CHAIN_ID, KEY_FILE, MAX_ACCOUNT_KEYS, load_node_key, settle_chain_id, settle_genesis
 from ..runtime import Call as RuntimeCall
 from ..runtime import LocalRuntime, validate_account
 from ..vm.paths import validate_path
@@ -342,18 +342,21 @@ def open_ledger(runtime: LocalRuntime, genesis: Mapping[str, int] | Genesis | No
     if runtime.height and not is_ledger_state(runtime):
         raise UsageError(f"{where} holds state written without signatures (by a signer name, or the amigos "
                          "command without a node): it is in no log, so a ledger cannot take it over; use another folder")
-    if runtime.home is not None:
+    logged = runtime.view.get(GENESIS_KEY)
+    started = None if logged is None else Genesis.from_value(codec.decode(logged))
+    if runtime.home is not None:  # a node's home, as `amigos serve --home` reads it
         key, chain_id = load_node_key(runtime.home, create=True), settle_chain_id(runtime.home, None)
+        wanted = settle_genesis(runtime.home, wanted, Genesis(), started)
     else:
         key, chain_id = LOCAL_NODE_KEY, DEFAULT_CHAIN_ID
+        if started is not None and wanted is not None and wanted != started:
+            raise UsageError("this runtime's ledger started from another genesis: a chain's genesis never changes")
     ledger = Ledger(runtime, chain_id, key, genesis=wanted)
     head = ledger.head_at(runtime.height) if runtime.height else None
     if head is not None and head.node_key != key.public_key:
         raise UsageError(f"the log in {where} was signed by another key than {KEY_FILE}")
     if runtime.height == 0:
         ledger.apply_block([])  # the first block writes the genesis
-    elif wanted is not None and wanted != ledger.genesis:
-        raise UsageError(f"the ledger in {where} started from another genesis: a chain's genesis never changes")
     return ledger
 
 
