@@ -622,6 +622,7 @@ def test_the_async_clients_have_the_same_account_methods(world: World) -> None:
         assert await shop.pay.with_coins(7)() == 7 and (await shop.pay.with_coins(3).receipt()).result == 3
         assert (await master.call(path, "pay", coins=5)).result == 5
         assert await master.balance(service_address(path)) == 15
+        await master.aclose()  # the node clients share one HTTP client: this closes it
 
     asyncio.run(main())
 
