@@ -103,10 +103,7 @@ class RemoteLog:
         self.chain_id = str(info.get("chain_id"))
         self.served_key = parse_hex(info.get("node_key"), "node_key", 32)
         self.height = int(info.get("height", 0))
-        try:
-            self.genesis = Genesis.from_value(self._get("/v1/genesis"))
-        except UsageError as exc:
-            raise LogMismatch(1, f"the node served a malformed genesis: {exc}") from None
+        self._genesis = self._get("/v1/genesis")
         self._heads: dict[int, SignedTreeHead] = {}
         self._leaves: dict[int, bytes] = {}
 
@@ -121,6 +118,15 @@ class RemoteLog:
         if response.status_code != 200 or type(body) is not dict:
             raise NodeError(response.status_code, "bad-response", f"{path}: {str(body)[:200]}")
         return body
+
+    @property
+    def genesis(self) -> Genesis:
+        """The genesis the node says its log starts from (one that is not a genesis is a
+        mismatch of block 1, which applied it)."""
+        try:
+            return Genesis.from_value(self._genesis)
+        except UsageError as exc:
+            raise LogMismatch(1, f"the node served a malformed genesis: {exc}") from None
 
     def head_at(self, height: int) -> SignedTreeHead | None:
         if height > self.height:
