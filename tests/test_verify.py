@@ -22,9 +22,12 @@ import pytest
 import amigos
 from amigos import codec
 from amigos.cli import main
-from amigos.ledger.block import HEAD_PREFIX, LEAF_HASH_PREFIX, LEAF_PREFIX, decode_leaf
-from amigos.ledger.tx import Call, Deploy, Transaction, sign
+from amigos.ledger.block import HEAD_PREFIX, LEAF_HASH_PREFIX, LEAF_PREFIX, Genesis, LogMismatch, decode_leaf
+from amigos.ledger.tx import AccountMessage, Call, Deploy, Transaction, sign
 from amigos.node import Node
+from amigos.node.app import create_app
+from amigos.node.verify import RemoteLog, verify_log
+from asgi_transport import sync_client
 
 CHAIN = "amigos-test"
 COUNTER = "import std\ncount = 0\n\ndef increment(by: int = 1) -> int:\n    global count\n    count += by\n    std.emit('incremented', by=by)\n    return count\n"
@@ -130,6 +133,65 @@ def test_verify_wants_exactly_one_log(home: Path, capsys: pytest.CaptureFixture[
     assert main(["verify"]) == 2
     assert main(["verify", "--home", str(home / "nowhere")]) == 2
     assert "no node state" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the genesis
+
+GENESIS = Genesis({ALICE.address: 1_000, BOB.address: 500})
+
+
+@pytest.fixture
+def funded(tmp_path: Path) -> Path:
+    """A stopped node's home with a genesis: block 1 applies it, block 2 spends from it."""
+    node = Node(tmp_path / "funded", chain_id=CHAIN, isolation="none", genesis=GENESIS).start()
+    assert node.submit(tx(ALICE, 1, AccountMessage("send", {"to": BOB.address, "amount": 300}))).result().receipt.ok
+    node.stop()
+    return tmp_path / "funded"
+
+
+def test_a_log_verifies_from_its_genesis_and_not_from_an_edited_one(funded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, summary = verify(capsys, "--home", str(funded))
+    assert code == 0 and summary["blocks"] == 2
+    (funded / "genesis.json").write_text(json.dumps(Genesis({ALICE.address: 1_000, BOB.address: 501}).to_value()))
+    code, report = verify(capsys, "--home", str(funded))
+    assert code == 1 and report["height"] == 1  # block 1's state hash covers the genesis
+    (funded / "genesis.json").write_text("[]")
+    assert main(["verify", "--home", str(funded)]) == 2
+    assert "genesis" in capsys.readouterr().err
+
+
+def test_a_node_that_lies_about_its_genesis_fails_verification_at_block_1(funded: Path) -> None:
+    node = Node(funded, isolation="none").start()
+    http = sync_client(create_app(node))
+    try:
+        assert verify_log(RemoteLog("http://node.test", http), node.key.public_key).blocks == 2
+        node.genesis = Genesis({ALICE.address: 1_300})  # what it serves from now on: no bob, alice richer
+        with pytest.raises(LogMismatch) as mismatch:
+            verify_log(RemoteLog("http://node.test", http), node.key.public_key)
+        assert mismatch.value.height == 1
+        node.genesis = type("Garbage", (), {"to_value": lambda self: {"allocations": {"x": -1}}})()
+        with pytest.raises(LogMismatch, match="malformed genesis") as mismatch:
+            verify_log(RemoteLog("http://node.test", http), node.key.public_key)
+        assert mismatch.value.height == 1
+    finally:
+        http.close()
+        node.stop()
+
+
+@pytest.mark.parametrize("text", ["nope", "[]", '{"allocations": {"amigo1x": 5}}', '{"allocations": {}, "more": 1}',
+                                  '{"allocations": {"' + ALICE.address + '": -5}}', "\udcff"])
+def test_serve_refuses_a_garbage_genesis_file_in_one_line(tmp_path: Path, text: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "genesis.json").write_text(text, errors="surrogateescape")
+    assert main(["serve", "--home", str(tmp_path / "home"), "--port", "0", "--genesis", str(tmp_path / "genesis.json")]) == 2
+    err = capsys.readouterr().err
+    assert "genesis" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "home").exists()
+
+
+def test_serve_refuses_a_genesis_other_than_the_homes(funded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "other.json").write_text(json.dumps({"allocations": {ALICE.address: 1}}))
+    assert main(["serve", "--home", str(funded), "--port", "0", "--genesis", str(tmp_path / "other.json")]) == 2
+    assert "another genesis" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- a real server
