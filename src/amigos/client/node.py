@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 import httpx
 
@@ -24,6 +24,7 @@ from ..crypto.keys import Account
 from ..ledger.block import SignedTreeHead
 from ..ledger.tx import Message, SignedTransaction
 from ..runtime import Call as RuntimeCall
+from .accounts import AccountMethods, SyncResults, wall_clock
 from .protocol import Flow, Request, Response, Session, run_flow, unreachable
 from .proxy import ServiceProxy
 from .receipt import Receipt
@@ -31,20 +32,25 @@ from .receipt import Receipt
 T = TypeVar("T")
 
 
-class NodeClient:
-    """A node's services, as an account sees them.
+class NodeClient(SyncResults, AccountMethods):
+    """A node's services, as an account sees them: ``account`` is the key that signs, for its
+    own account or for ``acting_for`` (a device's session key, a master a recovery installed).
 
     ``node_key`` (hex or bytes) pins the node's key up front; otherwise the key the node shows
     on first contact is pinned (trust on first use), and remembered in ``state_file`` if given,
     together with the last tree head seen. ``http`` replaces the HTTP client (tests pass an
-    in-process one). Calls from several threads are safe; transactions are sent one at a time,
-    since each takes the next nonce of the account's key.
+    in-process one). ``clock`` gives the time signed reads carry and ``expires_in`` counts from
+    (default: this machine's). Calls from several threads are safe; transactions are sent one
+    at a time, since each takes the next nonce of the account's key.
     """
 
-    def __init__(self, url: str, account: Account | None = None, *, node_key: str | bytes | None = None,
+    def __init__(self, url: str, account: Account | None = None, *, acting_for: str | None = None,
+                 node_key: str | bytes | None = None,
                  state_file: str | os.PathLike[str] | None = None, http: httpx.Client | None = None,
-                 timeout: float = 60.0) -> None:
-        self.session = Session(url, account, node_key=node_key, state_file=state_file)
+                 timeout: float = 60.0, clock: Callable[[], int] | None = None) -> None:
+        self.clock = clock or wall_clock
+        """The time this client signs reads at and counts ``expires_in`` from."""
+        self.session = Session(url, account, acting_for=acting_for, node_key=node_key, state_file=state_file)
         self.http = http if http is not None else httpx.Client(base_url=self.session.url, timeout=timeout)
         self._sending = threading.Lock()
 
@@ -53,8 +59,14 @@ class NodeClient:
         return self.session.url
 
     @property
-    def account(self) -> Account | None:
+    def key(self) -> Account | None:
+        """The key this client signs with."""
         return self.session.account
+
+    @property
+    def address(self) -> str | None:
+        """The account this client's transactions are for (``acting_for``, else the key's own)."""
+        return self.session.address
 
     @property
     def node_key(self) -> bytes | None:
@@ -79,11 +91,22 @@ class NodeClient:
             return self._run(self.session.deploy(path, source, gas))
 
     def call(self, path: str, function: str, *args: Any, gas: int | None = None,
-             kwargs: dict[str, Any] | None = None) -> Receipt:
-        """Call ``function`` in a signed transaction and wait for its proven receipt. A failed
-        call is a receipt with ``ok`` False; a refused transaction raises TransactionRefused."""
+             kwargs: dict[str, Any] | None = None, coins: int = 0) -> Receipt:
+        """Call ``function`` in a signed transaction, sending it ``coins`` AMI, and wait for its
+        proven receipt. A failed call is a receipt with ``ok`` False (its coins stay with the
+        account); a refused transaction raises TransactionRefused."""
         with self._sending:
-            return self._run(self.session.call(path, function, args, kwargs, gas))
+            return self._run(self.session.call(path, function, args, kwargs, gas, coins))
+
+    def _transact(self, messages: list[Message]) -> Receipt:
+        with self._sending:
+            return self._run(self.session.send(messages, None))
+
+    def _read_account(self, address: str | None, signed: bool) -> dict[str, Any]:
+        return self._run(self.session.account_info(address, signed, self._now()))
+
+    def _now(self) -> int:
+        return int(self.clock())
 
     def submit_many(self, items: Iterable[RuntimeCall | Message | SignedTransaction]) -> list[Receipt]:
         """Send many calls (``amigos.Call``), messages (``Call``, ``Deploy``, ``AccountMessage``
