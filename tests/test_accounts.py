@@ -368,6 +368,17 @@ def test_garbage_grants_are_malformed(chain: Chain, params: dict[str, Any]) -> N
     assert refused(chain.run(ALICE, AccountMessage("grant_session", full)), "malformed")
 
 
+@pytest.mark.parametrize("url", ["http://[::1", "ftp://example.org/hook", "https://", "http://host:99999/x",
+                                 "https://exa mple.org", "https://example.org/\n", "x" * 3000, 42])
+def test_garbage_webhooks_are_malformed(chain: Chain, url: object) -> None:
+    assert refused(chain.run(ALICE, act("set_webhook", url=url)), "malformed")
+
+
+def test_a_webhook_is_set_and_unset(chain: Chain) -> None:
+    assert chain.run(ALICE, act("set_webhook", url="https://example.org/hook")).ok
+    assert chain.run(ALICE, act("set_webhook", url=None)).ok
+
+
 def test_the_master_key_or_a_recovery_key_cannot_be_a_session(chain: Chain) -> None:
     assert failed(chain.run(ALICE, grant(ALICE, "STAKE_MANAGE")), "AccountRuleBroken")
     assert chain.run(ALICE, grant(PHONE, "STAKE_MANAGE")).ok

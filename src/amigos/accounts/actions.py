@@ -36,6 +36,7 @@ action                 params                            who may sign
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlsplit
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -157,8 +158,15 @@ def _ip_range(value: object) -> str:
 
 
 def _url(value: object) -> str:
-    if type(value) is not str or len(value) > MAX_WEBHOOK_URL or not value.startswith(("https://", "http://")):
+    if type(value) is not str or len(value) > MAX_WEBHOOK_URL or not value.isprintable() or " " in value:
         raise ValueError(f"must be an http(s) URL of at most {MAX_WEBHOOK_URL} characters")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        raise ValueError("must be an http(s) URL that parses") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL with a host")
     return value
 
 

@@ -17,7 +17,8 @@ with a failed transaction, and is covered by the state hash and replayed by ``am
     a/rk/<address>                     the recovery key and a takeover it announced
     a/w/<address>                      the webhook account events are posted to
 
-Values are canonical encodings (``amigos.codec``) of plain lists and dicts.
+Values are canonical encodings (``amigos.codec``) of plain lists and dicts, except the master
+key (``a/m/``), which is the raw 32-byte public key.
 """
 
 from __future__ import annotations
