@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..accounts.token import SYMBOL
-from ..errors import UsageError
+from ..client.verify import problem_error
+from ..errors import NodeError, UsageError
 from ..node.wire import receipt_fields
 from ..wallet import PaymentRequest, parse_payment_uri, qr_terminal, save_qr
 from . import Commands
@@ -61,6 +62,9 @@ def register(commands: Commands) -> None:
     p = wallet.add("pay", "pay an amigos: payment request (shows it and asks first)", pay, takes=TARGET)
     p.add_argument("uri", metavar="URI", help="the amigos:… request")
     add_yes(p)
+
+    p = wallet.add("faucet", "get free AMI from a dev node's faucet (`amigos dev`)", faucet, takes=("node", "signer"))
+    p.add_argument("account", nargs="?", metavar="ADDRESS", help="who gets it (default: you)")
 
 
 # --------------------------------------------------------------------------- reading
@@ -112,6 +116,30 @@ def unstake(ctx: Context) -> int:
         receipt = client.unstake(ctx.args.amount)
     return print_outcome(ctx.out, receipt, f"unbonding {ctx.args.amount} {SYMBOL}: "
                                            f"back in the balance at {when(receipt.result['released_at'])}")
+
+
+def faucet(ctx: Context) -> int:
+    import httpx
+
+    url = ctx.node_url()
+    if url is None:
+        raise UsageError("the faucet is a dev node's (`amigos dev`): pass --node URL")
+    who = chosen_address(ctx)
+    try:
+        response = httpx.post(f"{url}/v1/faucet", json={"address": who}, timeout=60)
+    except httpx.HTTPError as exc:
+        raise NodeError(0, "unreachable", f"cannot reach the node at {url}: {exc}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200 or type(body) is not dict:
+        raise problem_error(response.status_code, body, response.text)
+    if ctx.out.json:
+        ctx.out.data({"address": who, **body})
+    else:
+        ctx.out.line(f"the faucet sent {body.get('amount')} {SYMBOL} to {who}")
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- requests
