@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any, Iterable, TypeVar
 
 import httpx
@@ -19,21 +20,23 @@ from ..ledger.tx import Message, SignedTransaction
 from ..runtime import Call as RuntimeCall
 from .protocol import Flow, Request, Response, Session, run_flow_async, unreachable
 from .proxy import AsyncServiceProxy
+from .accounts import AsyncResults, AccountMethods
 from .receipt import Receipt
 
 T = TypeVar("T")
 
 
-class AsyncNodeClient:
+class AsyncNodeClient(AsyncResults, AccountMethods):
     """A node's services, as an account sees them, for asyncio code. The options are
     :class:`~amigos.client.NodeClient`'s; ``http`` is an ``httpx.AsyncClient``. Transactions
     of one client are sent one at a time (each takes the next nonce); reads run concurrently.
     """
 
-    def __init__(self, url: str, account: Account | None = None, *, node_key: str | bytes | None = None,
+    def __init__(self, url: str, account: Account | None = None, *, acting_for: str | None = None,
+                 node_key: str | bytes | None = None,
                  state_file: str | os.PathLike[str] | None = None, http: httpx.AsyncClient | None = None,
                  timeout: float = 60.0) -> None:
-        self.session = Session(url, account, node_key=node_key, state_file=state_file)
+        self.session = Session(url, account, acting_for=acting_for, node_key=node_key, state_file=state_file)
         self.http = http if http is not None else httpx.AsyncClient(base_url=self.session.url, timeout=timeout)
         self._sending = asyncio.Lock()
 
@@ -44,6 +47,11 @@ class AsyncNodeClient:
     @property
     def account(self) -> Account | None:
         return self.session.account
+
+    @property
+    def address(self) -> str | None:
+        """The account this client's transactions are for (``acting_for``, else the key's own)."""
+        return self.session.address
 
     @property
     def node_key(self) -> bytes | None:
@@ -67,10 +75,21 @@ class AsyncNodeClient:
             return await self._run(self.session.deploy(path, source, gas))
 
     async def call(self, path: str, function: str, *args: Any, gas: int | None = None,
-                   kwargs: dict[str, Any] | None = None) -> Receipt:
-        """Call ``function`` in a signed transaction and wait for its proven receipt."""
+                   kwargs: dict[str, Any] | None = None, coins: int = 0) -> Receipt:
+        """Call ``function`` in a signed transaction, sending it ``coins`` AMI, and wait for its
+        proven receipt."""
         async with self._sending:
-            return await self._run(self.session.call(path, function, args, kwargs, gas))
+            return await self._run(self.session.call(path, function, args, kwargs, gas, coins))
+
+    async def _transact(self, messages: list[Message]) -> Receipt:
+        async with self._sending:
+            return await self._run(self.session.send(messages, None))
+
+    async def _read_account(self, address: str | None, signed: bool) -> dict[str, Any]:
+        return await self._run(self.session.account_info(address, signed, self._now()))
+
+    def _now(self) -> int:
+        return int(time.time())
 
     async def submit_many(self, items: Iterable[RuntimeCall | Message | SignedTransaction]) -> list[Receipt]:
         """Send many calls, messages or signed transactions; their receipts in order."""
@@ -138,9 +157,3 @@ class AsyncNodeClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-
-async def aconnect(url: str, account: Account | None = None, **options: Any) -> AsyncNodeClient:
-    """:func:`~amigos.client.connect` for asyncio: ``client = await amigos.aconnect(url, account=…)``."""
-    client = AsyncNodeClient(url, account, **options)
-    await client.contact()
-    return client

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+from collections.abc import Mapping
 from typing import Any, overload
 
 from ..crypto.keys import Account
@@ -40,38 +42,51 @@ def _signing_account(account: Account | str | None) -> Account | None:
 
 
 @overload
-def connect(target: LocalRuntime | os.PathLike[str], account: Account | str | None = None, **options: Any) -> LocalClient: ...
+def connect(target: LocalRuntime | os.PathLike[str], account: Account | str | None = None, *,
+            acting_for: str | None = None, genesis: Mapping[str, int] | None = None, **options: Any) -> LocalClient: ...
 @overload
-def connect(target: str, account: Account | str | None = None, **options: Any) -> Client: ...
+def connect(target: str, account: Account | str | None = None, *, acting_for: str | None = None,
+            genesis: Mapping[str, int] | None = None, **options: Any) -> Client: ...
 
 
-def connect(target: str | os.PathLike[str] | LocalRuntime, account: Account | str | None = None, **options: Any) -> Client:
-    """A client of the node at URL ``target`` (e.g. ``http://127.0.0.1:8700``), signing as
-    ``account`` and contacting the node at once to pin its key (options: see
+def connect(target: str | os.PathLike[str] | LocalRuntime, account: Account | str | None = None, *,
+            acting_for: str | None = None, genesis: Mapping[str, int] | None = None, **options: Any) -> Client:
+    """A client of the node at URL ``target`` (e.g. ``http://127.0.0.1:8700``), signing with
+    the key ``account`` and contacting the node at once to pin its key (options: see
     :class:`NodeClient`); or, for a folder or a :class:`~amigos.LocalRuntime`, a
-    :class:`LocalClient` over that runtime, calling as ``account``'s address (a str is taken as
-    the signer's name; by default ``"dev"``), with ``options`` going to ``LocalRuntime``."""
+    :class:`LocalClient` over that runtime (``options`` go to ``LocalRuntime``): in the ledger
+    mode when ``account`` is a key (signed transactions through a local ledger, which a new one
+    starts from ``genesis``, ``{address: AMI}``), in the name mode when it is a signer name (a
+    str; by default ``"dev"``). ``acting_for`` names the account the key signs for when it is
+    not the key's own: a device's session key, or the master key a recovery installed."""
     if _is_node(target):
-        client = NodeClient(str(target), _signing_account(account), **options)
+        if genesis is not None:
+            raise UsageError("a node's genesis is its own (amigos serve --genesis, amigos dev): connect takes none")
+        client = NodeClient(str(target), _signing_account(account), acting_for=acting_for, **options)
         client.contact()
         return client
-    return local_client(target, account, options)
+    return local_client(target, account, acting_for, genesis, options)
 
 
 @overload
-async def aconnect(target: LocalRuntime | os.PathLike[str], account: Account | str | None = None,
+async def aconnect(target: LocalRuntime | os.PathLike[str], account: Account | str | None = None, *,
+                   acting_for: str | None = None, genesis: Mapping[str, int] | None = None,
                    **options: Any) -> AsyncLocalClient: ...
 @overload
-async def aconnect(target: str, account: Account | str | None = None, **options: Any) -> AsyncClient: ...
+async def aconnect(target: str, account: Account | str | None = None, *, acting_for: str | None = None,
+                   genesis: Mapping[str, int] | None = None, **options: Any) -> AsyncClient: ...
 
 
-async def aconnect(target: str | os.PathLike[str] | LocalRuntime, account: Account | str | None = None,
+async def aconnect(target: str | os.PathLike[str] | LocalRuntime, account: Account | str | None = None, *,
+                   acting_for: str | None = None, genesis: Mapping[str, int] | None = None,
                    **options: Any) -> AsyncClient:
     """:func:`connect` for asyncio: ``client = await amigos.aconnect(url or folder, account=…)``
     gives an :class:`AsyncNodeClient` or an :class:`AsyncLocalClient`, whose methods are
     coroutines and whose ``await client.service(path)`` is an :class:`AsyncServiceProxy`."""
     if _is_node(target):
-        client = AsyncNodeClient(str(target), _signing_account(account), **options)
+        if genesis is not None:
+            raise UsageError("a node's genesis is its own (amigos serve --genesis, amigos dev): connect takes none")
+        client = AsyncNodeClient(str(target), _signing_account(account), acting_for=acting_for, **options)
         await client.contact()
         return client
-    return AsyncLocalClient(local_client(target, account, options))
+    return AsyncLocalClient(await asyncio.to_thread(local_client, target, account, acting_for, genesis, options))

@@ -1,70 +1,161 @@
 """``LocalClient``: the SDK's surface over an embedded :class:`~amigos.LocalRuntime`.
 
 ``amigos.connect(home)`` (a folder, or a ``LocalRuntime``) gives the same methods as a node
-client — deploy, call, submit_many, query, render, describe, services, state and service
-proxies — with the same receipts and answers, so code written against one runs against the
-other. There is no node, so no signature, nonce or log: calls run as the signer *name*
-``account.address`` (or ``account`` itself when it is a str, or :data:`LOCAL_SIGNER` when no
-account is given), and receipts have no ``tx_hash``, ``index`` or ``proof``.
+client — deploy, call, submit_many, query, render, describe, services, state, service proxies
+and the account methods — with the same receipts and answers, so code written against one runs
+against the other. It has two modes, chosen by what ``account`` is:
+
+* **a key** (an :class:`~amigos.Account`): the *ledger mode*. Transactions are signed with the
+  key and applied through an in-process :class:`~amigos.ledger.Ledger` over the runtime, each
+  submission one block, so every account rule (sessions, limits, recovery) holds exactly as on
+  a node, and receipts carry ``tx_hash``, ``index`` and an inclusion proof. A folder in this
+  mode is laid out as a node's home (``node.key``, ``chain-id``): ``amigos serve --home`` can
+  serve it later. An in-memory runtime's heads are signed by the well-known
+  :data:`LOCAL_NODE_KEY` (they prove nothing to anyone else, who cannot see them anyway).
+* **a name** (a str, or nothing: :data:`LOCAL_SIGNER`): the *name mode*. Nothing is signed and
+  there is no log or account rule: calls run as the signer *name*, receipts have no
+  ``tx_hash``, ``index`` or ``proof``, and account transactions are refused. It reads a
+  ledger-mode folder, but refuses to write to it (that would put state outside its log).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..crypto.keys import Account
-from ..errors import DeployError, DeployFailed, UsageError
+from ..errors import DeployError, DeployFailed, TransactionRefused, UsageError
 from ..jsonvalue import to_json
+from ..ledger.block import GENESIS_KEY, BlockResult, Genesis, Ledger
 from ..ledger.tx import AccountMessage, Call, Deploy, Message, SignedTransaction, check_messages_form, encode_value, message_value
+from ..node.account_view import account_json
+from ..node.auth import ReadRefused, reader_of
+from ..node.node import DEFAULT_CHAIN_ID, KEY_FILE, load_node_key, settle_chain_id
 from ..runtime import Call as RuntimeCall
 from ..runtime import LocalRuntime, validate_account
 from ..vm.paths import validate_path
+from . import verify
+from .accounts import AccountMethods, AsyncResults, SyncResults, account_message, account_to_read, call_message, signed_for
+from .protocol import signed_transaction
 from .proxy import AsyncServiceProxy, ServiceProxy
 from .receipt import Receipt, deploy_failure
 
+Transactable = SignedTransaction | tuple[list[Message], int | None]
+"""What the ledger mode submits: a signed transaction, or messages to sign with a gas budget."""
+
 LOCAL_SIGNER = "dev"
 """Who a local client signs as when it is given no account (the ``amigos`` command's default)."""
+LOCAL_NODE_KEY = Account.from_seed(hashlib.sha256(b"amigos/local-node-key").digest())
+"""The key an in-memory ledger-mode runtime signs its tree heads with: well known, so any
+number of clients over one runtime agree on it, and worthless as a proof to anyone else."""
 
 
-class LocalClient:
-    """The node client's methods over ``runtime``, signing as ``signer``. Closing the client
-    closes the runtime only if the client opened it (``owns_runtime``)."""
+class LocalClient(SyncResults, AccountMethods):
+    """The node client's methods over ``runtime``, as ``account``: a key (the ledger mode,
+    acting for ``acting_for`` if given) or a signer name (see the module docstring). Closing
+    the client closes the runtime only if the client opened it (``owns_runtime``)."""
 
-    def __init__(self, runtime: LocalRuntime, signer: str = LOCAL_SIGNER, *, owns_runtime: bool = False) -> None:
+    def __init__(self, runtime: LocalRuntime, account: Account | str = LOCAL_SIGNER, *,
+                 acting_for: str | None = None, genesis: Mapping[str, int] | Genesis | None = None,
+                 owns_runtime: bool = False) -> None:
         self.runtime = runtime
-        self.signer = validate_account(signer)
         self._owns_runtime = owns_runtime
+        self.key: Account | None = account if isinstance(account, Account) else None
+        self.acting_for = signed_for(self.key, acting_for)
+        self.signer = account.address if isinstance(account, Account) else validate_account(account)
+        """The name calls run as in the name mode (the key's address in the ledger mode)."""
+        if self.key is None and genesis is not None:
+            raise UsageError("a genesis starts a ledger: connect(folder, account=amigos.Account…, genesis=…)")
+        self.ledger = None if self.key is None else open_ledger(runtime, genesis)
+        """The ledger of the ledger mode; None in the name mode."""
+        self._sending = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        """The account this client's transactions are for."""
+        return self.acting_for or self.signer
 
     # ------------------------------------------------------------ transactions
 
     def deploy(self, path: str, source: str, *, gas: int | None = None) -> Receipt:
         """Deploy (or upgrade) the service at ``path``; raises DeployError if it failed, with
         the failed receipt as its ``receipt`` attribute (as a node client does)."""
-        receipt = self._run(_admitted(Deploy(validate_path(path), source)), gas)
+        receipt = self._one(_admitted(Deploy(validate_path(path), source)), gas)
         if not receipt.ok:
             raise deploy_failure(receipt)
         return receipt
 
     def call(self, path: str, function: str, *args: Any, gas: int | None = None,
-             kwargs: dict[str, Any] | None = None) -> Receipt:
-        """Call ``function`` as the signer, in a block of its own. A failed call is a receipt
-        with ``ok`` False."""
-        return self._run(_admitted(Call(validate_path(path), function, tuple(args), dict(kwargs or {}))), gas)
+             kwargs: dict[str, Any] | None = None, coins: int = 0) -> Receipt:
+        """Call ``function``, sending it ``coins`` AMI, in a block of its own. A failed call is
+        a receipt with ``ok`` False (its coins stay with the account)."""
+        return self._one(_admitted(call_message(path, function, args, kwargs, coins)), gas)
 
     def submit_many(self, items: Iterable[RuntimeCall | Message | SignedTransaction]) -> list[Receipt]:
-        """Run many calls (``amigos.Call``) or ``Call``/``Deploy`` messages of amigos.ledger,
-        each as its own transaction, as the signer (a call's own ``signer`` field is ignored,
-        as a node client ignores it); their receipts in order. All are checked before the
-        first runs; a failed deploy is a failed receipt, as in a node's batch."""
-        return [self._run(message, gas) for message, gas in [_as_message(item) for item in items]]
+        """Run many calls (``amigos.Call``) or messages of amigos.ledger, each as its own
+        transaction; their receipts in order. All are checked before the first runs; a failed
+        deploy is a failed receipt, as in a node's batch. In the ledger mode they are one block
+        (signed transactions and account messages too), and a refusal raises the first
+        TransactionRefused with every outcome as ``outcomes``, as on a node; the name mode
+        takes calls and deploys only (a call's own ``signer`` field is ignored)."""
+        checked = [_as_message(item, self.ledger is not None) for item in items]
+        if self.ledger is None:
+            return [self._run_named(messages[0], gas) for messages, gas in checked]  # type: ignore[index]
+        outcomes = self._submit(checked)
+        refusals = [o for o in outcomes if isinstance(o, TransactionRefused)]
+        if refusals:
+            refusals[0].outcomes = outcomes  # type: ignore[attr-defined]
+            raise refusals[0]
+        return outcomes  # type: ignore[return-value]
 
-    def _run(self, message: Message, gas: int | None) -> Receipt:
+    def _transact(self, messages: list[Message]) -> Receipt:
+        if self.ledger is None:
+            raise UsageError("account operations are signed: connect(folder, account=amigos.Account…) "
+                             "(a signer name has no key)")
+        (outcome,) = self._submit([(messages, None)])
+        if isinstance(outcome, TransactionRefused):
+            raise outcome
+        return outcome
+
+    def _one(self, message: Message, gas: int | None) -> Receipt:
+        if self.ledger is None:
+            return self._run_named(message, gas)
+        (outcome,) = self._submit([([message], gas)])
+        if isinstance(outcome, TransactionRefused):
+            raise outcome
+        return outcome
+
+    def _submit(self, items: list[Transactable]) -> list[Receipt | TransactionRefused]:
+        """Sign what needs signing (each list of messages one transaction) with the next nonces
+        and apply it all as one block; each item's receipt or refusal, in order."""
+        ledger, key = self.ledger, self.key
+        assert ledger is not None and key is not None
+        with self._sending, self.runtime.reading():  # the nonces read here are the ones the block sees
+            nonce = ledger.last_nonce(self.address, key.public_key)
+            signed = []
+            for item in items:
+                if isinstance(item, SignedTransaction):
+                    signed.append(item)
+                    continue
+                messages, gas = item
+                nonce += 1
+                signed.append(signed_transaction(key, ledger.chain_id, self.address, nonce, messages, gas))
+            result = ledger.apply_block([stx.encode() for stx in signed])
+            return _outcomes(ledger, result, signed)
+
+    def _run_named(self, message: Message, gas: int | None) -> Receipt:
         rt = self.runtime
+        if is_ledger_state(rt):
+            raise UsageError(f"{rt.home or 'this runtime'} holds a signed ledger: changes go through it, "
+                             "signed with a key (connect(folder, account=amigos.Account…)); a signer name only reads it")
         if isinstance(message, Call):
-            r = rt.call(message.path, message.function, *message.args, signer=self.signer, gas=gas, kwargs=message.kwargs)
+            r = rt.call(message.path, message.function, *message.args, signer=self.signer, gas=gas,
+                        kwargs=message.kwargs, coins=message.coins)
             return Receipt(r.ok, r.result, r.error, r.gas_used, r.events, r.height,
                            results=[r.result] if r.ok else [], failed_message=None if r.ok else 0)
         assert isinstance(message, Deploy)
@@ -75,8 +166,33 @@ class LocalClient:
         result = {"path": info.path, "version": info.version, "code_hash": info.code_hash}
         return Receipt(True, result, None, used, [], rt.height, results=[result])
 
-    # ------------------------------------------------------------ reading
+    def last_nonce(self) -> int:
+        """The last nonce of this client's key for its account (0 before its first transaction)."""
+        if self.ledger is None or self.key is None:
+            raise UsageError("a signer name has no nonces: connect(folder, account=amigos.Account…)")
+        return self.ledger.last_nonce(self.address, self.key.public_key)
 
+    # ------------------------------------------------------------ accounts
+
+    def _read_account(self, address: str | None, signed: bool) -> dict[str, Any]:
+        """What a node answers to ``GET /v1/accounts/{address}``, from the runtime's state."""
+        rt = self.runtime
+        address = account_to_read(self.address, address, signed)
+        with rt.reading():
+            now = max(rt.time, self._now())
+            reader = None
+            if signed:
+                assert self.key is not None
+                try:
+                    reader = reader_of(rt.view, address, self.key.public_key, now)
+                except ReadRefused as refused:
+                    raise UsageError(refused.detail) from None
+            return {"address": address, **account_json(rt.view, address, now, reader)}
+
+    def _now(self) -> int:
+        return int(self.runtime.clock())
+
+    # ------------------------------------------------------------ reading
     def query(self, path: str, function: str, *args: Any, kwargs: dict[str, Any] | None = None,
               gas: int | None = None) -> Any:
         """Call ``function`` read-only; raises its ExecutionError if it fails."""
@@ -114,22 +230,38 @@ class LocalClient:
         self.close()
 
 
-class AsyncLocalClient:
+class AsyncLocalClient(AsyncResults, AccountMethods):
     """:class:`LocalClient` for asyncio: the same methods as coroutines, each run in a worker
     thread so that the event loop is never blocked by a service call or a commit."""
 
     def __init__(self, local: LocalClient) -> None:
         self.local = local
 
+    @property
+    def address(self) -> str:
+        return self.local.address
+
     async def deploy(self, path: str, source: str, *, gas: int | None = None) -> Receipt:
         return await asyncio.to_thread(self.local.deploy, path, source, gas=gas)
 
     async def call(self, path: str, function: str, *args: Any, gas: int | None = None,
-                   kwargs: dict[str, Any] | None = None) -> Receipt:
-        return await asyncio.to_thread(self.local.call, path, function, *args, gas=gas, kwargs=kwargs)
+                   kwargs: dict[str, Any] | None = None, coins: int = 0) -> Receipt:
+        return await asyncio.to_thread(self.local.call, path, function, *args, gas=gas, kwargs=kwargs, coins=coins)
 
     async def submit_many(self, items: Iterable[RuntimeCall | Message | SignedTransaction]) -> list[Receipt]:
         return await asyncio.to_thread(self.local.submit_many, list(items))
+
+    async def last_nonce(self) -> int:
+        return await asyncio.to_thread(self.local.last_nonce)
+
+    async def _transact(self, messages: list[Message]) -> Receipt:
+        return await asyncio.to_thread(self.local._transact, messages)
+
+    async def _read_account(self, address: str | None, signed: bool) -> dict[str, Any]:
+        return await asyncio.to_thread(self.local._read_account, address, signed)
+
+    def _now(self) -> int:
+        return self.local._now()
 
     async def query(self, path: str, function: str, *args: Any, kwargs: dict[str, Any] | None = None,
                     gas: int | None = None) -> Any:
@@ -161,27 +293,91 @@ class AsyncLocalClient:
 
 
 def local_client(home: str | os.PathLike[str] | LocalRuntime, account: Account | str | None,
-                 options: dict[str, Any]) -> LocalClient:
-    """The local client ``connect(home, account=…, **options)`` means: ``options`` go to
-    :class:`LocalRuntime` (``isolation``, ``db``…) when ``home`` is a folder."""
-    signer = LOCAL_SIGNER if account is None else account if isinstance(account, str) else account.address
-    validate_account(signer)  # before a runtime is opened for nothing
+                 acting_for: str | None, genesis: Mapping[str, int] | None, options: dict[str, Any]) -> LocalClient:
+    """The local client ``connect(home, account=…, acting_for=…, genesis=…, **options)``
+    means: ``options`` go to :class:`LocalRuntime` (``isolation``, ``db``, ``clock``…) when
+    ``home`` is a folder."""
+    if account is None:
+        account = LOCAL_SIGNER
+    if not isinstance(account, Account):
+        validate_account(account)  # before a runtime is opened for nothing
+    signed_for(account if isinstance(account, Account) else None, acting_for)
     if isinstance(home, LocalRuntime):
         if options:
             raise UsageError(f"options {sorted(options)} are for opening a runtime; this one is already open")
-        return LocalClient(home, signer)
-    return LocalClient(LocalRuntime(Path(home), **options), signer, owns_runtime=True)
+        return LocalClient(home, account, acting_for=acting_for, genesis=genesis)
+    runtime = LocalRuntime(Path(home), **options)
+    try:
+        return LocalClient(runtime, account, acting_for=acting_for, genesis=genesis, owns_runtime=True)
+    except BaseException:
+        runtime.close()
+        raise
 
 
-def _as_message(item: RuntimeCall | Message | SignedTransaction) -> tuple[Message, int | None]:
+def is_ledger_state(runtime: LocalRuntime) -> bool:
+    """Whether ``runtime`` holds a ledger's state (a node's, or the ledger mode's): its first
+    block wrote the genesis, or its folder has a node key."""
+    return runtime.view.get(GENESIS_KEY) is not None or (runtime.home is not None and (runtime.home / KEY_FILE).exists())
+
+
+def open_ledger(runtime: LocalRuntime, genesis: Mapping[str, int] | Genesis | None) -> Ledger:
+    """The ledger of the ledger mode over ``runtime``, its first block (the genesis) applied.
+    Refuses a runtime whose state was written in the name mode (it is in no log), and a genesis
+    other than the one the ledger started from."""
+    wanted = None if genesis is None else genesis if isinstance(genesis, Genesis) else _genesis(genesis)
+    where = runtime.home or "this runtime"
+    if runtime.height and not is_ledger_state(runtime):
+        raise UsageError(f"{where} holds state written without signatures (by a signer name, or the amigos "
+                         "command without a node): it is in no log, so a ledger cannot take it over; use another folder")
+    if runtime.home is not None:
+        key, chain_id = load_node_key(runtime.home, create=True), settle_chain_id(runtime.home, None)
+    else:
+        key, chain_id = LOCAL_NODE_KEY, DEFAULT_CHAIN_ID
+    ledger = Ledger(runtime, chain_id, key, genesis=wanted)
+    head = ledger.head_at(runtime.height) if runtime.height else None
+    if head is not None and head.node_key != key.public_key:
+        raise UsageError(f"the log in {where} was signed by another key than {KEY_FILE}")
+    if runtime.height == 0:
+        ledger.apply_block([])  # the first block writes the genesis
+    elif wanted is not None and wanted != ledger.genesis:
+        raise UsageError(f"the ledger in {where} started from another genesis: a chain's genesis never changes")
+    return ledger
+
+
+def _genesis(allocations: Mapping[str, int]) -> Genesis:
+    if not isinstance(allocations, Mapping):
+        raise UsageError("genesis is {address: amount of AMI}")
+    return Genesis(dict(allocations))
+
+
+def _outcomes(ledger: Ledger, result: BlockResult, signed: list[SignedTransaction]) -> list[Receipt | TransactionRefused]:
+    """Each transaction's receipt (read from its log leaf with an inclusion proof, as a node
+    client reads it) or refusal."""
+    head = result.head
+    leaves = iter(result.leaves)
+    out: list[Receipt | TransactionRefused] = []
+    for stx, outcome in zip(signed, result.outcomes, strict=True):
+        if isinstance(outcome, TransactionRefused):
+            out.append(outcome)
+            continue
+        proof = ledger.inclusion_proof(outcome.index, head.head.size)
+        out.append(verify.proven_leaf(next(leaves), proof, head, stx.tx_hash))
+    return out
+
+
+def _as_message(item: RuntimeCall | Message | SignedTransaction, ledger: bool) -> Transactable:
     if isinstance(item, RuntimeCall):
-        message = Call(validate_path(item.path), item.function, tuple(item.args), dict(item.kwargs or {}))
-        return _admitted(message), item.gas
+        return [_admitted(call_message(item.path, item.function, item.args, item.kwargs, 0))], item.gas
     if isinstance(item, (Call, Deploy)):
-        return _admitted(item), None
+        return [_admitted(item)], None
+    if ledger and isinstance(item, AccountMessage):
+        return [account_message(item.action, item.params)], None
+    if ledger and isinstance(item, SignedTransaction):
+        return item
     if isinstance(item, (SignedTransaction, AccountMessage)):
-        raise UsageError(f"a local runtime has no ledger or accounts: send {type(item).__name__}s to a node")
-    raise UsageError(f"submit_many takes amigos.Call or ledger Call/Deploy, not {type(item).__name__}")
+        raise UsageError(f"a signer name has no key or ledger: {type(item).__name__}s need "
+                         "connect(folder, account=amigos.Account…) or a node")
+    raise UsageError(f"submit_many takes amigos.Call, ledger messages or SignedTransaction, not {type(item).__name__}")
 
 
 def _admitted(message: Message) -> Message:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any, Iterable, TypeVar
 
 import httpx
@@ -26,12 +27,13 @@ from ..ledger.tx import Message, SignedTransaction
 from ..runtime import Call as RuntimeCall
 from .protocol import Flow, Request, Response, Session, run_flow, unreachable
 from .proxy import ServiceProxy
+from .accounts import SyncResults, AccountMethods
 from .receipt import Receipt
 
 T = TypeVar("T")
 
 
-class NodeClient:
+class NodeClient(SyncResults, AccountMethods):
     """A node's services, as an account sees them.
 
     ``node_key`` (hex or bytes) pins the node's key up front; otherwise the key the node shows
@@ -41,10 +43,11 @@ class NodeClient:
     since each takes the next nonce of the account's key.
     """
 
-    def __init__(self, url: str, account: Account | None = None, *, node_key: str | bytes | None = None,
+    def __init__(self, url: str, account: Account | None = None, *, acting_for: str | None = None,
+                 node_key: str | bytes | None = None,
                  state_file: str | os.PathLike[str] | None = None, http: httpx.Client | None = None,
                  timeout: float = 60.0) -> None:
-        self.session = Session(url, account, node_key=node_key, state_file=state_file)
+        self.session = Session(url, account, acting_for=acting_for, node_key=node_key, state_file=state_file)
         self.http = http if http is not None else httpx.Client(base_url=self.session.url, timeout=timeout)
         self._sending = threading.Lock()
 
@@ -55,6 +58,11 @@ class NodeClient:
     @property
     def account(self) -> Account | None:
         return self.session.account
+
+    @property
+    def address(self) -> str | None:
+        """The account this client's transactions are for (``acting_for``, else the key's own)."""
+        return self.session.address
 
     @property
     def node_key(self) -> bytes | None:
@@ -79,11 +87,22 @@ class NodeClient:
             return self._run(self.session.deploy(path, source, gas))
 
     def call(self, path: str, function: str, *args: Any, gas: int | None = None,
-             kwargs: dict[str, Any] | None = None) -> Receipt:
-        """Call ``function`` in a signed transaction and wait for its proven receipt. A failed
-        call is a receipt with ``ok`` False; a refused transaction raises TransactionRefused."""
+             kwargs: dict[str, Any] | None = None, coins: int = 0) -> Receipt:
+        """Call ``function`` in a signed transaction, sending it ``coins`` AMI, and wait for its
+        proven receipt. A failed call is a receipt with ``ok`` False (its coins stay with the
+        account); a refused transaction raises TransactionRefused."""
         with self._sending:
-            return self._run(self.session.call(path, function, args, kwargs, gas))
+            return self._run(self.session.call(path, function, args, kwargs, gas, coins))
+
+    def _transact(self, messages: list[Message]) -> Receipt:
+        with self._sending:
+            return self._run(self.session.send(messages, None))
+
+    def _read_account(self, address: str | None, signed: bool) -> dict[str, Any]:
+        return self._run(self.session.account_info(address, signed, self._now()))
+
+    def _now(self) -> int:
+        return int(time.time())
 
     def submit_many(self, items: Iterable[RuntimeCall | Message | SignedTransaction]) -> list[Receipt]:
         """Send many calls (``amigos.Call``), messages (``Call``, ``Deploy``, ``AccountMessage``

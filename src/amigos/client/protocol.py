@@ -26,11 +26,13 @@ from ..jsonvalue import from_json, to_json
 from ..ledger.ante import MAX_TX_GAS, intrinsic_gas
 from ..ledger.block import SignedTreeHead
 from ..ledger.tx import AccountMessage, Call, Deploy, Message, SignedTransaction, Transaction, sign
+from ..node.auth import sign_read
 from ..node.wire import MAX_BATCH, WireError, dump_json, head_from_json, head_to_json, parse_hex
 from ..runtime import Call as RuntimeCall
 from ..vm.gas import DEFAULT_GAS, DEPLOY_GAS
 from ..vm.paths import validate_path
 from . import verify
+from .accounts import account_to_read, call_message, signed_for
 from .receipt import Receipt, deploy_failure
 
 T = TypeVar("T")
@@ -44,13 +46,14 @@ class Request:
     path: str
     params: dict[str, int | str] = field(default_factory=dict)
     payload: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
 
     def http_options(self) -> dict[str, Any]:
         """Keyword arguments for ``httpx.Client.request`` (and its async twin)."""
-        options: dict[str, Any] = {"params": self.params}
+        options: dict[str, Any] = {"params": self.params, "headers": dict(self.headers)}
         if self.payload is not None:  # encoded here: httpx's own encoding fails on lone surrogates
             options["content"] = dump_json(self.payload).encode()
-            options["headers"] = {"content-type": "application/json"}
+            options["headers"]["content-type"] = "application/json"
         return options
 
 
@@ -117,10 +120,11 @@ class Session:
     session (each takes the next nonce); the drivers serialise them.
     """
 
-    def __init__(self, url: str, account: Account | None, *, node_key: str | bytes | None = None,
-                 state_file: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, url: str, account: Account | None, *, acting_for: str | None = None,
+                 node_key: str | bytes | None = None, state_file: str | os.PathLike[str] | None = None) -> None:
         self.url = url.rstrip("/")
         self.account = account
+        self.acting_for = signed_for(account, acting_for)
         self.state_file = None if state_file is None else Path(state_file)
         self.node_key: bytes | None = bytes.fromhex(node_key) if isinstance(node_key, str) else node_key
         self.chain_id: str | None = None
@@ -141,8 +145,13 @@ class Session:
         return receipt
 
     def call(self, path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
-             gas: int | None) -> Flow[Receipt]:
-        return self.send([Call(validate_path(path), function, tuple(args), dict(kwargs or {}))], gas)
+             gas: int | None, coins: int = 0) -> Flow[Receipt]:
+        return self.send([call_message(path, function, args, kwargs, coins)], gas)
+
+    @property
+    def address(self) -> str | None:
+        """The account this client's transactions are for: ``acting_for``, else the key's own."""
+        return self.acting_for or (None if self.account is None else self.account.address)
 
     def send(self, messages: list[Message], gas: int | None) -> Flow[Receipt]:
         """Sign ``messages`` as one transaction, send it and return its proven receipt."""
@@ -191,7 +200,7 @@ class Session:
         if isinstance(item, SignedTransaction):
             return item
         if isinstance(item, RuntimeCall):
-            message: Message = Call(validate_path(item.path), item.function, tuple(item.args), dict(item.kwargs or {}))
+            message: Message = call_message(item.path, item.function, item.args, item.kwargs, 0)
             return (yield from self._sign([message], item.gas))
         if isinstance(item, (Call, Deploy, AccountMessage)):
             return (yield from self._sign([item], None))
@@ -203,30 +212,39 @@ class Session:
             raise UsageError("this client has no account to sign with: connect(url, account=…)")
         yield from self._contact_once()
         chain_id = self.chain_id
-        assert chain_id is not None
-        budget = gas if gas is not None else sum(DEPLOY_GAS if isinstance(m, Deploy) else DEFAULT_GAS for m in messages)
+        assert chain_id is not None and self.address is not None
         if self.nonce is None:
             self.nonce = yield from self.last_nonce()
-        nonce = self.nonce = self.nonce + 1
-
-        def transaction(gas_limit: int) -> Transaction:
-            return Transaction(chain_id=chain_id, account=account.address, public_key=account.public_key,
-                               nonce=nonce, gas_limit=gas_limit, messages=tuple(messages))
-
-        # The gas limit covers the intrinsic gas, measured on the largest encoding of the limit.
-        draft = sign(transaction(MAX_TX_GAS), account)
-        return sign(transaction(min(MAX_TX_GAS, intrinsic_gas(draft) + budget)), account)
+        self.nonce += 1
+        return signed_transaction(account, chain_id, self.address, self.nonce, messages, gas)
 
     def last_nonce(self) -> Flow[int]:
         """The last nonce the node has for this client's key (0 before its first transaction)."""
         if self.account is None:
             raise UsageError("this client has no account: connect(url, account=…)")
-        body = yield from self._json(Request("GET", f"/v1/accounts/{self.account.address}",
+        body = yield from self._json(Request("GET", f"/v1/accounts/{self.address}",
                                              {"key": self.account.public_key.hex()}))
         try:
             return int(body["keys"][0]["last_nonce"])
         except (KeyError, IndexError, TypeError, ValueError):
             raise NodeError(200, "bad-response", "the node's account answer has no last nonce") from None
+
+    def account_info(self, address: str | None, signed: bool, now: int) -> Flow[dict[str, Any]]:
+        """The node's ``GET /v1/accounts/{address}`` answer (default: this client's account);
+        ``signed``: a read signed at ``now`` by this client's key, so that the answer has the
+        account's ``private`` part (its sessions, its webhook)."""
+        address = account_to_read(self.address, address, signed)
+        target = f"/v1/accounts/{address}"
+        headers = {}
+        if signed:
+            assert self.account is not None
+            yield from self._contact_once()
+            assert self.chain_id is not None
+            headers = sign_read(self.account, self.chain_id, "GET", target, now)
+        body = yield from self._json(Request("GET", target, headers=headers))
+        if signed and type(body.get("private")) is not dict:
+            raise NodeError(200, "bad-response", "the node's answer to a signed read has no private part")
+        return body
 
     def _post(self, transactions: Sequence[SignedTransaction]) -> Flow[list[Receipt | TransactionRefused]]:
         single = len(transactions) == 1
@@ -399,6 +417,21 @@ class Session:
         temporary = self.state_file.with_name(self.state_file.name + ".tmp")
         temporary.write_text(json.dumps(everything, indent=2), encoding="utf-8")
         os.replace(temporary, self.state_file)
+
+
+def signed_transaction(key: Account, chain_id: str, account: str, nonce: int, messages: Sequence[Message],
+                       gas: int | None) -> SignedTransaction:
+    """``messages`` as a transaction for ``account`` signed by ``key``, with a gas limit of the
+    intrinsic gas plus ``gas`` (default: the default gas of each message)."""
+    budget = gas if gas is not None else sum(DEPLOY_GAS if isinstance(m, Deploy) else DEFAULT_GAS for m in messages)
+
+    def transaction(gas_limit: int) -> Transaction:
+        return Transaction(chain_id=chain_id, account=account, public_key=key.public_key,
+                           nonce=nonce, gas_limit=gas_limit, messages=tuple(messages))
+
+    # The gas limit covers the intrinsic gas, measured on the largest encoding of the limit.
+    draft = sign(transaction(MAX_TX_GAS), key)
+    return sign(transaction(min(MAX_TX_GAS, intrinsic_gas(draft) + budget)), key)
 
 
 def _raise_problem(response: Response) -> None:

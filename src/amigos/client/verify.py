@@ -79,11 +79,20 @@ def proven_receipt(receipt_json: object, head: SignedTreeHead, tx_hash: bytes) -
         if type(receipt_json) is not dict or type(receipt_json.get("proof")) is not dict:
             raise WireError("a receipt with its leaf and proof")
         leaf = parse_hex(receipt_json.get("leaf"), "leaf")
-        fields = receipt_fields(leaf)
         proof = receipt_json["proof"]
         hashes = [parse_hex(h, "hash", 32) for h in proof.get("hashes", ())]
         if proof.get("size") != head.head.size:
             raise ProofError("the inclusion proof is not against the head it came with")
+    except (WireError, TypeError) as exc:
+        raise ProofError(f"the node's receipt is malformed: {exc}") from None
+    return proven_leaf(leaf, hashes, head, tx_hash)
+
+
+def proven_leaf(leaf: bytes, hashes: list[bytes], head: SignedTreeHead, tx_hash: bytes) -> Receipt:
+    """The receipt in the log leaf ``leaf``, once ``hashes`` prove it is in ``head``'s tree and
+    it is the receipt of transaction ``tx_hash``."""
+    try:
+        fields = receipt_fields(leaf)
         verify_inclusion(leaf_hash(leaf), hashes, index=fields["index"], size=head.head.size, root=head.head.root)
     except (WireError, TypeError) as exc:
         raise ProofError(f"the node's receipt is malformed: {exc}") from None

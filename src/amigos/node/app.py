@@ -46,6 +46,9 @@ from ..jsonvalue import from_json, to_json
 from ..ledger.block import SignedTreeHead, decode_leaf
 from ..ledger.tx import MAX_UINT64
 from ..vm.paths import validate_path
+from .account_view import account_json
+from .auth import ReadRefused, reader_of, signed_key
+from .faucet import FAUCET_AMOUNT, RateLimited
 from .node import Node
 from .openapi import openapi_document
 from .problems import Json, Problem, execution_failed, http_problem, refused
@@ -259,10 +262,11 @@ class Api:
             # Admission decodes (the sequencer verifies signatures): one transaction is
             # quicker to admit here than to hand to a worker thread; a batch goes to one, so
             # the event loop serves other clients in the meantime.
+            client = client_host(request)
             if single:
-                futures = [self.node.submit(raws[0])]
+                futures = [self.node.submit(raws[0], client)]
             else:
-                futures = await run_in_threadpool(lambda: [self.node.submit(raw) for raw in raws])
+                futures = await run_in_threadpool(lambda: [self.node.submit(raw, client) for raw in raws])
         except UsageError:
             raise Problem(503, "unavailable", "the node is not accepting transactions (stopping?)") from None
         if not wait:
@@ -504,15 +508,53 @@ class Api:
         address = canonical_address(request.path_params["address"])
         key_text = request.query_params.get("key")
         key = None if key_text is None else hex_param(key_text, "key", 32)
+        now = self.node.now()
+        signer = signed_reader(request, self.node.chain_id, now)
 
         def build() -> dict[str, Any]:
+            reader = None if signer is None else authorised(lambda: reader_of(self.runtime.view, address, signer, now))
             if key is not None:
                 keys = [(key, self.ledger.last_nonce(address, key))]
             else:
                 keys = self.node.account_keys(address)
-            return {"address": address, "keys": [{"public_key": k.hex(), "last_nonce": n} for k, n in keys]}
+            return {"address": address, "keys": [{"public_key": k.hex(), "last_nonce": n} for k, n in keys],
+                    **account_json(self.runtime.view, address, now, reader)}
 
         return Json(await self.read(build))
+
+    async def genesis(self, request: Request) -> Response:
+        return Json(self.node.genesis.to_value())
+
+    async def faucet(self, request: Request) -> Response:
+        faucet = self.node.faucet
+        if faucet is None:
+            raise Problem(404, "not-found", "this node has no faucet (only dev nodes, `amigos dev`, have one)")
+        body = await json_body(request)
+        if set(body) != {"address"} or type(body["address"]) is not str:
+            raise bad('the body is {"address": "amigo1…"}')
+        address = canonical_address(body["address"])
+        try:
+            with faucet.lock:
+                future = self.node.submit(faucet.drip(address, client_host(request)))
+        except RateLimited as exc:
+            raise Problem(429, "rate-limited", str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+        except UsageError:
+            raise Problem(503, "unavailable", "the node is not accepting transactions (stopping?)") from None
+        if not await all_resolved([future], WAIT_SECONDS):
+            raise Problem(504, "timeout", "the faucet's transaction has no receipt yet")
+        try:
+            outcome = future.result()
+        except AmigosError as exc:
+            raise Problem(503, "unavailable", f"the block could not be committed: {exc}") from None
+        if outcome.refused is not None:
+            await self.read(lambda: faucet.resync(self.ledger.last_nonce(faucet.account.address, faucet.account.public_key)))
+            raise Problem(503, "unavailable", f"the faucet's transaction was refused: {outcome.refused.message}")
+        assert outcome.receipt is not None
+        if not outcome.receipt.ok:
+            error = outcome.receipt.error
+            raise Problem(503, "faucet-empty", f"the faucet could not send: {error.message if error else 'failed'}",
+                          tx_hash=outcome.receipt.tx_hash.hex())
+        return Json({"amount": FAUCET_AMOUNT, "from": faucet.account.address, **self.receipts_body(True, [outcome], None)})
 
     # ------------------------------------------------------------ events
 
@@ -602,7 +644,7 @@ def receipt_messages(index: int, leaf: bytes, account: str | None, service: str 
     """The SSE messages of one receipt under the filters: ``receipt`` (the receipt without its
     leaf) if the transaction matches, then one ``event`` per matching event it emitted."""
     fields = receipt_fields(leaf)
-    if account is not None and fields["transaction"].tx.account != account:
+    if account is not None and not concerns_account(fields, account):
         return []
     if service is not None and service not in touched_services(fields):
         return []
@@ -616,6 +658,31 @@ def receipt_messages(index: int, leaf: bytes, account: str | None, service: str 
     for number, (kind, data) in enumerate(messages, 1):
         out.append(f"event: {kind}\n" + (f"id: {index}\n" if number == len(messages) else "") + f"data: {dump_json(data)}\n\n")
     return out
+
+
+def concerns_account(fields: dict[str, Any], account: str) -> bool:
+    """Whether a receipt is of a transaction signed for ``account`` or emitted an event about it
+    (a guardian's approval of its recovery, say)."""
+    return fields["transaction"].tx.account == account or any(e["service"] == account for e in fields["events"])
+
+
+def client_host(request: Request) -> str | None:
+    """The client's IP address as the server saw it (behind a proxy: what the server was told to trust)."""
+    return None if request.client is None else request.client.host
+
+
+def signed_reader(request: Request, chain_id: str, now: int) -> bytes | None:
+    """The key that signed this read (see :mod:`.auth`), None if unsigned; a problem if it does not hold."""
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    target = request.scope["path"] + ("?" + query if query else "")
+    return authorised(lambda: signed_key(request.headers, chain_id, request.method, target, now))
+
+
+def authorised(check: Callable[[], Any]) -> Any:
+    try:
+        return check()
+    except ReadRefused as exc:
+        raise (bad(exc.detail) if exc.status == 400 else Problem(403, "forbidden", exc.detail)) from None
 
 
 def receipt_json(leaf: bytes, proof: dict[str, Any], fields: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -706,6 +773,8 @@ def create_app(node: Node, *, stop_node_on_shutdown: bool = False) -> Starlette:
         Route("/v1/render/{path:path}.html", api.render_html, methods=get),
         Route("/v1/render/{path:path}", api.render, methods=get),
         Route("/v1/accounts/{address}", api.account, methods=get),
+        Route("/v1/genesis", api.genesis, methods=get),
+        Route("/v1/faucet", api.faucet, methods=post),
         Route("/v1/events", api.events, methods=get),
     ]
     handlers: dict[Any, Callable[..., Any]] = {

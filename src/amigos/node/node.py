@@ -4,6 +4,8 @@
 
     HOME/node.key       the node's Ed25519 seed in hex, made on first start, mode 0600
     HOME/chain-id       the chain id, fixed on first start
+    HOME/genesis.json   the genesis (initial AMI balances), fixed on first start
+    HOME/faucet.key     a dev node's faucet account seed in hex, mode 0600 (dev nodes only)
     HOME/state.sqlite   state, receipts and tree heads (see amigos.runtime and amigos.ledger)
 
 :class:`Node` is what the HTTP API (:mod:`.app`) serves. Transactions go to the sequencer; the
@@ -15,26 +17,31 @@ streams that :meth:`Node.watch` handed out.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import threading
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .. import codec
 from ..crypto.keys import SEED_SIZE, Account, parse_address
 from ..errors import TransactionError, UsageError
-from ..ledger.block import NONCE_PREFIX, BlockResult, Ledger, SignedTreeHead
+from ..ledger.block import GENESIS_KEY, NONCE_PREFIX, BlockResult, Genesis, Ledger, SignedTreeHead, TxReceipt
 from ..ledger.tx import check_chain_id_form
 from ..merkle import complete_subtrees
 from ..runtime import LocalRuntime
+from .faucet import FAUCET_FILE, Faucet, faucet_genesis
+from .policies import AccountPolicies, account_events
 from .proofs import LogProofs
 from .sequencer import DEFAULT_BLOCK_INTERVAL, Outcome, Sequencer
+from .webhooks import WebhookSender, webhook_body
 
 KEY_FILE = "node.key"
 CHAIN_FILE = "chain-id"
+GENESIS_FILE = "genesis.json"
 DEFAULT_CHAIN_ID = "amigos-local"
 MAX_ACCOUNT_KEYS = 1000
 """Most keys an account listing shows."""
@@ -44,10 +51,15 @@ def load_node_key(home: Path, *, create: bool) -> Account:
     """The node's signing key from ``home/node.key``; made (readable by its owner only) when
     missing and ``create``. Refuses a key file others may read: whoever reads it can sign
     tree heads in the node's name."""
-    path = home / KEY_FILE
+    return load_key_file(home / KEY_FILE, create=create)
+
+
+def load_key_file(path: Path, *, create: bool) -> Account:
+    """An account whose seed is kept in hex in ``path`` (mode 0600), made when missing and
+    ``create``; refused when others may read it."""
     if not path.exists():
         if not create:
-            raise UsageError(f"no node key at {path}")
+            raise UsageError(f"no key at {path}")
         account = Account.generate()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
@@ -84,6 +96,51 @@ def settle_chain_id(home: Path, wanted: str | None) -> str:
     return chain_id
 
 
+def read_genesis_file(path: Path) -> Genesis:
+    """The genesis in a JSON file ``{"allocations": {address: amount}}``; a UsageError of one
+    line for anything else."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the genesis {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise UsageError(f"the genesis {path} is not JSON: {exc}") from None
+    try:
+        return Genesis.from_value(value)
+    except UsageError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def genesis_json(genesis: Genesis) -> str:
+    """A genesis as the canonical text of genesis.json (sorted keys, one line)."""
+    return json.dumps(genesis.to_value(), sort_keys=True, separators=(",", ":"))
+
+
+def settle_genesis(home: Path, wanted: Genesis | None, default: Genesis, logged: Genesis | None) -> Genesis:
+    """The genesis of ``home``, kept in genesis.json: the one the log's first block applied
+    (``logged``) once there is a log, else ``wanted`` or ``default`` on a first start. A later
+    start may repeat it but not change it, since the first block's state hash covers it; and a
+    genesis.json that differs from the log is refused (it was edited)."""
+    path = home / GENESIS_FILE
+    if path.exists():
+        settled = read_genesis_file(path)
+        if logged is not None and settled != logged:
+            raise UsageError(f"{path} is not the genesis the log in {home} starts from (edited?)")
+    else:
+        settled = logged or wanted or default
+        path.write_text(genesis_json(settled) + "\n", encoding="utf-8")
+    if wanted is not None and wanted != settled:
+        raise UsageError(f"{home} holds another genesis than the one given (see {path}); "
+                         "a chain's genesis never changes: use another --home")
+    return settled
+
+
 def check_store_url(db: str | None) -> None:
     """Refuse a store URL that cannot name a store (before anything is written to the home)."""
     if db is not None and (type(db) is not str or not db.startswith(("postgresql://", "postgres://", "sqlite:///"))):
@@ -94,14 +151,30 @@ class Node:
     """A node over ``home``: call :meth:`start` before submitting, :meth:`stop` when done."""
 
     def __init__(self, home: str | os.PathLike[str], *, chain_id: str | None = None, db: str | None = None,
-                 isolation: str = "process", block_interval: float = DEFAULT_BLOCK_INTERVAL) -> None:
+                 isolation: str = "process", block_interval: float = DEFAULT_BLOCK_INTERVAL,
+                 genesis: Genesis | None = None, dev: bool = False, private_webhooks: bool | None = None,
+                 clock: Callable[[], int] | None = None) -> None:
+        """``genesis`` is fixed by the first start, like ``chain_id``. ``dev`` makes a dev node:
+        a faucet (:mod:`.faucet`) whose account a new chain's genesis funds. Webhooks are posted
+        to private addresses only when ``private_webhooks`` (by default: on dev nodes)."""
         check_store_url(db)
+        if genesis is not None and type(genesis) is not Genesis:
+            raise UsageError("genesis must be an amigos.ledger.Genesis")
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self.key = load_node_key(self.home, create=True)
         self.chain_id = settle_chain_id(self.home, chain_id)
-        self.runtime = LocalRuntime(self.home, isolation=isolation, db=db)
-        self.ledger = Ledger(self.runtime, self.chain_id, self.key)
+        faucet_account = load_key_file(self.home / FAUCET_FILE, create=True) if dev else None
+        self.runtime = LocalRuntime(self.home, isolation=isolation, db=db, clock=clock)
+        try:
+            logged = self.runtime.view.get(GENESIS_KEY)
+            default = Genesis() if faucet_account is None else faucet_genesis(faucet_account)
+            self.genesis = settle_genesis(self.home, genesis, default,
+                                          None if logged is None else Genesis.from_value(codec.decode(logged)))
+        except UsageError:
+            self.runtime.close()
+            raise
+        self.ledger = Ledger(self.runtime, self.chain_id, self.key, genesis=self.genesis)
         self.proofs = LogProofs(self._stored_subtree)
         """Inclusion and consistency proofs of committed trees (from any thread)."""
         tree = self.ledger.tree()
@@ -118,6 +191,13 @@ class Node:
         if self.latest_head is not None and self.latest_head.node_key != self.key.public_key:
             self.runtime.close()
             raise UsageError(f"the log in {self.home} was signed by another node key than {KEY_FILE}")
+        self.policies = AccountPolicies()
+        """Sessions' IP ranges and accounts' webhooks, kept up to date with each block."""
+        self.policies.load(self.runtime.view)
+        self.faucet = None if faucet_account is None else Faucet(
+            faucet_account, self.chain_id, self.ledger.last_nonce(faucet_account.address, faucet_account.public_key))
+        """A dev node's faucet (None on other nodes)."""
+        self.webhooks = WebhookSender(self.key, allow_private=dev if private_webhooks is None else private_webhooks)
         self.sequencer = Sequencer(self.ledger, block_interval=block_interval)
         self.sequencer.add_listener(self._committed)
         self._watchers: dict[asyncio.Event, asyncio.AbstractEventLoop] = {}
@@ -128,6 +208,7 @@ class Node:
     # ------------------------------------------------------------ life
 
     def start(self) -> Node:
+        self.webhooks.start()
         self.sequencer.start()
         return self
 
@@ -138,6 +219,7 @@ class Node:
         self.closing = True
         self._wake_watchers()
         self.sequencer.stop()
+        self.webhooks.stop()
         self.runtime.close()
 
     def __enter__(self) -> Node:
@@ -148,14 +230,35 @@ class Node:
 
     # ------------------------------------------------------------ writing
 
-    def submit(self, raw: bytes) -> Future[Outcome]:
-        """Queue one signed transaction; see :meth:`Sequencer.submit`."""
-        return self.sequencer.submit(raw)
+    def submit(self, raw: bytes, client_ip: str | None = None) -> Future[Outcome]:
+        """Queue one signed transaction; see :meth:`Sequencer.submit`. With ``client_ip`` (the
+        address it came from), a transaction of a session whose IP ranges do not hold it is
+        refused (not-permitted) before it is queued."""
+        if client_ip is None or not self.policies.restricts_ips:
+            return self.sequencer.submit(raw)
+        return self.sequencer.submit(raw, check=lambda stx: self.policies.check_client(stx.tx, client_ip))
 
     def _committed(self, result: BlockResult) -> None:
         self.proofs.remember(result.subtrees)
         self.latest_head = result.head
+        for receipt in result.receipts:
+            events = account_events(receipt.events)
+            if events:
+                self.policies.follow(events)
+                self._post_webhooks(receipt, events)
         self._wake_watchers()
+
+    def _post_webhooks(self, receipt: TxReceipt, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            url = self.policies.webhook(event["service"])
+            if url is not None:
+                self.webhooks.offer(url, webhook_body(self.chain_id, event["service"], receipt.height, receipt.index,
+                                                      receipt.tx_hash, event))
+
+    def now(self) -> int:
+        """The node's time (its runtime's clock, never before the last block)."""
+        head = self.latest_head
+        return max(int(self.runtime.clock()), 0 if head is None else head.head.time)
 
     def _stored_subtree(self, level: int, index: int) -> bytes:
         with self.reading():

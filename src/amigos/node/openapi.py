@@ -99,7 +99,36 @@ SCHEMAS: dict[str, Any] = {
                         {"args": {"type": "array"}, "kwargs": {"type": "object"}, "gas": {"type": "integer", "minimum": 1}}),
     "QueryResult": obj({"result": ANY}),
     "Rendered": obj({"service": {"type": "string"}, "path": {"type": "string"}, "markdown": {"type": "string"}}),
-    "Account": obj({"address": {"type": "string"}, "keys": {"type": "array", "items": obj({"public_key": HASH, "last_nonce": UINT})}}),
+    "Account": obj({
+        "address": {"type": "string"}, "keys": {"type": "array", "items": obj({"public_key": HASH, "last_nonce": UINT})},
+        "balance": UINT, "staked": UINT,
+        "unbonding": {"type": "array", "items": obj({"amount": UINT, "released_at": UINT})},
+        "master_key": nullable(HASH), "frozen": {"type": "boolean"},
+        "guardians": nullable(obj({
+            "members": {"type": "array", "items": {"type": "string"}}, "threshold": UINT, "timelock": UINT,
+            "pending_change": nullable(obj({"guardians": nullable({"type": "object"}), "effective_at": UINT}))})),
+        "recovery": nullable(obj({"votes": {"type": "array", "items": obj({"guardian": {"type": "string"}, "new_key": HASH})},
+                                  "new_key": nullable(HASH), "unlock_at": nullable(UINT)})),
+        "recovery_key": nullable(obj({"public_key": HASH, "timelock": UINT, "takeover": nullable(
+            obj({"new_key": HASH, "announced_at": UINT, "unlock_at": UINT}))})),
+        "private": nullable(ref("AccountPrivate")),
+    }),
+    "AccountPrivate": obj({
+        "reader": obj({"public_key": HASH, "role": {"enum": ["master", "session"]}}),
+        "sessions": {"type": "array", "items": ref("Session")},
+        "webhook": nullable({"type": "string"}),
+    }),
+    "Session": obj({
+        "public_key": HASH, "device": {"type": "string"}, "permissions": {"type": "array", "items": {"type": "string"}},
+        "granted_at": UINT, "expires_at": UINT, "active": {"type": "boolean"}, "revoked_at": nullable(UINT),
+        "daily_limit": nullable(UINT), "remaining_today": nullable(UINT), "window_ends_at": nullable(UINT),
+        "tx_limit": nullable(UINT), "services": nullable({"type": "array", "items": {"type": "string"}}),
+        "ip_ranges": nullable({"type": "array", "items": {"type": "string"}}), "last_used": nullable(UINT),
+    }),
+    "Genesis": obj({"allocations": {"type": "object", "additionalProperties": UINT}}),
+    "FaucetRequest": obj({"address": {"type": "string"}}),
+    "FaucetResponse": obj(
+        {"amount": UINT, "from": {"type": "string"}, "receipt": ref("Receipt"), "head": nullable(ref("TreeHead"))}),
 }
 
 
@@ -119,6 +148,10 @@ def problems(*statuses: int) -> dict[str, Any]:
 
 def query(name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+def header(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": False, "schema": schema, "description": description}
 
 
 def path(name: str, schema: dict[str, Any], description: str, example: str | None = None) -> dict[str, Any]:
@@ -215,14 +248,25 @@ def paths() -> dict[str, Any]:
             {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}
             | problems(404, 422), [SERVICE, RENDER_PATH], tag="services")},
         "/v1/accounts/{address}": {"get": operation(
-            "An account's keys and their last nonces", ok("the account", ref("Account")) | problems(),
-            [path("address", {"type": "string"}, "an amigo1… address"), query("key", HASH, "only this public key")],
+            "An account: keys and nonces, AMI, guardians, recovery; its sessions and webhook for a signed read",
+            ok("the account", ref("Account")) | problems(403),
+            [path("address", {"type": "string"}, "an amigo1… address"), query("key", HASH, "only this public key"),
+             header("Amigos-Key", HASH, "signed read: the signing key (master or an active session)"),
+             header("Amigos-Time", {"type": "string", "pattern": "^[0-9]{1,19}$"}, "signed read: Unix seconds"),
+             header("Amigos-Signature", {"type": "string", "pattern": "^[0-9a-f]{128}$"},
+                    "signed read: Ed25519 signature (see docs/api.md)")],
             tag="accounts")},
+        "/v1/genesis": {"get": operation("The chain's genesis: initial AMI balances", ok("the genesis", ref("Genesis"))
+                                         | problems(), tag="accounts")},
+        "/v1/faucet": {"post": operation(
+            "Dev nodes only: send the faucet's drip of AMI to an address",
+            ok("the faucet's send, with its receipt", ref("FaucetResponse")) | problems(404, 413, 429, 504),
+            body=ref("FaucetRequest"), tag="accounts")},
         "/v1/events": {"get": operation(
             "Server-Sent Events: `receipt` and `event` messages as blocks commit",
             {"200": {"description": "an event stream; each message's data is JSON",
                      "content": {"text/event-stream": {"schema": {"type": "string"}}}}} | problems(),
-            [query("account", {"type": "string"}, "only transactions signed for this address"),
+            [query("account", {"type": "string"}, "only transactions signed for this address or emitting events about it"),
              query("service", {"type": "string"}, "only transactions and events touching this service path"),
              query("from", UINT, "first log index to send (default: what commits from now on)"),
              query("limit", {"type": "integer", "minimum": 1, "maximum": 100000}, "close after this many messages")],

@@ -73,12 +73,16 @@ class Sequencer:
 
     # ------------------------------------------------------------ clients
 
-    def submit(self, raw: bytes) -> Future[Outcome]:
+    def submit(self, raw: bytes, check: Callable[[SignedTransaction], None] | None = None) -> Future[Outcome]:
         """Queue one signed transaction (its canonical bytes); the future resolves once its
-        block is durable, or at once if it is refused without reading state."""
+        block is durable, or at once if it is refused without reading state. ``check`` is a
+        node's own policy, run on the decoded transaction before it is queued (it raises
+        TransactionRefused)."""
         future: Future[Outcome] = Future()
         try:
             stx = admit_statelessly(raw, self.ledger.chain_id)
+            if check is not None:
+                check(stx)
         except TransactionRefused as refusal:
             future.set_result(Outcome(None, refusal))
             return future

@@ -1,0 +1,175 @@
+"""Posting account events to the webhook each account registered (``set_webhook``).
+
+After a block commits, the node hands each account event of an account with a webhook to
+:meth:`WebhookSender.offer`, which only puts it on a bounded queue: the sequencer never waits
+for a receiver. A few delivery threads take deliveries off the queue and POST them:
+
+* the body is JSON ``{"chain_id", "account", "height", "index", "tx_hash", "event"}`` (``index``
+  is the receipt's log index, so a receiver can order what it got and fetch the receipt);
+* ``Amigos-Node-Key`` names the node's public key and ``Amigos-Signature`` is its Ed25519
+  signature over ``b"amigos/webhook/v1\\x00" + body``, so a receiver can check that the node it
+  trusts sent it (:func:`verify_webhook`);
+* only ``http(s)`` URLs, redirects are never followed, each attempt has a short timeout, and a
+  failed delivery (no answer, or a status other than 2xx) is tried again a few times with a
+  growing pause, then dropped. When the queue is full, new deliveries are dropped (counted in
+  :attr:`WebhookSender.dropped`): webhooks are a notification, the log is the record.
+* unless the node allows private addresses (a dev node, tests), a URL whose host resolves to a
+  loopback, private, link-local or otherwise non-global address is not posted to, so accounts
+  cannot make the node probe the network it runs in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from ..crypto.keys import Account, verify_signature
+
+WEBHOOK_DOMAIN = b"amigos/webhook/v1\x00"
+KEY_HEADER = "Amigos-Node-Key"
+SIGNATURE_HEADER = "Amigos-Signature"
+QUEUE_SIZE = 10_000
+DELIVERY_THREADS = 4
+TIMEOUT_SECONDS = 3.0
+ATTEMPTS = 3
+BACKOFF_SECONDS = 0.5
+"""Pause before the second attempt; it doubles for each further one."""
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    url: str
+    body: bytes
+
+
+def webhook_body(chain_id: str, account: str, height: int, index: int, tx_hash: bytes, event: dict[str, Any]) -> bytes:
+    """The JSON a webhook receives for one account event (keys sorted, no spaces)."""
+    value = {"chain_id": chain_id, "account": account, "height": height, "index": index,
+             "tx_hash": tx_hash.hex(), "event": event}
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sign_webhook(key: Account, body: bytes) -> str:
+    return key.sign(WEBHOOK_DOMAIN + body).hex()
+
+
+def verify_webhook(node_key: bytes, body: bytes, signature_hex: str) -> bool:
+    """What a receiver runs: whether ``body`` was signed by the node whose key is ``node_key``."""
+    try:
+        signature = bytes.fromhex(signature_hex)
+    except ValueError:
+        return False
+    return len(signature) == 64 and verify_signature(node_key, WEBHOOK_DOMAIN + body, signature)
+
+
+def is_public_host(host: str) -> bool:
+    """Whether every address ``host`` resolves to is a global one (False if it resolves to none)."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos}
+    return bool(addresses) and all(a.is_global for a in addresses)
+
+
+class WebhookSender:
+    """Delivery threads over a bounded queue; :meth:`start` before offering, :meth:`stop` at the end."""
+
+    def __init__(self, key: Account, *, allow_private: bool = False, threads: int = DELIVERY_THREADS,
+                 queue_size: int = QUEUE_SIZE, timeout: float = TIMEOUT_SECONDS, attempts: int = ATTEMPTS,
+                 backoff: float = BACKOFF_SECONDS) -> None:
+        self.key = key
+        self.allow_private = allow_private
+        self.timeout = timeout
+        self.attempts = attempts
+        self.backoff = backoff
+        self._queue: queue.Queue[Delivery | None] = queue.Queue(maxsize=queue_size)
+        self._threads = [threading.Thread(target=self._run, name=f"amigos-webhooks-{i}", daemon=True)
+                         for i in range(threads)]
+        self._stopping = threading.Event()
+        self._count_lock = threading.Lock()
+        self.delivered = 0
+        self.failed = 0
+        """Deliveries given up after every attempt."""
+        self.dropped = 0
+        """Deliveries never tried: the queue was full."""
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop the threads (a delivery under way ends with its current attempt)."""
+        self._stopping.set()
+        for _ in self._threads:
+            try:
+                self._queue.put_nowait(None)
+            except queue.Full:
+                break
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=self.timeout + 1)
+
+    def offer(self, url: str, body: bytes) -> bool:
+        """Queue one delivery without waiting; False when it was dropped (queue full, stopping)."""
+        if self._stopping.is_set():
+            return False
+        try:
+            self._queue.put_nowait(Delivery(url, body))
+        except queue.Full:
+            with self._count_lock:
+                self.dropped += 1
+            log.warning("webhook queue full: dropped a delivery to %s", url)
+            return False
+        return True
+
+    def _run(self) -> None:
+        import httpx
+
+        with httpx.Client(follow_redirects=False, timeout=self.timeout, trust_env=False) as client:
+            while not self._stopping.is_set():
+                delivery = self._queue.get()
+                if delivery is None:
+                    return
+                delivered = self._deliver(delivery, client.post)
+                with self._count_lock:
+                    if delivered:
+                        self.delivered += 1
+                    else:
+                        self.failed += 1
+
+    def _deliver(self, delivery: Delivery, post: Callable[..., Any]) -> bool:
+        import httpx
+
+        parts = urlsplit(delivery.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return False
+        if not self.allow_private and not is_public_host(parts.hostname):
+            log.info("webhook %s: not posting to a non-public address", delivery.url)
+            return False
+        headers = {"Content-Type": "application/json", KEY_HEADER: self.key.public_key.hex(),
+                   SIGNATURE_HEADER: sign_webhook(self.key, delivery.body)}
+        pause = self.backoff
+        for attempt in range(self.attempts):
+            if attempt:
+                if self._stopping.wait(pause):
+                    return False
+                pause *= 2
+            try:
+                response = post(delivery.url, content=delivery.body, headers=headers)
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                log.info("webhook %s: %s", delivery.url, exc)
+                continue
+            if 200 <= response.status_code < 300:
+                return True
+            log.info("webhook %s answered %s", delivery.url, response.status_code)
+        return False
