@@ -88,8 +88,7 @@ class Context:
             return amigos.connect(url, state_file=self.settings.pinned_nodes_file())
         account = self.unlock()
         acting_for = acting_for or self.stored().acting_for
-        return amigos.connect(url, account=account, state_file=self.settings.pinned_nodes_file(),
-                              **({"acting_for": acting_for} if acting_for is not None else {}))
+        return amigos.connect(url, account=account, acting_for=acting_for, state_file=self.settings.pinned_nodes_file())
 
     def stored(self) -> StoredAccount:
         """The chosen account's keystore entry (what it shows in the clear)."""
