@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from ..accounts.token import MAX_AMOUNT
+from ..client import Client
 from ..crypto.keys import PUBLIC_KEY_SIZE, format_address, parse_address
 from ..errors import InvalidAddress, UsageError
 from ..keystore import NAME
@@ -65,6 +66,15 @@ def public_key(ctx: Context, text: str) -> bytes:
         raise UsageError(f"{text!r} is neither a public key ({2 * PUBLIC_KEY_SIZE} hex digits) "
                          "nor an account of the keystore")
     return key
+
+
+def signing_client(ctx: Context, acting_for: str | None = None) -> Client:
+    """The client that signs this command's account transaction (or signed read) on the node.
+    A local home runs calls unsigned, as names: it has no keys, ledger or sessions to check."""
+    if ctx.node_url() is None:
+        raise UsageError("account operations are signed transactions, checked by a node's ledger; a local home "
+                         "runs unsigned calls: work on a node (--node URL; `amigos dev` runs one)")
+    return ctx.client(signs=True, acting_for=acting_for)
 
 
 def add_yes(parser: argparse.ArgumentParser) -> None:

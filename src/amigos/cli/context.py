@@ -83,7 +83,7 @@ class Context:
             if signs and is_node_home(home):
                 raise UsageError(f"{home} is a node's home: change it through the node (--node URL); "
                                  "reading it locally is fine")
-            return amigos.connect(home, account=acting_for or self.local_signer())
+            return amigos.connect(home, account=self.local_signer())
         if not signs:
             return amigos.connect(url, state_file=self.settings.pinned_nodes_file())
         account = self.unlock()

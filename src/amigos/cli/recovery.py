@@ -23,7 +23,7 @@ from typing import Any
 from ..accounts.recovery import DEFAULT_RECOVERY_TIMELOCK, DEFAULT_TAKEOVER_TIMELOCK
 from ..errors import UsageError
 from . import Commands
-from .accountargs import add_yes, address, confirmed, declined, duration, print_outcome, public_key
+from .accountargs import add_yes, address, confirmed, declined, duration, print_outcome, public_key, signing_client
 from .context import Context
 from .output import EXIT_OK
 from .wallet import account_info, when
@@ -85,7 +85,7 @@ def set_guardians(ctx: Context) -> int:
         raise UsageError("--threshold M: how many of the guardians must approve a recovery")
     if not chosen and args.threshold is not None:
         raise UsageError("--threshold goes with guardians; with none named, the guardians are removed")
-    with ctx.client(signs=True) as client:
+    with signing_client(ctx) as client:
         if chosen:
             ctx.out.note(f"guardians of {ctx.acting_address()}: {args.threshold} of\n"
                          + "\n".join(f"  {g}" for g in chosen)
@@ -150,7 +150,7 @@ def describe_recovery(info: dict[str, Any]) -> str:
 
 def approve(ctx: Context) -> int:
     account, new_key = address(ctx, ctx.args.account), public_key(ctx, ctx.args.new_key)
-    with ctx.client(signs=True) as client:
+    with signing_client(ctx) as client:
         ctx.out.note(f"as a guardian, approve giving {account}\n  the new master key {new_key.hex()}\n"
                      "only if its owner asked you for exactly this key (check it with them)", "bold")
         if not confirmed(ctx, "approve this recovery?"):
@@ -164,14 +164,14 @@ def approve(ctx: Context) -> int:
 
 
 def cancel(ctx: Context) -> int:
-    with ctx.client(signs=True) as client:
+    with signing_client(ctx) as client:
         receipt = client.cancel_recovery()
     return print_outcome(ctx.out, receipt, "the recovery was cancelled")
 
 
 def finalize(ctx: Context) -> int:
     account = address(ctx, ctx.args.account)
-    with ctx.client(signs=True) as client:
+    with signing_client(ctx) as client:
         receipt = client.finalize_recovery(account)
     return finished(ctx, receipt, account)
 
@@ -197,33 +197,33 @@ def adopt(ctx: Context) -> int:
 
 def set_key(ctx: Context) -> int:
     key = public_key(ctx, ctx.args.key)
-    with ctx.client(signs=True) as client:
+    with signing_client(ctx) as client:
         receipt = client.set_recovery_key(key, ctx.args.timelock)
     return print_outcome(ctx.out, receipt, f"recovery key set: {key.hex()}, time lock {ctx.args.timelock // 86400} days")
 
 
 def remove_key(ctx: Context) -> int:
-    with ctx.client(signs=True) as client:
+    with signing_client(ctx) as client:
         receipt = client.set_recovery_key(None)
     return print_outcome(ctx.out, receipt, "recovery key removed")
 
 
 def announce(ctx: Context) -> int:
     account, new_key = address(ctx, ctx.args.account), public_key(ctx, ctx.args.new_key)
-    with ctx.client(signs=True, acting_for=account) as client:
+    with signing_client(ctx, account) as client:
         receipt = client.announce_takeover(new_key)
     unlock_at = receipt.events[0].attrs["unlock_at"]
     return print_outcome(ctx.out, receipt, f"takeover of {account} announced: it can be finalised from {when(unlock_at)}")
 
 
 def cancel_takeover(ctx: Context) -> int:
-    with ctx.client(signs=True) as client:
+    with signing_client(ctx) as client:
         receipt = client.cancel_takeover()
     return print_outcome(ctx.out, receipt, "the takeover was cancelled")
 
 
 def finalize_takeover(ctx: Context) -> int:
     account = address(ctx, ctx.args.account)
-    with ctx.client(signs=True, acting_for=account) as client:
+    with signing_client(ctx, account) as client:
         receipt = client.finalize_takeover()
     return finished(ctx, receipt, account)

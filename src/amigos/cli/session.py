@@ -38,7 +38,7 @@ from ..keystore import NAME
 from ..vm.paths import validate_path
 from ..wallet import qr_terminal, save_qr
 from . import Commands
-from .accountargs import add_yes, amount, confirmed, declined, duration, print_outcome
+from .accountargs import add_yes, amount, confirmed, declined, duration, print_outcome, signing_client
 from .accounts import account_name, add_protection, new_passphrase, protection
 from .context import Context
 from .output import EXIT_OK
@@ -235,7 +235,7 @@ def approve(ctx: Context) -> int:
         check_grant(grant, now)  # the node's own rules, told before anything is signed
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    with ctx.client(signs=True) as client:
+    with signing_client(ctx) as client:
         ctx.out.note(describe_grant(code, grant), "bold")
         if not confirmed(ctx, f"grant this session to {code.device!r}?"):
             return declined(ctx.out, "no session was granted")
@@ -269,7 +269,7 @@ def describe_grant(code: PairingCode, grant: Session) -> str:
 
 def list_(ctx: Context) -> int:
     who = ctx.acting_address()
-    with ctx.client(signs=True) as client:  # a node shows sessions only to the account's own keys
+    with signing_client(ctx) as client:  # a node shows sessions only to the account's own keys
         found = client.sessions()
     shown = [s for s in found if ctx.args.all or s["active"]]
     if ctx.out.json:
@@ -315,7 +315,7 @@ def chosen_session(sessions: list[dict[str, Any]], which: str) -> dict[str, Any]
 
 
 def revoke(ctx: Context) -> int:
-    with ctx.client(signs=True) as client:
+    with signing_client(ctx) as client:
         session = chosen_session(client.sessions(), ctx.args.which)
         receipt = client.revoke_session(bytes.fromhex(session["public_key"]))
     return print_outcome(ctx.out, receipt, f"revoked the session of {session['device']!r}",
@@ -323,7 +323,7 @@ def revoke(ctx: Context) -> int:
 
 
 def revoke_all(ctx: Context) -> int:
-    with ctx.client(signs=True) as client:
+    with signing_client(ctx) as client:
         active = [s for s in client.sessions() if s["active"]]
         devices = ", ".join(repr(s["device"]) for s in active) or "none"
         ctx.out.note(f"this revokes every session of {ctx.acting_address()} at once: {devices}", "bold")

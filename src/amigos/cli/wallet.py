@@ -22,7 +22,7 @@ from ..errors import NodeError, UsageError
 from ..node.wire import receipt_fields
 from ..wallet import PaymentRequest, parse_payment_uri, qr_terminal, save_qr
 from . import Commands
-from .accountargs import add_yes, address, amount, confirmed, declined, duration, print_outcome
+from .accountargs import add_yes, address, amount, confirmed, declined, duration, print_outcome, signing_client
 from .context import Context
 from .logs import block_ranges, close_log, open_log
 from .output import EXIT_OK
@@ -108,19 +108,19 @@ def when(unix_time: int) -> str:
 
 def send(ctx: Context) -> int:
     to = address(ctx, ctx.args.to)
-    with ctx.client(signs=True) as client:
+    with signing_client(ctx) as client:
         receipt = client.send(to, ctx.args.amount, memo=ctx.args.memo)
     return print_outcome(ctx.out, receipt, f"sent {ctx.args.amount} {SYMBOL} to {to}")
 
 
 def stake(ctx: Context) -> int:
-    with ctx.client(signs=True) as client:
+    with signing_client(ctx) as client:
         receipt = client.stake(ctx.args.amount)
     return print_outcome(ctx.out, receipt, f"staked {ctx.args.amount} {SYMBOL}")
 
 
 def unstake(ctx: Context) -> int:
-    with ctx.client(signs=True) as client:
+    with signing_client(ctx) as client:
         receipt = client.unstake(ctx.args.amount)
     return print_outcome(ctx.out, receipt, f"unbonding {ctx.args.amount} {SYMBOL}: "
                                            f"back in the balance at {when(receipt.result['released_at'])}")
@@ -191,8 +191,8 @@ def pay(ctx: Context) -> int:
     wanted = parse_payment_uri(ctx.args.uri)
     if wanted.is_expired(time.time()):
         raise UsageError(f"this request expired at {when(wanted.expires_at or 0)}: ask for a new one")
-    with ctx.client(signs=True) as client:
-        check_chain(wanted, getattr(client, "chain_id", None))
+    with signing_client(ctx) as client:
+        check_chain(wanted, client.chain_id)
         ctx.out.note(f"payment request:\n{describe_request(wanted)}", "bold")
         if not confirmed(ctx, f"pay {wanted.amount} {SYMBOL} to {wanted.recipient}?"):
             return declined(ctx.out, "nothing was paid")
@@ -200,14 +200,12 @@ def pay(ctx: Context) -> int:
     return print_outcome(ctx.out, receipt, f"paid {wanted.amount} {SYMBOL} to {wanted.recipient}")
 
 
-def check_chain(wanted: PaymentRequest, chain_id: str | None) -> None:
+def check_chain(wanted: PaymentRequest, chain_id: str) -> None:
     """A request names the chain it is for; paying it on another would pay someone else's
     address there (or nobody's)."""
-    if wanted.chain_id is None or wanted.chain_id == chain_id:
-        return
-    where = f"chain {chain_id!r}" if chain_id is not None else "a local home (no chain)"
-    raise UsageError(f"this request is for chain {wanted.chain_id!r}, and you are working on {where}: "
-                     "pay it with --node pointing at that chain's node")
+    if wanted.chain_id is not None and wanted.chain_id != chain_id:
+        raise UsageError(f"this request is for chain {wanted.chain_id!r}, and the node serves {chain_id!r}: "
+                         "pay it with --node pointing at that chain's node")
 
 
 # --------------------------------------------------------------------------- history
