@@ -84,15 +84,25 @@ def remote(node: Node) -> Iterator[NodeClient]:
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClient]:
+    """The ledger mode: signed with Alice's key through a local ledger."""
     client = amigos.connect(tmp_path_factory.mktemp("proxy-local"), account=ALICE)
     client.deploy(WALLET_PATH, WALLET)
     yield client
     client.close()
 
 
-@pytest.fixture(params=["node", "local"])
+@pytest.fixture(scope="module")
+def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClient]:
+    """The name mode: unsigned calls as the signer name Alice's address."""
+    client = amigos.connect(tmp_path_factory.mktemp("proxy-named"), account=ALICE.address)
+    client.deploy(WALLET_PATH, WALLET)
+    yield client
+    client.close()
+
+
+@pytest.fixture(params=["node", "local", "named"])
 def client(request: pytest.FixtureRequest) -> NodeClient | LocalClient:
-    return request.getfixturevalue("remote" if request.param == "node" else "local")  # type: ignore[no-any-return]
+    return request.getfixturevalue({"node": "remote"}.get(request.param, request.param))  # type: ignore[no-any-return]
 
 
 def test_a_call_returns_its_result_and_a_query_reads(client: NodeClient | LocalClient) -> None:
@@ -111,7 +121,7 @@ def test_a_receipt_when_asked(client: NodeClient | LocalClient) -> None:
     assert receipt.events == [amigos.Event(WALLET_PATH, "earned", {"amount": 2, "note": "r"})]
     failed = wallet.earn.receipt(-1)  # a failed call is a receipt too, not an exception
     assert not failed.ok and isinstance(failed.error, ServiceError)
-    assert (receipt.proof is None) == isinstance(client, LocalClient)
+    assert (receipt.proof is None) == (isinstance(client, LocalClient) and client.ledger is None)
 
 
 def test_a_failed_call_raises_its_typed_error_with_the_receipt(client: NodeClient | LocalClient) -> None:
@@ -248,7 +258,7 @@ def test_connect_picks_a_node_or_a_folder(tmp_path: Path, node: Node) -> None:
     with pytest.raises(UsageError, match="already open"):
         amigos.connect(runtime, isolation="process")
     for node_only in (_signed_call(), AccountMessage("rotate_key", {})):
-        with pytest.raises(UsageError, match="no ledger or accounts"):
+        with pytest.raises(UsageError, match="a signer name has no key or ledger"):
             amigos.connect(runtime).submit_many([amigos.Call(WALLET_PATH, "balance", ("x",)), node_only])
     runtime.close()
 
@@ -313,8 +323,8 @@ def _error(receipt: Receipt) -> tuple[str, str] | None:
     return None if receipt.error is None else (receipt.error.type, receipt.error.message)
 
 
-def test_local_and_remote_give_the_same_results(remote: NodeClient, local: LocalClient) -> None:
+def test_local_and_remote_give_the_same_results(remote: NodeClient, local: LocalClient, named: LocalClient) -> None:
     path = f"hub.amigos.dev/{ALICE.address}/names"
-    over_http, in_process = play(remote, path), play(local, path)
-    for step, (one, other) in enumerate(zip(over_http, in_process, strict=True)):
-        assert one == other, f"step {step}"
+    over_http, in_process, unsigned = play(remote, path), play(local, path), play(named, path)
+    for step, (one, other, third) in enumerate(zip(over_http, in_process, unsigned, strict=True)):
+        assert one == other == third, f"step {step}"

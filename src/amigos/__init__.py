@@ -17,10 +17,11 @@ Accounts and signed transactions (see docs/protocol.md)::
 
 A running node (``amigos serve``), or a local folder, through the SDK (see docs/sdk.md)::
 
-    node = amigos.connect("http://127.0.0.1:8700", account=alice)   # or amigos.connect(folder)
+    node = amigos.connect("http://127.0.0.1:8700", account=alice)   # or amigos.connect(folder, account=alice)
     counter = node.service("hub.amigos.dev/alice/counter")
     counter.increment(2)                         # signed; its receipt proven in the log
     counter.query.get()
+    node.send(bob.address, 250)                  # AMI, sessions, recovery: see docs/accounts.md
 """
 
 from typing import TYPE_CHECKING, Any
@@ -31,13 +32,14 @@ from .runtime import Call, FunctionInfo, LocalRuntime, Receipt, ServiceInfo
 from .vm.machine import Event
 
 if TYPE_CHECKING:  # what the lazy names below are, for type checkers
-    from .client import AsyncNodeClient, LocalClient, NodeClient, aconnect, connect
+    from .client import AsyncLocalClient, AsyncNodeClient, LocalClient, NodeClient, aconnect, connect
     from .crypto.keys import Account
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "Account": "crypto.keys",
+    "AsyncLocalClient": "client",
     "AsyncNodeClient": "client",
     "LocalClient": "client",
     "NodeClient": "client",
@@ -61,6 +63,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Account",
+    "AsyncLocalClient",
     "AsyncNodeClient",
     "Call",
     "DeployError",

@@ -1,10 +1,11 @@
 """The account methods every client has: AMI, staking, sessions, recovery (docs/accounts.md).
 
-They are written once, in :class:`AccountMethods`, over three things each client provides:
+They are written once, in :class:`AccountMethods`, over what each client provides:
 ``_transact(messages)`` (sign and submit one transaction; its receipt), ``_read_account(address,
-sessions)`` (the account's JSON as the node's ``GET /v1/accounts/{address}`` answers it) and
-``_then(result, fn)`` (``fn`` applied to a result: at once for a sync client, after the await
-for an async one, whose methods therefore return awaitables).
+signed)`` (the account's JSON as the node's ``GET /v1/accounts/{address}`` answers it),
+``_now()`` (the time ``expires_in`` counts from) and ``_then(result, fn)`` (``fn`` applied to a
+result: at once for a sync client, :class:`SyncResults`; after the await for an async one,
+:class:`AsyncResults`, whose methods therefore return awaitables).
 
 Each named method (``send``, ``grant_session``…) checks its arguments as the ledger will
 before anything is sent (garbage raises :class:`~amigos.errors.TransactionError`, code
@@ -17,6 +18,7 @@ raises :class:`~amigos.errors.TransactionRefused` with its code either way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -31,6 +33,11 @@ from .receipt import Receipt, failure
 
 T = TypeVar("T")
 U = TypeVar("U")
+
+
+def wall_clock() -> int:
+    """This machine's clock, in whole Unix seconds: what a node client's time is by default."""
+    return int(time.time())
 
 
 def account_message(action: str, params: dict[str, Any]) -> AccountMessage:
@@ -171,15 +178,17 @@ class AccountMethods:
         client's account)."""
         return self._then(self._read_account(address, False), _field("balance"))
 
-    def account(self, address: str | None = None) -> Any:
+    def account(self, address: str | None = None, *, private: bool = False) -> Any:
         """What the ledger shows about an account (default: this client's): ``balance``,
-        ``staked``, ``unbonding``, ``frozen``, ``guardians``, ``recovery``, ``recovery_key``
-        (the public part: :meth:`sessions` reads the private one)."""
-        return self._read_account(address, False)
+        ``staked``, ``unbonding``, ``frozen``, ``master_key``, ``guardians``, ``recovery``,
+        ``recovery_key`` and the keys that signed for it. ``private``: a read of this client's
+        own account signed with its key (the master's or an active session's), whose
+        ``private`` part holds the sessions and the webhook URL."""
+        return self._read_account(address, private)
 
     def sessions(self) -> Any:
-        """The sessions of this client's account: device, permissions, limits left today, last
-        use… (read with this client's key, which must be the master's or an active session's)."""
+        """The sessions of this client's account, revoked and expired ones included: device,
+        permissions, limits and what is left of them today, last use (a private read)."""
         return self._then(self._read_account(None, True), _private_sessions)
 
     # ------------------------------------------------------------ sessions
@@ -190,11 +199,9 @@ class AccountMethods:
                       services: Sequence[str] | None = None, ip_ranges: Sequence[str] | None = None) -> Any:
         """Let the device key ``public_key`` sign for this account with ``permissions`` until
         ``expires_at`` (or for ``expires_in`` seconds), within the limits given."""
-        if isinstance(permissions, str):
-            raise TransactionError("permissions must be a list of permission names, not one string")
         params: dict[str, Any] = {
             "public_key": public_key_bytes(public_key), "device": device,
-            "permissions": list(permissions) if isinstance(permissions, (list, tuple)) else permissions,
+            "permissions": _listed(permissions, "permissions"),
             "expires_at": expiry(self._now(), expires_at, expires_in),
         }
         optional = {"daily_limit": daily_limit, "tx_limit": tx_limit,

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
-from typing import Any, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 import httpx
 
@@ -20,7 +19,7 @@ from ..ledger.tx import Message, SignedTransaction
 from ..runtime import Call as RuntimeCall
 from .protocol import Flow, Request, Response, Session, run_flow_async, unreachable
 from .proxy import AsyncServiceProxy
-from .accounts import AsyncResults, AccountMethods
+from .accounts import AccountMethods, AsyncResults, wall_clock as _wall_clock
 from .receipt import Receipt
 
 T = TypeVar("T")
@@ -35,7 +34,9 @@ class AsyncNodeClient(AsyncResults, AccountMethods):
     def __init__(self, url: str, account: Account | None = None, *, acting_for: str | None = None,
                  node_key: str | bytes | None = None,
                  state_file: str | os.PathLike[str] | None = None, http: httpx.AsyncClient | None = None,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, clock: Callable[[], int] | None = None) -> None:
+        self.clock = clock or _wall_clock
+        """The time this client signs reads at and counts ``expires_in`` from."""
         self.session = Session(url, account, acting_for=acting_for, node_key=node_key, state_file=state_file)
         self.http = http if http is not None else httpx.AsyncClient(base_url=self.session.url, timeout=timeout)
         self._sending = asyncio.Lock()
@@ -45,7 +46,8 @@ class AsyncNodeClient(AsyncResults, AccountMethods):
         return self.session.url
 
     @property
-    def account(self) -> Account | None:
+    def key(self) -> Account | None:
+        """The key this client signs with."""
         return self.session.account
 
     @property
@@ -89,7 +91,7 @@ class AsyncNodeClient(AsyncResults, AccountMethods):
         return await self._run(self.session.account_info(address, signed, self._now()))
 
     def _now(self) -> int:
-        return int(time.time())
+        return int(self.clock())
 
     async def submit_many(self, items: Iterable[RuntimeCall | Message | SignedTransaction]) -> list[Receipt]:
         """Send many calls, messages or signed transactions; their receipts in order."""

@@ -28,14 +28,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..crypto.keys import Account
-from ..errors import DeployError, DeployFailed, TransactionRefused, UsageError
+from .. import codec
+from ..crypto.keys import Account, parse_address
+from ..errors import DeployError, DeployFailed, NodeError, TransactionRefused, UsageError
 from ..jsonvalue import to_json
-from ..ledger.block import GENESIS_KEY, BlockResult, Genesis, Ledger
+from ..ledger.block import GENESIS_KEY, NONCE_PREFIX, BlockResult, Genesis, Ledger
 from ..ledger.tx import AccountMessage, Call, Deploy, Message, SignedTransaction, check_messages_form, encode_value, message_value
 from ..node.account_view import account_json
 from ..node.auth import ReadRefused, reader_of
-from ..node.node import DEFAULT_CHAIN_ID, KEY_FILE, load_node_key, settle_chain_id
+from ..node.node import DEFAULT_CHAIN_ID, KEY_FILE, MAX_ACCOUNT_KEYS, load_node_key, settle_chain_id
 from ..runtime import Call as RuntimeCall
 from ..runtime import LocalRuntime, validate_account
 from ..vm.paths import validate_path
@@ -79,6 +80,11 @@ class LocalClient(SyncResults, AccountMethods):
     def address(self) -> str:
         """The account this client's transactions are for."""
         return self.acting_for or self.signer
+
+    @property
+    def chain_id(self) -> str | None:
+        """The local ledger's chain id (None in the name mode)."""
+        return None if self.ledger is None else self.ledger.chain_id
 
     # ------------------------------------------------------------ transactions
 
@@ -177,7 +183,7 @@ class LocalClient(SyncResults, AccountMethods):
     def _read_account(self, address: str | None, signed: bool) -> dict[str, Any]:
         """What a node answers to ``GET /v1/accounts/{address}``, from the runtime's state."""
         rt = self.runtime
-        address = account_to_read(self.address, address, signed)
+        address = account_to_read(self.address if self.key is not None else None, address, signed)
         with rt.reading():
             now = max(rt.time, self._now())
             reader = None
@@ -185,9 +191,12 @@ class LocalClient(SyncResults, AccountMethods):
                 assert self.key is not None
                 try:
                     reader = reader_of(rt.view, address, self.key.public_key, now)
-                except ReadRefused as refused:
-                    raise UsageError(refused.detail) from None
-            return {"address": address, **account_json(rt.view, address, now, reader)}
+                except ReadRefused as refused:  # what a node answers, so code handles one error
+                    raise NodeError(403, "forbidden", refused.detail) from None
+            prefix = NONCE_PREFIX + parse_address(address)
+            keys = [{"public_key": key[len(prefix):].hex(), "last_nonce": int(codec.decode(value))}
+                    for key, value in rt.view.scan(prefix, limit=MAX_ACCOUNT_KEYS)]
+            return {"address": address, "keys": keys, **account_json(rt.view, address, now, reader)}
 
     def _now(self) -> int:
         return int(self.runtime.clock())

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from typing import Any, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 import httpx
 
@@ -27,26 +26,30 @@ from ..ledger.tx import Message, SignedTransaction
 from ..runtime import Call as RuntimeCall
 from .protocol import Flow, Request, Response, Session, run_flow, unreachable
 from .proxy import ServiceProxy
-from .accounts import SyncResults, AccountMethods
+from .accounts import AccountMethods, SyncResults, wall_clock as _wall_clock
 from .receipt import Receipt
 
 T = TypeVar("T")
 
 
 class NodeClient(SyncResults, AccountMethods):
-    """A node's services, as an account sees them.
+    """A node's services, as an account sees them: ``account`` is the key that signs, for its
+    own account or for ``acting_for`` (a device's session key, a master a recovery installed).
 
     ``node_key`` (hex or bytes) pins the node's key up front; otherwise the key the node shows
     on first contact is pinned (trust on first use), and remembered in ``state_file`` if given,
     together with the last tree head seen. ``http`` replaces the HTTP client (tests pass an
-    in-process one). Calls from several threads are safe; transactions are sent one at a time,
-    since each takes the next nonce of the account's key.
+    in-process one). ``clock`` gives the time signed reads carry and ``expires_in`` counts from
+    (default: this machine's). Calls from several threads are safe; transactions are sent one
+    at a time, since each takes the next nonce of the account's key.
     """
 
     def __init__(self, url: str, account: Account | None = None, *, acting_for: str | None = None,
                  node_key: str | bytes | None = None,
                  state_file: str | os.PathLike[str] | None = None, http: httpx.Client | None = None,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, clock: Callable[[], int] | None = None) -> None:
+        self.clock = clock or _wall_clock
+        """The time this client signs reads at and counts ``expires_in`` from."""
         self.session = Session(url, account, acting_for=acting_for, node_key=node_key, state_file=state_file)
         self.http = http if http is not None else httpx.Client(base_url=self.session.url, timeout=timeout)
         self._sending = threading.Lock()
@@ -56,7 +59,8 @@ class NodeClient(SyncResults, AccountMethods):
         return self.session.url
 
     @property
-    def account(self) -> Account | None:
+    def key(self) -> Account | None:
+        """The key this client signs with."""
         return self.session.account
 
     @property
@@ -102,7 +106,7 @@ class NodeClient(SyncResults, AccountMethods):
         return self._run(self.session.account_info(address, signed, self._now()))
 
     def _now(self) -> int:
-        return int(time.time())
+        return int(self.clock())
 
     def submit_many(self, items: Iterable[RuntimeCall | Message | SignedTransaction]) -> list[Receipt]:
         """Send many calls (``amigos.Call``), messages (``Call``, ``Deploy``, ``AccountMessage``

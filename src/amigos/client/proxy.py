@@ -4,9 +4,10 @@
 exported function. Calling one sends a signed call and returns its result, or raises the
 call's typed :class:`~amigos.errors.ExecutionError` (``ServiceError``, ``OutOfGas``…) with the
 receipt as its ``receipt`` attribute; ``proxy.fn.receipt(...)`` returns the receipt instead,
-failed or not. ``proxy.query.fn(...)`` reads without a transaction. Each function carries the
-service's docstring and signature, so ``help()`` and ``inspect.signature`` show them, and
-arguments that do not fit the signature raise TypeError before anything is sent.
+failed or not, and ``proxy.fn.with_coins(amount)(...)`` sends ``amount`` AMI with the call
+(the service's ``std.received()``). ``proxy.query.fn(...)`` reads without a transaction. Each
+function carries the service's docstring and signature, so ``help()`` and ``inspect.signature``
+show them, and arguments that do not fit the signature raise TypeError before anything is sent.
 
 The signatures come from the node as text; they are parsed, never evaluated: annotations and
 non-literal defaults stay source text.
@@ -19,13 +20,14 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol
 
-from ..errors import NodeError
+from ..errors import NodeError, UsageError
+from ..vm.keys import MAX_AMOUNT
 from .receipt import Receipt, failure
 
 
 class _SyncClient(Protocol):
     def call(self, path: str, function: str, *args: Any, gas: int | None = None,
-             kwargs: dict[str, Any] | None = None) -> Receipt: ...
+             kwargs: dict[str, Any] | None = None, coins: int = 0) -> Receipt: ...
 
     def query(self, path: str, function: str, *args: Any, kwargs: dict[str, Any] | None = None,
               gas: int | None = None) -> Any: ...
@@ -33,7 +35,7 @@ class _SyncClient(Protocol):
 
 class _AsyncClient(Protocol):
     def call(self, path: str, function: str, *args: Any, gas: int | None = None,
-             kwargs: dict[str, Any] | None = None) -> Awaitable[Receipt]: ...
+             kwargs: dict[str, Any] | None = None, coins: int = 0) -> Awaitable[Receipt]: ...
 
     def query(self, path: str, function: str, *args: Any, kwargs: dict[str, Any] | None = None,
               gas: int | None = None) -> Awaitable[Any]: ...
@@ -176,10 +178,10 @@ class AsyncServiceProxy(Functions):
         return sorted({*self._functions, "query"})
 
 
-def _calling(client: _SyncClient, path: str, spec: FunctionSpec, gas: int | None) -> Callable[..., Any]:
+def _calling(client: _SyncClient, path: str, spec: FunctionSpec, gas: int | None, coins: int = 0) -> Callable[..., Any]:
     def receipt(*args: Any, **kwargs: Any) -> Receipt:
         spec.signature.bind(*args, **kwargs)  # a TypeError here costs no transaction
-        return client.call(path, spec.name, *args, gas=gas, kwargs=kwargs)
+        return client.call(path, spec.name, *args, gas=gas, kwargs=kwargs, coins=coins)
 
     def function(*args: Any, **kwargs: Any) -> Any:
         done = receipt(*args, **kwargs)
@@ -187,10 +189,7 @@ def _calling(client: _SyncClient, path: str, spec: FunctionSpec, gas: int | None
             raise failure(done)
         return done.result
 
-    _dress(function, path, spec)
-    _dress(receipt, path, spec)
-    function.receipt = receipt  # type: ignore[attr-defined]
-    return function
+    return _dressed(function, receipt, path, spec, lambda amount: _calling(client, path, spec, gas, amount))
 
 
 def _querying(client: _SyncClient, path: str, spec: FunctionSpec) -> Callable[..., Any]:
@@ -202,10 +201,10 @@ def _querying(client: _SyncClient, path: str, spec: FunctionSpec) -> Callable[..
     return function
 
 
-def _acalling(client: _AsyncClient, path: str, spec: FunctionSpec, gas: int | None) -> Callable[..., Any]:
+def _acalling(client: _AsyncClient, path: str, spec: FunctionSpec, gas: int | None, coins: int = 0) -> Callable[..., Any]:
     async def receipt(*args: Any, **kwargs: Any) -> Receipt:
         spec.signature.bind(*args, **kwargs)
-        return await client.call(path, spec.name, *args, gas=gas, kwargs=kwargs)
+        return await client.call(path, spec.name, *args, gas=gas, kwargs=kwargs, coins=coins)
 
     async def function(*args: Any, **kwargs: Any) -> Any:
         done = await receipt(*args, **kwargs)
@@ -213,9 +212,23 @@ def _acalling(client: _AsyncClient, path: str, spec: FunctionSpec, gas: int | No
             raise failure(done)
         return done.result
 
+    return _dressed(function, receipt, path, spec, lambda amount: _acalling(client, path, spec, gas, amount))
+
+
+def _dressed(function: Callable[..., Any], receipt: Callable[..., Any], path: str, spec: FunctionSpec,
+             paying: Callable[[int], Callable[..., Any]]) -> Callable[..., Any]:
+    """``function`` with the service function's looks, ``.receipt`` (the call's receipt rather
+    than its result) and ``.with_coins(amount)`` (the same function, each call sending
+    ``amount`` AMI with it)."""
+    def with_coins(amount: int) -> Callable[..., Any]:
+        if type(amount) is not int or not 0 <= amount <= MAX_AMOUNT:
+            raise UsageError(f"coins must be an int from 0 to {MAX_AMOUNT}")
+        return paying(amount)
+
     _dress(function, path, spec)
     _dress(receipt, path, spec)
     function.receipt = receipt  # type: ignore[attr-defined]
+    function.with_coins = with_coins  # type: ignore[attr-defined]
     return function
 
 
