@@ -26,7 +26,7 @@ from . import Commands
 from .accountargs import add_yes, address, confirmed, declined, duration, print_outcome, public_key, signing_client
 from .context import Context
 from .output import EXIT_OK
-from .wallet import account_info, when
+from .wallet import when
 
 TARGET = ("home", "node", "signer")
 
@@ -104,7 +104,7 @@ def set_guardians(ctx: Context) -> int:
 def show(ctx: Context) -> int:
     who = address(ctx, ctx.args.account) if ctx.args.account is not None else ctx.acting_address()
     with ctx.client() as client:
-        info = account_info(client, who)
+        info = client.account(who)
     shown = {"address": who, **{k: info[k] for k in ("master_key", "frozen", "guardians", "recovery", "recovery_key")}}
     if ctx.out.json:
         ctx.out.data(shown)

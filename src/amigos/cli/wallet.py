@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from ..accounts.token import SYMBOL
-from ..client import Client
-from ..client.accounts import AccountMethods
 from ..client.verify import problem_error
 from ..errors import NodeError, UsageError
 from ..node.wire import receipt_fields
@@ -76,16 +74,10 @@ def chosen_address(ctx: Context) -> str:
     return address(ctx, ctx.args.account) if ctx.args.account is not None else ctx.acting_address()
 
 
-def account_info(client: Client, who: str) -> dict[str, Any]:
-    """What the ledger holds about ``who`` (``client.account(who)``: named through the SDK's
-    class, since a node client's ``account`` attribute is its signing key)."""
-    return AccountMethods.account(client, who)  # type: ignore[no-any-return]
-
-
 def balance(ctx: Context) -> int:
     who = chosen_address(ctx)
     with ctx.client() as client:
-        held = account_info(client, who)
+        held = client.account(who)
     if ctx.out.json:
         ctx.out.data({"address": who, "balance": held["balance"], "staked": held["staked"],
                       "unbonding": held["unbonding"]})
