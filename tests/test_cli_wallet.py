@@ -10,8 +10,12 @@ devices, passphrases, shares), with and without ``--yes``.
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,6 +25,7 @@ import httpx
 import pytest
 import uvicorn
 
+import amigos
 from amigos.cli import main
 from amigos.crypto.keys import Account
 from amigos.ledger.block import Genesis
@@ -595,3 +600,24 @@ def test_a_local_home_reads_accounts_but_signs_nothing(user: str, capsys: pytest
     assert status == 2 and "without a log" in err
     status, _, err = run(capsys, "wallet", "faucet")  # no node chosen
     assert status == 2 and "pass --node URL" in err
+
+
+def test_restore_asks_for_the_shares_on_a_terminal(user: str, capsys: pytest.CaptureFixture[str],
+                                                   tmp_path: Path) -> None:
+    """On a terminal, ``account restore`` asks for one share after another until an empty line,
+    then shows the address and asks to keep it: prompts on stderr, the result on stdout."""
+    shares = data(capsys, "account", "backup", "carol", "--shares", "2", "--threshold", "2", "--yes")["shares"]
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(amigos.__file__).resolve().parent.parent),
+           "HOME": str(tmp_path), "AMIGOS_CONFIG": str(tmp_path / "elsewhere"), "AMIGOS_PASSPHRASE": PASSPHRASE,
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring", "NO_COLOR": "1"}
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "amigos", "account", "restore", "carol"], stdin=follower,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    os.close(follower)
+    os.write(leader, f"{shares[1]}\n{shares[0]}\n\ny\n".encode())
+    out, err = process.communicate(timeout=60)
+    os.close(leader)
+    assert process.returncode == 0, err
+    assert b"share 1 (an empty line when done): " in err and b"share 3" in err and b"keep it as carol? [y/N]" in err
+    assert KEYS["carol"].address.encode() in err
+    assert out.decode().strip().startswith(f"account carol: {KEYS['carol'].address}")

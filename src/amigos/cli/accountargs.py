@@ -81,16 +81,19 @@ def add_yes(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-y", "--yes", action="store_true", help="do it without asking to confirm")
 
 
-def confirmed(ctx: Context, question: str) -> bool:
-    """Whether the user agrees (``--yes``, or ``y`` typed on standard input); the question goes
-    to stderr so that stdout keeps only results. End of input is a no."""
-    if ctx.args.yes:
-        return True
-    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+def ask(prompt: str) -> str:
+    """A line the user types on standard input, the prompt on stderr (stdout keeps only
+    results); "" at the end of input."""
+    print(prompt, end="", file=sys.stderr, flush=True)
     answer = sys.stdin.readline()
     if not answer:
         print(file=sys.stderr)
-    return answer.strip().lower() in ("y", "yes")
+    return answer.strip()
+
+
+def confirmed(ctx: Context, question: str) -> bool:
+    """Whether the user agrees: ``--yes``, or ``y`` typed (end of input is a no)."""
+    return bool(ctx.args.yes) or ask(f"{question} [y/N] ").lower() in ("y", "yes")
 
 
 def declined(out: Output, what: str) -> int:

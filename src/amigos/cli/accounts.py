@@ -24,7 +24,7 @@ from ..keystore import (
 from ..wallet import combine_shares, split_seed
 from ..wallet.backup import MAX_SHARES
 from . import Commands
-from .accountargs import confirmed, declined
+from .accountargs import ask, confirmed, declined
 from .context import Context
 from .output import EXIT_OK
 from .settings import SETTINGS, check_node_url, read_passphrase
@@ -253,7 +253,7 @@ def read_shares(file: Path | None) -> list[str]:
             raise UsageError(f"cannot read {file}: {exc}") from None
     elif file is None and sys.stdin.isatty():
         lines = []
-        while line := input(f"share {len(lines) + 1} (empty line when done): ").strip():
+        while line := ask(f"share {len(lines) + 1} (an empty line when done): "):
             lines.append(line)
         text = "\n".join(lines)
     else:
