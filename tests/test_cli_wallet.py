@@ -399,7 +399,8 @@ def test_pair_refuses_bad_input_and_keeps_no_key(user: str, capsys: pytest.Captu
     use_config(monkeypatch, tmp_path / "fresh")
     alice = KEYS["alice"].address
     for args in (("--for", "amigo1nothing", "--device", "x"), ("--for", alice, "--device", "Ana's phone!"),
-                 ("--for", alice, "--device", "x" * 65, "--save-as", "x"), ("--for", alice, "--device", "a\tb", "--save-as", "ab"),
+                 ("--for", alice, "--device", "x" * 65, "--save-as", "x"),
+                 ("--for", alice, "--device", "a\tb", "--save-as", "ab"),
                  ("--for", alice, "--device", "ok", "--save-as", "Not Valid")):
         status, out, err = run(capsys, "session", "pair", *args)
         assert status == 2 and out == "", args

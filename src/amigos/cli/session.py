@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
-from ..accounts.sessions import MAX_DEVICE_NAME, PERMISSIONS, SEND_LIMIT_DAILY, Session, check_grant
+from ..accounts.sessions import MAX_DEVICE_NAME, PERMISSIONS, Session, check_grant
 from ..accounts.token import SYMBOL
 from ..crypto.keys import PUBLIC_KEY_SIZE, Account, format_address, parse_address
 from ..errors import InvalidAddress, UsageError
@@ -69,7 +69,8 @@ def register(commands: Commands) -> None:
     p.add_argument("code", metavar="CODE", help="the pairing code the new device showed")
     p.add_argument("--permissions", required=True, type=permissions, metavar="P,P…",
                    help="what the device may do, comma-separated (see below)")
-    p.add_argument("--daily-limit", type=amount, metavar="N", help=f"{SYMBOL} it may send per day (24-hour windows from the grant)")
+    p.add_argument("--daily-limit", type=amount, metavar="N",
+                   help=f"{SYMBOL} it may send per day (24-hour windows from the grant)")
     p.add_argument("--tx-limit", type=amount, metavar="N", help=f"{SYMBOL} it may send in one transaction")
     p.add_argument("--expires-in", type=duration, default=DEFAULT_LIFETIME, metavar="DURATION",
                    help="how long the session lasts (default: 30d; at most 365d)")
