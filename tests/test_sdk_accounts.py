@@ -276,6 +276,21 @@ def test_sessions_need_the_right_permission_and_service(world: World) -> None:
     assert {s["device"] for s in reader.sessions()} == {"phone"} and len(reader.sessions()) == 3
 
 
+def test_ip_ranges_are_checked_by_a_node(world: World) -> None:
+    """The client's address is not part of a transaction: a node checks it on submission
+    (in-process, the client is 127.0.0.1); the local ledger has no clients to check."""
+    alice, a = world.funded()
+    _, home = phone_of(world, a, alice, "SEND_UNLIMITED", ip_ranges=["127.0.0.0/8"])
+    away_key, away = phone_of(world, a, alice, "SEND_UNLIMITED", ip_ranges=["192.0.2.0/24", "2001:db8::/32"])
+    assert home.send(stranger(), 1).ok
+    if world.mode == "node":
+        assert refusal(lambda: away.send(stranger(), 1)) == "not-permitted"
+    else:
+        assert away.send(stranger(), 1).ok
+    [listed] = [s for s in a.sessions() if s["public_key"] == away_key.public_key.hex()]
+    assert listed["ip_ranges"] == ["192.0.2.0/24", "2001:db8::/32"]
+
+
 def test_a_session_may_not_touch_the_account_itself(world: World) -> None:
     alice, a = world.funded()
     device, phone = phone_of(world, a, alice, "SEND_UNLIMITED", "STAKE_MANAGE", "IMPORT_EXECUTE", "ACCOUNT_RECOVER")
@@ -404,7 +419,7 @@ def test_a_finalised_recovery_replaces_the_master(world: World) -> None:
     assert refusal(lambda: a.send(stranger(), 1)) == "unknown-key"  # the old master
     assert refusal(lambda: phone.send(stranger(), 1)) == "session-revoked"
     recovered = world.connect(new_master, acting_for=alice)
-    assert recovered.send(stranger(), 1).ok and recovered.balance() == START - 3
+    assert recovered.send(stranger(), 1).ok and recovered.balance() == START - 1
     assert recovered.account()["master_key"] == new_master.public_key.hex()
     assert recovered.sessions()[0]["active"] is False
     _, again = phone_of(world, recovered, alice, "STAKE_MANAGE")

@@ -7,7 +7,8 @@ name>``, all as signed transactions of a dev account whose seed is kept in the h
 (``dev-account.key``, mode 0600), then redeploys a watched file whenever it changes (its
 modification time or size, polled), until Ctrl-C. Files named ``test_*.py`` or ``_*.py`` and
 subfolders are not services. Services import each other, so each batch is deployed in
-dependency order; an unchanged file is not deployed again after a restart.
+dependency order; an unchanged file is not deployed again after a restart. The node is a dev
+node: its genesis funds a faucet (``POST /v1/faucet``, see amigos.node.faucet).
 """
 
 from __future__ import annotations
@@ -231,7 +232,7 @@ def dev(ctx: Context) -> int:
         raise UsageError(f"--namespace is a lower-case identifier other than {HUB_NAMESPACE!r} (the examples' namespace)")
     sock = listen("127.0.0.1", args.port)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    node = Node(home, chain_id=args.chain_id, isolation=args.isolation).start()
+    node = Node(home, chain_id=args.chain_id, isolation=args.isolation, dev=True).start()
     try:
         account = dev_account(home)
         pinned = ctx.settings.pinned_key(url)
@@ -286,7 +287,7 @@ def run_dev(ctx: Context, client: Any, url: str, home: Path, chain_id: str, hub:
     services = [s["path"] for s in infos]
     if out.json:
         out.data_line({"event": "ready", "url": url, "home": str(home), "chain_id": chain_id, "services": services,
-                       "watching": None if watch is None else str(watch)})
+                       "watching": None if watch is None else str(watch), "faucet": f"{url}/v1/faucet"})
     else:
         renders = [s["path"] for s in infos if any(f["name"] == "render" for f in s["functions"])]
         print_banner(ctx, url, home, chain_id, services, renders, watcher)
@@ -301,6 +302,8 @@ def run_dev(ctx: Context, client: Any, url: str, home: Path, chain_id: str, hub:
 
 def print_banner(ctx: Context, url: str, home: Path, chain_id: str, services: list[str], renders: list[str],
                  watcher: Watcher | None) -> None:
+    from ..node.faucet import FAUCET_AMOUNT
+
     out = ctx.out
     out.line(f"\n{out.paint(f'Amigos {__version__} dev node', 'bold')} on {out.paint(url, 'cyan')}  "
              f"(chain {chain_id}, state in {home})")
@@ -328,6 +331,8 @@ def print_banner(ctx: Context, url: str, home: Path, chain_id: str, services: li
             out.line(f"  amigos{node_option} call {example} increment 2")
         out.line(f"  amigos{node_option} render {example}")
     out.line(f"  amigos{node_option} events --follow")
+    out.line(f"\nFree AMI (dev nodes only): {FAUCET_AMOUNT} per address and minute from the faucet:")
+    out.line(f"  curl -X POST {url}/v1/faucet -H 'Content-Type: application/json' -d '{{\"address\": \"amigo1…\"}}'")
     out.line(out.paint("\nCtrl-C stops the node.", "dim"))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+from pathlib import Path
 
 from .. import __version__
 from ..errors import UsageError
@@ -20,6 +21,10 @@ def register(commands: Commands) -> None:
     p = commands.add("serve", "run a node: the HTTP API over the state in --home", serve, takes=("home",))
     p.add_argument("--db", metavar="URL", help="state store URL (PostgreSQL), instead of SQLite in --home")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--genesis", metavar="FILE", type=Path,
+                   help='initial AMI balances, a JSON file {"allocations": {address: amount}}: fixed by the first start')
+    p.add_argument("--private-webhooks", action="store_true",
+                   help="also post account webhooks to loopback and private addresses (default: public ones only)")
     add_node_options(p)
 
 
@@ -53,10 +58,18 @@ def serve(ctx: Context) -> int:
     from ..node import Node
     from ..node.app import create_app
 
+    from ..node.node import read_genesis_file
+
     args = ctx.args
+    genesis = None if args.genesis is None else read_genesis_file(args.genesis)
     sock = listen(args.host, args.port)
     home = ctx.home()
-    node = Node(home, chain_id=args.chain_id, db=args.db, isolation=args.isolation).start()
+    try:
+        node = Node(home, chain_id=args.chain_id, db=args.db, isolation=args.isolation, genesis=genesis,
+                    private_webhooks=args.private_webhooks).start()
+    except BaseException:
+        sock.close()
+        raise
     try:
         port = sock.getsockname()[1]
         print(f"amigos node {__version__} on http://{args.host}:{port}  chain {node.chain_id}  "

@@ -91,7 +91,7 @@ class LocalClient(SyncResults, AccountMethods):
     def deploy(self, path: str, source: str, *, gas: int | None = None) -> Receipt:
         """Deploy (or upgrade) the service at ``path``; raises DeployError if it failed, with
         the failed receipt as its ``receipt`` attribute (as a node client does)."""
-        receipt = self._one(_admitted(Deploy(validate_path(path), source)), gas)
+        receipt = self._transact([_admitted(Deploy(validate_path(path), source))], gas)
         if not receipt.ok:
             raise deploy_failure(receipt)
         return receipt
@@ -100,7 +100,7 @@ class LocalClient(SyncResults, AccountMethods):
              kwargs: dict[str, Any] | None = None, coins: int = 0) -> Receipt:
         """Call ``function``, sending it ``coins`` AMI, in a block of its own. A failed call is
         a receipt with ``ok`` False (its coins stay with the account)."""
-        return self._one(_admitted(call_message(path, function, args, kwargs, coins)), gas)
+        return self._transact([_admitted(call_message(path, function, args, kwargs, coins))], gas)
 
     def submit_many(self, items: Iterable[RuntimeCall | Message | SignedTransaction]) -> list[Receipt]:
         """Run many calls (``amigos.Call``) or messages of amigos.ledger, each as its own
@@ -119,19 +119,15 @@ class LocalClient(SyncResults, AccountMethods):
             raise refusals[0]
         return outcomes  # type: ignore[return-value]
 
-    def _transact(self, messages: list[Message]) -> Receipt:
+    def _transact(self, messages: list[Message], gas: int | None = None) -> Receipt:
+        """Run ``messages`` as one transaction: its receipt, or its refusal raised."""
         if self.ledger is None:
-            raise UsageError("account operations are signed: connect(folder, account=amigos.Account…) "
-                             "(a signer name has no key)")
-        (outcome,) = self._submit([(messages, None)])
-        if isinstance(outcome, TransactionRefused):
-            raise outcome
-        return outcome
-
-    def _one(self, message: Message, gas: int | None) -> Receipt:
-        if self.ledger is None:
+            if any(isinstance(m, AccountMessage) for m in messages):
+                raise UsageError("account operations are signed: connect(folder, account=amigos.Account…) "
+                                 "(a signer name has no key)")
+            (message,) = messages  # the name mode runs one call or deploy at a time
             return self._run_named(message, gas)
-        (outcome,) = self._submit([([message], gas)])
+        (outcome,) = self._submit([(messages, gas)])
         if isinstance(outcome, TransactionRefused):
             raise outcome
         return outcome
@@ -249,6 +245,14 @@ class AsyncLocalClient(AsyncResults, AccountMethods):
     @property
     def address(self) -> str:
         return self.local.address
+
+    @property
+    def key(self) -> Account | None:
+        return self.local.key
+
+    @property
+    def chain_id(self) -> str | None:
+        return self.local.chain_id
 
     async def deploy(self, path: str, source: str, *, gas: int | None = None) -> Receipt:
         return await asyncio.to_thread(self.local.deploy, path, source, gas=gas)

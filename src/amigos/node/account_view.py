@@ -18,12 +18,12 @@ from .auth import Reader
 
 def account_json(view: View, address: str, now: int, reader: Reader | None) -> dict[str, Any]:
     """The account at time ``now`` (call inside the node's reading())."""
-    master = view.get(master_key_key(address))
+    master = view.get(master_key_key(address))  # the raw key, once a recovery replaced the address's own
     return {
         "balance": token.balance(view, address),
         "staked": token.staked(view, address),
         "unbonding": [{"amount": amount, "released_at": at} for at, amount in token.unbonding(view, address)],
-        "master_key": None if master is None else read(view, master_key_key(address)).hex(),
+        "master_key": None if master is None else master.hex(),
         "frozen": recovery.is_frozen(view, address),
         "guardians": guardians_json(view, address, now),
         "recovery": recovery_json(recovery.pending_recovery(view, address)),

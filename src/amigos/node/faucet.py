@@ -50,7 +50,7 @@ class RateLimit:
         uses = self._uses.get(key)
         if uses is None or len(uses) < self.count:
             return 0.0
-        return uses[0] + self.window - now
+        return max(0.0, uses[0] + self.window - now)
 
     def use(self, key: str, now: float) -> None:
         uses = self._uses.setdefault(key, deque())

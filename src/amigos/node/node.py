@@ -29,7 +29,8 @@ from typing import Any, Callable
 from .. import codec
 from ..crypto.keys import SEED_SIZE, Account, parse_address
 from ..errors import TransactionError, UsageError
-from ..ledger.block import GENESIS_KEY, NONCE_PREFIX, BlockResult, Genesis, Ledger, SignedTreeHead, TxReceipt
+from ..jsonvalue import to_json
+from ..ledger.block import GENESIS_KEY, NONCE_PREFIX, BlockResult, Genesis, Ledger, SignedTreeHead
 from ..ledger.tx import check_chain_id_form
 from ..merkle import complete_subtrees
 from ..runtime import LocalRuntime
@@ -199,6 +200,7 @@ class Node:
         """A dev node's faucet (None on other nodes)."""
         self.webhooks = WebhookSender(self.key, allow_private=dev if private_webhooks is None else private_webhooks)
         self.sequencer = Sequencer(self.ledger, block_interval=block_interval)
+        self.sequencer.add_listener(self._follow_accounts)
         self.sequencer.add_listener(self._committed)
         self._watchers: dict[asyncio.Event, asyncio.AbstractEventLoop] = {}
         self._watch_lock = threading.Lock()
@@ -208,6 +210,10 @@ class Node:
     # ------------------------------------------------------------ life
 
     def start(self) -> Node:
+        if self.runtime.height == 0 and self.genesis.allocations:
+            # Block 1 writes the genesis: commit it now, so its balances can be spent (and
+            # read) from the start rather than from the first transaction's block.
+            self._committed(self.ledger.apply_block([]))
         self.webhooks.start()
         self.sequencer.start()
         return self
@@ -241,19 +247,23 @@ class Node:
     def _committed(self, result: BlockResult) -> None:
         self.proofs.remember(result.subtrees)
         self.latest_head = result.head
-        for receipt in result.receipts:
-            events = account_events(receipt.events)
-            if events:
-                self.policies.follow(events)
-                self._post_webhooks(receipt, events)
         self._wake_watchers()
 
-    def _post_webhooks(self, receipt: TxReceipt, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            url = self.policies.webhook(event["service"])
-            if url is not None:
-                self.webhooks.offer(url, webhook_body(self.chain_id, event["service"], receipt.height, receipt.index,
-                                                      receipt.tx_hash, event))
+    def _follow_accounts(self, result: BlockResult) -> None:
+        """Keep the account policies up to date with a committed block, and queue its account
+        events for the webhooks of their accounts (after the policies: a webhook set in this
+        block gets the event that set it)."""
+        for receipt in result.receipts:
+            events = account_events(receipt.events)
+            if not events:
+                continue
+            self.policies.follow(events)
+            for event in events:
+                url = self.policies.webhook(event["service"])
+                if url is not None:
+                    self.webhooks.offer(url, webhook_body(self.chain_id, event["service"], receipt.height,
+                                                          receipt.index, receipt.tx_hash,
+                                                          {**event, "attrs": to_json(event["attrs"])}))
 
     def now(self) -> int:
         """The node's time (its runtime's clock, never before the last block)."""

@@ -1,7 +1,8 @@
 """``amigos verify``: replay a node's whole log into a fresh runtime and check every block.
 
 The log comes from a home folder (:class:`LocalLog`) or from a running node over its API
-(:class:`RemoteLog`, pages of blocks with their leaves). :func:`verify_log` replays it with
+(:class:`RemoteLog`, pages of blocks with their leaves), with the genesis it says it starts
+from (the home's genesis.json, or ``GET /v1/genesis``). :func:`verify_log` replays it with
 :func:`amigos.ledger.replay`, which checks each tree head's signature by the node key, each
 transaction's signature and nonce (they are refused on replay otherwise), each receipt, the
 state hash chain and the tree root; and it checks that no block is missing up to the last one.
@@ -16,9 +17,9 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from ..errors import CodecError, NodeError, UsageError
-from ..ledger.block import Ledger, LogMismatch, SignedTreeHead, decode_leaf, replay
+from ..ledger.block import Genesis, Ledger, LogMismatch, SignedTreeHead, decode_leaf, replay
 from ..runtime import STATE_FILE, LocalRuntime
-from .node import CHAIN_FILE, KEY_FILE, load_node_key
+from .node import CHAIN_FILE, GENESIS_FILE, KEY_FILE, load_node_key, read_genesis_file
 from .wire import WireError, head_from_json, parse_hex
 
 BLOCKS_PER_PAGE = 50
@@ -28,6 +29,8 @@ class LogSource(Protocol):
     """What a replay reads: tree heads by height and receipt leaves by index."""
 
     chain_id: str
+    genesis: Genesis
+    """What the log says it starts from: the first block must have applied exactly this."""
     height: int
     """The last block to check."""
 
@@ -63,6 +66,12 @@ class LocalLog:
             self.runtime.close()
             raise UsageError(f"no {CHAIN_FILE} in {home}: is it a node's home?")
         self.chain_id = chain_file.read_text(encoding="utf-8").strip()
+        genesis_file = home / GENESIS_FILE
+        try:
+            self.genesis = read_genesis_file(genesis_file) if genesis_file.exists() else Genesis()
+        except UsageError:
+            self.runtime.close()
+            raise
         self.ledger = Ledger(self.runtime, self.chain_id, None)
         self.height = self.runtime.height
 
@@ -94,6 +103,10 @@ class RemoteLog:
         self.chain_id = str(info.get("chain_id"))
         self.served_key = parse_hex(info.get("node_key"), "node_key", 32)
         self.height = int(info.get("height", 0))
+        try:
+            self.genesis = Genesis.from_value(self._get("/v1/genesis"))
+        except UsageError as exc:
+            raise LogMismatch(1, f"the node served a malformed genesis: {exc}") from None
         self._heads: dict[int, SignedTreeHead] = {}
         self._leaves: dict[int, bytes] = {}
 
@@ -169,7 +182,7 @@ def verify_log(source: LogSource, node_key: bytes, *, isolation: str = "none",
     first block that does not hold (or is missing), else return what was checked."""
     checked = _Checked(source, progress)
     with LocalRuntime(None, isolation=isolation) as runtime:
-        target = Ledger(runtime, source.chain_id, None)
+        target = Ledger(runtime, source.chain_id, None, genesis=source.genesis)
         blocks = replay(checked, target, node_key)  # type: ignore[arg-type]  # reads head_at and leaf only
         if blocks < source.height:
             raise LogMismatch(blocks + 1, f"the block is missing, though the log goes on to height {source.height}")

@@ -2,7 +2,9 @@
 
 After a block commits, the node hands each account event of an account with a webhook to
 :meth:`WebhookSender.offer`, which only puts it on a bounded queue: the sequencer never waits
-for a receiver. A few delivery threads take deliveries off the queue and POST them:
+for a receiver. A few delivery threads, each with its own queue, POST them; all deliveries to
+one URL go through the same thread, so a receiver gets its events in log order (and a slow
+receiver holds up only the URLs that share its thread):
 
 * the body is JSON ``{"chain_id", "account", "height", "index", "tx_hash", "event"}`` (``index``
   is the receipt's log index, so a receiver can order what it got and fetch the receipt);
@@ -37,6 +39,7 @@ WEBHOOK_DOMAIN = b"amigos/webhook/v1\x00"
 KEY_HEADER = "Amigos-Node-Key"
 SIGNATURE_HEADER = "Amigos-Signature"
 QUEUE_SIZE = 10_000
+"""Deliveries waiting per delivery thread, at most."""
 DELIVERY_THREADS = 4
 TIMEOUT_SECONDS = 3.0
 ATTEMPTS = 3
@@ -92,9 +95,9 @@ class WebhookSender:
         self.timeout = timeout
         self.attempts = attempts
         self.backoff = backoff
-        self._queue: queue.Queue[Delivery | None] = queue.Queue(maxsize=queue_size)
-        self._threads = [threading.Thread(target=self._run, name=f"amigos-webhooks-{i}", daemon=True)
-                         for i in range(threads)]
+        self._queues: list[queue.Queue[Delivery | None]] = [queue.Queue(maxsize=queue_size) for _ in range(threads)]
+        self._threads = [threading.Thread(target=self._run, args=(q,), name=f"amigos-webhooks-{i}", daemon=True)
+                         for i, q in enumerate(self._queues)]
         self._stopping = threading.Event()
         self._count_lock = threading.Lock()
         self.delivered = 0
@@ -110,11 +113,11 @@ class WebhookSender:
     def stop(self) -> None:
         """Stop the threads (a delivery under way ends with its current attempt)."""
         self._stopping.set()
-        for _ in self._threads:
+        for q in self._queues:
             try:
-                self._queue.put_nowait(None)
-            except queue.Full:
-                break
+                q.put_nowait(None)
+            except queue.Full:  # its thread sees _stopping after the delivery under way
+                pass
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout=self.timeout + 1)
@@ -124,7 +127,7 @@ class WebhookSender:
         if self._stopping.is_set():
             return False
         try:
-            self._queue.put_nowait(Delivery(url, body))
+            self._queues[hash(url) % len(self._queues)].put_nowait(Delivery(url, body))
         except queue.Full:
             with self._count_lock:
                 self.dropped += 1
@@ -132,15 +135,19 @@ class WebhookSender:
             return False
         return True
 
-    def _run(self) -> None:
+    def _run(self, deliveries: queue.Queue[Delivery | None]) -> None:
         import httpx
 
         with httpx.Client(follow_redirects=False, timeout=self.timeout, trust_env=False) as client:
             while not self._stopping.is_set():
-                delivery = self._queue.get()
+                delivery = deliveries.get()
                 if delivery is None:
                     return
-                delivered = self._deliver(delivery, client.post)
+                try:
+                    delivered = self._deliver(delivery, client.post)
+                except Exception:  # noqa: BLE001 - a bug must not end the thread (and its queue)
+                    log.exception("webhook delivery to %s failed", delivery.url)
+                    delivered = False
                 with self._count_lock:
                     if delivered:
                         self.delivered += 1
@@ -150,10 +157,14 @@ class WebhookSender:
     def _deliver(self, delivery: Delivery, post: Callable[..., Any]) -> bool:
         import httpx
 
-        parts = urlsplit(delivery.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:  # the ledger only checks that a webhook starts with http(s)://
+            parts = urlsplit(delivery.url)
+            host = parts.hostname
+        except ValueError:
             return False
-        if not self.allow_private and not is_public_host(parts.hostname):
+        if parts.scheme not in ("http", "https") or not host:
+            return False
+        if not self.allow_private and not is_public_host(host):
             log.info("webhook %s: not posting to a non-public address", delivery.url)
             return False
         headers = {"Content-Type": "application/json", KEY_HEADER: self.key.public_key.hex(),
