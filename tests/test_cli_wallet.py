@@ -353,13 +353,25 @@ def test_pair_approve_act_list_revoke(user: str, capsys: pytest.CaptureFixture[s
     assert status == 1 and "session-revoked" in err
 
 
-def test_kill_switch_revokes_every_session_after_confirming(user: str, capsys: pytest.CaptureFixture[str],
-                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_revoke_by_key_or_device_and_the_kill_switch(user: str, capsys: pytest.CaptureFixture[str],
+                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bob = KEYS["bob"].address
-    codes = [pair_phone(capsys, monkeypatch, tmp_path / device, bob, device)["code"] for device in ("tablet", "laptop")]
+    paired = [pair_phone(capsys, monkeypatch, tmp_path / folder, bob, device)
+              for folder, device in (("one", "tablet"), ("two", "tablet"), ("three", "laptop"))]
+    svg = tmp_path / "pairing.svg"
+    status, out, _ = run(capsys, "session", "pair", "--for", bob, "--device", "tv", "--svg", str(svg))
+    assert status == 0 and out.startswith("amigos-pair:") and svg.read_text().lstrip().startswith(("<?xml", "<svg"))
     use_config(monkeypatch, tmp_path / "config")
-    for code in codes:
-        assert run(capsys, "session", "approve", code, "--permissions", "READ_ONLY", "--as", "bob", "--yes")[0] == 0
+    for pairing in paired:
+        assert run(capsys, "session", "approve", pairing["code"], "--permissions", "READ_ONLY", "--as", "bob",
+                   "--yes")[0] == 0
+    status, _, err = run(capsys, "session", "revoke", "tablet", "--as", "bob")
+    assert status == 2 and "2 sessions are called 'tablet'" in err and paired[0]["public_key"] in err
+    status, out, _ = run(capsys, "session", "revoke", paired[0]["public_key"], "--as", "bob")
+    assert status == 0 and out.strip() == "revoked the session of 'tablet'"
+    status, _, err = run(capsys, "session", "revoke", paired[0]["public_key"], "--as", "bob")
+    assert status == 2 and "no active session" in err  # revoked already
+
     status, _, err = run(capsys, "session", "revoke-all", "--as", "bob", stdin="", monkeypatch=monkeypatch)
     assert status == 1 and "not confirmed" in err and "'tablet'" in err and "'laptop'" in err
     assert len(data(capsys, "session", "list", "--as", "bob")["sessions"]) == 2

@@ -331,4 +331,5 @@ def revoke_all(ctx: Context) -> int:
         if not confirmed(ctx, f"revoke all {len(active)} sessions?"):
             return declined(ctx.out, "no session was revoked")
         receipt = client.revoke_all_sessions()
-    return print_outcome(ctx.out, receipt, f"revoked {receipt.result['revoked']} sessions")
+    revoked = receipt.result["revoked"]
+    return print_outcome(ctx.out, receipt, f"revoked {revoked} session{'' if revoked == 1 else 's'}")
