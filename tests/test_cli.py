@@ -595,7 +595,7 @@ def test_completion_completes_commands_options_and_accounts(user: dict[str, str]
         return sorted(w for w in done.stdout.split() if w.startswith(words[-1]))
 
     assert complete("amigos acc") == ["account"]
-    assert complete("amigos account ") == sorted(["new", "import", "list", "show", "use", "export"])
+    assert complete("amigos account ") == sorted(["new", "import", "list", "show", "use", "export", "backup", "restore"])
     assert complete("amigos --json account u") == ["use"]
     assert complete("amigos --home /tmp deploy --g") == ["--gas"]
     assert complete("amigos call --as ") == ["alice"]

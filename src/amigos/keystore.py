@@ -9,6 +9,11 @@ name, address and public key in the clear, and its 32-byte secret seed either
 * kept in the operating system's keyring (the ``keyring`` package, when it is installed and
   has a real backend), the file then only naming the keyring entry.
 
+A device's *session key* (``amigos session pair``) is an account of the keystore like any
+other, whose file also says which account it acts for (``acting_for``): its own address is that
+of the key, but it signs that account's transactions, within the session the account's master
+granted it.
+
 Reading is strict: a file or folder that others may read, a symbolic link, a file that is not
 one of ours, Argon2 limits outside sane bounds (a planted file could ask for terabytes), or a
 seed that does not give the stored address are all refused with a :class:`KeystoreError`
@@ -31,7 +36,7 @@ import nacl.pwhash
 import nacl.secret
 import nacl.utils
 
-from .crypto.keys import SEED_SIZE, Account
+from .crypto.keys import SEED_SIZE, Account, is_canonical_address
 from .errors import AmigosError
 
 FORMAT = "amigos-keystore/1"
@@ -64,10 +69,18 @@ class StoredAccount:
     protection: str
     created: int
     path: Path
+    acting_for: str | None = None
+    """The account this key signs for as a device session; None: its own address's."""
+
+    @property
+    def acts_as(self) -> str:
+        """The address whose transactions this key signs."""
+        return self.acting_for or self.address
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "address": self.address, "public_key": self.public_key.hex(),
-                "protection": self.protection, "created": self.created, "file": str(self.path)}
+                "protection": self.protection, "created": self.created, "file": str(self.path),
+                "acting_for": self.acting_for}
 
 
 def check_name(name: object) -> str:
@@ -220,18 +233,25 @@ class Keystore:
                 raise ValueError("not an amigos keystore file")
             public_key = bytes.fromhex(body["public_key"])
             stored = StoredAccount(name=body["name"], address=body["address"], public_key=public_key,
-                                   protection=body["protection"], created=int(body["created"]), path=path)
+                                   protection=body["protection"], created=int(body["created"]), path=path,
+                                   acting_for=body.get("acting_for"))
         except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             raise KeystoreError(f"{path} is not a readable keystore file ({exc}): restore it from a backup "
                                 "or remove it") from None
         if stored.name != name or stored.protection not in PROTECTIONS or type(stored.address) is not str:
             raise KeystoreError(f"{path} does not describe account {name!r}")
+        if stored.acting_for is not None and not is_canonical_address(stored.acting_for):
+            raise KeystoreError(f"{path}: acting_for is not an amigo1… address")
         return stored, body
 
-    def create(self, name: str, account: Account, *, protection: str, passphrase: Passphrase) -> StoredAccount:
-        """Store ``account`` as ``name`` (which must be new)."""
+    def create(self, name: str, account: Account, *, protection: str, passphrase: Passphrase,
+               acting_for: str | None = None) -> StoredAccount:
+        """Store ``account`` as ``name`` (which must be new); ``acting_for``: the account it
+        signs for as a device session."""
         if protection not in PROTECTIONS:
             raise KeystoreError(f"protection is one of {', '.join(PROTECTIONS)}")
+        if acting_for is not None and (not is_canonical_address(acting_for) or acting_for == account.address):
+            raise KeystoreError("a session key acts for another account's amigo1… address (lower case)")
         path = self.path(name)
         make_private_folder(self.folder)
         if path.exists():
@@ -239,6 +259,8 @@ class Keystore:
         body: dict[str, Any] = {"format": FORMAT, "name": name, "address": account.address,
                                 "public_key": account.public_key.hex(), "protection": protection,
                                 "created": int(time.time())}
+        if acting_for is not None:
+            body["acting_for"] = acting_for
         if protection == "keyring":
             backend = keyring_backend()
             if backend is None:
@@ -250,6 +272,19 @@ class Keystore:
             write_private_file(path, json.dumps(body, indent=2).encode(), replace=False)
         except FileExistsError:
             raise KeystoreError(f"an account named {name!r} exists already ({path})") from None
+        return self.get(name)
+
+    def act_for(self, name: str, address: str) -> StoredAccount:
+        """Make the key of ``name`` sign for ``address`` from now on (a recovery made it that
+        account's master); its own address undoes it."""
+        stored, body = self._load(name)
+        if not is_canonical_address(address):
+            raise KeystoreError(f"{address!r} is not an amigo1… address (lower case)")
+        if address == stored.address:
+            body.pop("acting_for", None)
+        else:
+            body["acting_for"] = address
+        write_private_file(stored.path, json.dumps(body, indent=2).encode(), replace=True)
         return self.get(name)
 
     def unlock(self, name: str, passphrase: Passphrase) -> Account:

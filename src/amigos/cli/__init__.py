@@ -85,7 +85,7 @@ class Commands:
         return Commands(sub)
 
 
-GROUPS = ("services", "logs", "accounts", "authoring", "node", "dev", "completion")
+GROUPS = ("services", "logs", "accounts", "wallet", "session", "recovery", "authoring", "node", "dev", "completion")
 """The modules of this package whose ``register`` adds subcommands, in ``--help`` order."""
 
 

@@ -1,7 +1,8 @@
 """``amigos account …`` (the keystore) and ``amigos config …`` (saved defaults).
 
-Secret seeds are shown only by ``account export NAME --secret``, and read only from a file or
-standard input (never from the command line, which other users can see in the process list).
+Secret seeds are shown only by ``account export NAME --secret`` and, split into SLIP-39 shares,
+by ``account backup``; they are read only from a file or standard input (never from the command
+line, which other users can see in the process list).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import getpass
 import sys
 from pathlib import Path
 
-from ..crypto.keys import SEED_SIZE, Account
+from ..crypto.keys import SEED_SIZE, Account, is_canonical_address
 from ..errors import UsageError
 from ..keystore import (
     PROTECTIONS,
@@ -20,7 +21,10 @@ from ..keystore import (
     check_name,
     keyring_backend,
 )
+from ..wallet import combine_shares, split_seed
+from ..wallet.backup import MAX_SHARES
 from . import Commands
+from .accountargs import ask, confirmed, declined
 from .context import Context
 from .output import EXIT_OK
 from .settings import SETTINGS, check_node_url, read_passphrase
@@ -48,6 +52,23 @@ def register(commands: Commands) -> None:
     p = account.add("export", "print an account's public key and address; its secret seed with --secret", export)
     p.add_argument("name", nargs="?", type=account_name, help="default: the default account")
     p.add_argument("--secret", action="store_true", help="print the secret seed too (whoever sees it owns the account)")
+    p = account.add("backup", "split an account's seed into SLIP-39 shares to keep in separate places", backup,
+                    epilog="The shares are printed, never stored: write each down and keep them apart.\n"
+                           "Any THRESHOLD of them restore the account (`amigos account restore`); fewer tell nothing.")
+    p.add_argument("name", nargs="?", type=account_name, help="default: the default account")
+    p.add_argument("--shares", type=int, required=True, metavar="N", help=f"how many shares (1 to {MAX_SHARES})")
+    p.add_argument("--threshold", type=int, required=True, metavar="M", help="how many of them restore the seed")
+    p.add_argument("-y", "--yes", action="store_true", help="print the shares without asking to confirm")
+    p = account.add("restore", "make an account again from its SLIP-39 shares", restore,
+                    epilog="Shares are read one a line from --from FILE, or standard input (asked one by one on "
+                           "a terminal); blank lines and lines starting with # are skipped.")
+    p.add_argument("name", type=account_name, help="the name to keep it under")
+    p.add_argument("--from", dest="file", type=Path, default=None, metavar="FILE",
+                   help="read the shares from FILE, or - for standard input (default: standard input)")
+    p.add_argument("--for", dest="acting_for", metavar="ADDRESS",
+                   help="the account this key signs for, if not its own (a session key, or a recovered master)")
+    p.add_argument("-y", "--yes", action="store_true", help="store it without asking to confirm the address")
+    add_protection(p)
 
     config = commands.group("config", "see and change saved defaults",
                             description="The default node (`config set node URL`); the default account is "
@@ -62,6 +83,10 @@ def register(commands: Commands) -> None:
     p.add_argument("key", choices=SETTINGS)
     p = config.add("forget-node", "forget the key pinned for a node (after resetting it on purpose)", forget_node)
     p.add_argument("url")
+
+
+MAX_SHARES_TEXT = 64 * 1024
+"""The most text ``account restore`` reads (16 shares of 33 words fit many times over)."""
 
 
 def account_name(text: str) -> str:
@@ -92,8 +117,9 @@ def new_passphrase() -> str:
     return passphrase
 
 
-def store(ctx: Context, name: str, account: Account) -> int:
-    stored = ctx.settings.keystore.create(name, account, protection=protection(ctx), passphrase=new_passphrase)
+def store(ctx: Context, name: str, account: Account, *, acting_for: str | None = None) -> int:
+    stored = ctx.settings.keystore.create(name, account, protection=protection(ctx), passphrase=new_passphrase,
+                                          acting_for=acting_for)
     first = ctx.settings.get("account") is None
     if first:
         ctx.settings.set("account", name)
@@ -197,6 +223,55 @@ def export(ctx: Context) -> int:
         for key, value in exported.items():
             ctx.out.line(f"{key:<11} {value}")
     return EXIT_OK
+
+
+def backup(ctx: Context) -> int:
+    stored = chosen(ctx)
+    account = ctx.settings.keystore.unlock(stored.name, lambda: read_passphrase(f"passphrase for {stored.name}: "))
+    shares = split_seed(account.seed, shares=ctx.args.shares, threshold=ctx.args.threshold)
+    ctx.out.note(f"warning: the {len(shares)} shares below are the account {stored.address}: any "
+                 f"{ctx.args.threshold} of them sign as it. Write each on paper and keep them apart; never "
+                 "store them together, in a file, a photo or a chat. They are shown once and kept nowhere.", "yellow")
+    if not confirmed(ctx, "print the shares now?"):
+        return declined(ctx.out, "no shares were printed")
+    if ctx.out.json:
+        ctx.out.data({"address": stored.address, "threshold": ctx.args.threshold, "shares": shares})
+        return EXIT_OK
+    for number, share in enumerate(shares, 1):
+        ctx.out.line(f"share {number} of {len(shares)}:\n{share}\n")
+    ctx.out.note(f"restore with: amigos account restore NAME (then type any {ctx.args.threshold} shares)")
+    return EXIT_OK
+
+
+def read_shares(file: Path | None) -> list[str]:
+    """Shares one a line, from FILE or standard input; on a terminal, asked one by one until an
+    empty answer."""
+    if file is not None and str(file) != "-":
+        try:
+            text = file.read_text(encoding="utf-8")[:MAX_SHARES_TEXT]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read {file}: {exc}") from None
+    elif file is None and sys.stdin.isatty():
+        lines = []
+        while line := ask(f"share {len(lines) + 1} (an empty line when done): "):
+            lines.append(line)
+        text = "\n".join(lines)
+    else:
+        text = sys.stdin.read(MAX_SHARES_TEXT)
+    return [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def restore(ctx: Context) -> int:
+    acting_for = ctx.args.acting_for
+    if acting_for is not None and not is_canonical_address(acting_for):
+        raise UsageError("--for is an amigo1… address (lower case)")
+    account = Account.from_seed(combine_shares(read_shares(ctx.args.file)))
+    ctx.out.note(f"these shares restore the account {account.address}"
+                 + (f", to sign for {acting_for}" if acting_for else "")
+                 + ": check it is the address you expect", "bold")
+    if not confirmed(ctx, f"keep it as {ctx.args.name}?"):
+        return declined(ctx.out, "nothing was stored")
+    return store(ctx, ctx.args.name, account, acting_for=acting_for)
 
 
 def config_list(ctx: Context) -> int:

@@ -19,7 +19,7 @@ from .output import EXIT_OK
 SHELLS = ("bash", "zsh", "fish")
 FOLDER_OPTIONS = {"--home", "--hub", "--watch"}
 ACCOUNT_OPTIONS = {"--as"}
-ACCOUNT_COMMANDS = {"account show", "account use", "account export"}
+ACCOUNT_COMMANDS = {"account show", "account use", "account export", "account backup"}
 
 
 def register(commands: Commands) -> None:

@@ -14,6 +14,10 @@ local home no key signs anything: an account of the keystore acts as its address
 NAME acts as itself (``--as alice``), and without either the signer is ``dev`` (as
 ``amigos.connect(home, account=…)`` does).
 
+A device's session key (``amigos session pair``) is a keystore account that acts for another
+account: it signs that account's transactions (``amigos.connect(url, account=key,
+acting_for=address)``), and locally it acts as that account's address.
+
 A node's home folder (``amigos serve``, ``amigos dev``) can be read locally while the node
 runs, but not changed: state that no transaction of its log explains would break it.
 """
@@ -28,7 +32,7 @@ from pathlib import Path
 from ..client import LOCAL_SIGNER, Client
 from ..crypto.keys import Account
 from ..errors import UsageError
-from ..keystore import NAME
+from ..keystore import NAME, StoredAccount
 from ..node.node import KEY_FILE
 from .output import Output
 from .settings import Settings, check_node_url, default_home, read_passphrase
@@ -67,9 +71,10 @@ class Context:
         name = getattr(self.args, "signer", None)
         return name if name is not None else self.settings.get("account")
 
-    def client(self, *, signs: bool = False) -> Client:
+    def client(self, *, signs: bool = False, acting_for: str | None = None) -> Client:
         """The SDK's client of the local home or the node this command works on; ``signs``: it
-        sends transactions (against a node, the account's key is unlocked for them)."""
+        sends transactions (against a node, the account's key is unlocked for them) for the
+        account the key acts for, or for ``acting_for`` (a recovery key's account)."""
         import amigos
 
         url = self.node_url()
@@ -79,26 +84,41 @@ class Context:
                 raise UsageError(f"{home} is a node's home: change it through the node (--node URL); "
                                  "reading it locally is fine")
             return amigos.connect(home, account=self.local_signer())
-        account = self.unlock() if signs else None
-        return amigos.connect(url, account=account, state_file=self.settings.pinned_nodes_file())
+        if not signs:
+            return amigos.connect(url, state_file=self.settings.pinned_nodes_file())
+        account = self.unlock()
+        acting_for = acting_for or self.stored().acting_for
+        return amigos.connect(url, account=account, acting_for=acting_for, state_file=self.settings.pinned_nodes_file())
+
+    def stored(self) -> StoredAccount:
+        """The chosen account's keystore entry (what it shows in the clear)."""
+        name = self.account_name()
+        if name is None:
+            raise UsageError("no account chosen: make one with `amigos account new NAME`, "
+                             "then pass --as NAME or run `amigos account use NAME`")
+        if not NAME.fullmatch(name) or not self.settings.keystore.exists(name):
+            raise UsageError(f"no account {name!r} in the keystore ({self.settings.keystore.folder}): "
+                             "`amigos account list` shows them, `amigos account new NAME` makes one")
+        return self.settings.keystore.get(name)
+
+    def acting_address(self) -> str:
+        """The account this command acts for: locally the signer's name or address, on a node
+        the chosen keystore account's (for a session key, the account it acts for)."""
+        if self.node_url() is None:
+            return self.local_signer()
+        return self.stored().acts_as
 
     def local_signer(self) -> str:
         name = self.account_name()
         if name is None:
             return LOCAL_SIGNER
         if NAME.fullmatch(name) and self.settings.keystore.exists(name):
-            return self.settings.keystore.get(name).address
+            return self.settings.keystore.get(name).acts_as
         return name
 
     def unlock(self) -> Account:
         """The signing key of the chosen account."""
-        name = self.account_name()
-        if name is None:
-            raise UsageError("no account to sign with: make one with `amigos account new NAME`, "
-                             "then pass --as NAME or run `amigos account use NAME`")
-        if not NAME.fullmatch(name) or not self.settings.keystore.exists(name):
-            raise UsageError(f"no account {name!r} in the keystore ({self.settings.keystore.folder}): "
-                             "`amigos account list` shows them, `amigos account new NAME` makes one")
+        name = self.stored().name
         return self.settings.keystore.unlock(name, lambda: read_passphrase(f"passphrase for {name}: "))
 
 
