@@ -697,3 +697,9 @@ def test_connect_refuses_mixed_up_options(tmp_path: Path) -> None:
     assert not poor.ok and isinstance(poor.error, InsufficientFunds) and named.call("hub.amigos.dev/dev/till", "pay").ok
     own = amigos.connect(amigos.LocalRuntime(), account=alice, acting_for=alice.address)
     assert own.acting_for is None and own.address == alice.address
+
+
+def test_a_name_mode_client_cannot_make_a_private_read() -> None:
+    client = amigos.connect(amigos.LocalRuntime(), account="alice")  # a name: nothing to sign a read with
+    with pytest.raises(UsageError, match="account"):
+        client.sessions()

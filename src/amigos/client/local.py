@@ -184,7 +184,9 @@ class LocalClient(SyncResults, AccountMethods):
             now = max(rt.time, self._now())
             reader = None
             if signed:
-                assert self.key is not None
+                if self.key is None:
+                    raise UsageError("a private read (sessions, webhook) is signed: connect with account=<an Account>, "
+                                     "not a name")
                 try:
                     reader = reader_of(rt.view, address, self.key.public_key, now)
                 except ReadRefused as refused:  # what a node answers, so code handles one error
