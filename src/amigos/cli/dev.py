@@ -13,7 +13,9 @@ node: its genesis funds a faucet (``POST /v1/faucet``, see amigos.node.faucet).
 
 from __future__ import annotations
 
+import shutil
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -318,6 +320,10 @@ def print_banner(ctx: Context, url: str, home: Path, chain_id: str, services: li
     for path in renders[:5]:
         out.line(f"  page      {url}/v1/render/{path}.html")
     out.line("\nNext, in another terminal:")
+    if shutil.which("amigos") is None:  # scripts/dev installs into .venv without activating it
+        launcher = Path(sys.executable).parent / "activate"
+        if launcher.is_file():
+            out.line(f"  source {launcher}      # puts the amigos command on your PATH")
     node_option = "" if ctx.settings.get("node") == url else f" --node {url}"
     if node_option:
         out.line(f"  amigos config set node {url}      # optional: then no --node is needed")
