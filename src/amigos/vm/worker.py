@@ -85,8 +85,7 @@ class RemoteReader:
         if outcome.ok:
             writes = outcome.writes
             self.written.update(writes)
-            for key, value in writes.items():
-                self._remember(key, value)
+            self._remember(writes)
             result = outcome.result
             self.results.append(result if type(result) in SCALARS else pack(result))
             self.events += [[index, e.service, e.name, pack(e.attrs)] for e in outcome.events]
@@ -123,7 +122,7 @@ class RemoteReader:
         self.send_finished(["get", text(key)])
         carried = self.reply()[1]
         value = None if carried is None else raw(carried)
-        self._remember(key, value)
+        self._remember({key: value})
         return value
 
     def scan(self, prefix: bytes, start: bytes | None = None, limit: int | None = None) -> list[tuple[bytes, bytes]]:
@@ -144,13 +143,15 @@ class RemoteReader:
             self.jobs.extend(self.channel.receive()[1])
         return self.jobs.popleft()
 
-    def _remember(self, key: bytes, value: bytes | None) -> None:
-        if value is not None and len(value) + len(key) > CACHE_ITEM_BYTES:
-            self.cache.pop(key, None)
-            return
-        if len(self.cache) >= CACHE_ENTRIES:
-            self.cache.clear()
-        self.cache[key] = value
+    def _remember(self, entries: dict[bytes, bytes | None]) -> None:
+        """Cache ``entries`` (an entry read, or a job's writes), all but the large ones."""
+        cache = self.cache
+        if len(cache) + len(entries) > CACHE_ENTRIES:
+            cache.clear()
+        cache.update(entries)
+        for key, value in entries.items():
+            if value is not None and len(key) + len(value) > CACHE_ITEM_BYTES:
+                del cache[key]
 
 
 def forget_changed(machine: Machine, reader: RemoteReader, invalidate: list[bytes] | None) -> None:
@@ -173,7 +174,7 @@ def run_job(machine: Machine, job: list[Any]) -> Outcome:
     if kind == "call":
         _, path, function, arguments, origin, height, now, gas_limit, readonly, received = job
         packed_args, packed_kwargs = arguments
-        args = tuple(map(unpack, packed_args))
+        args = tuple(packed_args) if SCALARS.issuperset(map(type, packed_args)) else tuple(map(unpack, packed_args))
         kwargs = {k: unpack(v) for k, v in packed_kwargs.items()} if packed_kwargs else {}
         return machine.execute(path, function, args, kwargs, context=Context(origin, height, now, received),
                                gas_limit=gas_limit, readonly=readonly)
