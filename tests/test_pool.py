@@ -476,3 +476,15 @@ def test_the_parents_end_gives_up_on_a_worker_that_neither_reads_nor_writes() ->
         parent.send(["jobs", "p" * 300_000])  # type: ignore[attr-defined]
     for end in (parent, worker):
         end.close()  # type: ignore[attr-defined]
+
+
+def test_jobs_cross_as_columns_and_come_back_the_same() -> None:
+    """Columns shared by every job go once; 1 and True, equal in Python, are not merged."""
+    from amigos.vm.channel import from_columns, to_columns
+
+    rows = [["call", "p", 1, [["a", 1], {}]], ["call", "p", True, [["a", True], {}]], ["call", "p", 1, [["b"], {"k": 2}]]]
+    packed = to_columns(rows)
+    assert packed[1][0] == ["call"] and packed[1][1] == ["p"] and len(packed[1][2]) == 3
+    assert [list(row) for row in from_columns(packed)] == rows
+    assert [type(row[2]) for row in from_columns(packed)] == [int, bool, int]
+    assert [list(row) for row in from_columns(to_columns([["only", 1]]))] == [["only", 1]]

@@ -25,12 +25,13 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from operator import methodcaller
+from itertools import groupby
+from operator import itemgetter, methodcaller
 from typing import Any
 
 from .. import codec
 from ..errors import CodecError, ExecutionError, SandboxUnavailable, execution_error
-from .channel import SCALARS, Channel, ChannelClosed, pack, raw, text, unpack
+from .channel import SCALARS, Channel, ChannelClosed, pack, raw, text, to_columns, unpack
 from .confine import Limits, bwrap_command
 from .gas import Halt, OutOfGasHalt
 from .keys import BALANCE_PREFIX, MAX_AMOUNT
@@ -244,9 +245,9 @@ class WorkerPool:
         expected = len(outcomes) + len(batch)
         # The whole batch goes at once: the worker never waits for jobs, and the channel reads
         # what the worker sends while a send waits for room, so large batches cannot deadlock.
-        worker.send(["batch", self._changes_for(worker), batch[:FIRST_JOBS], len(batch)])
+        worker.send(["batch", self._changes_for(worker), jobs_to_wire(batch[:FIRST_JOBS]), len(batch)])
         for first in range(FIRST_JOBS, len(batch), CHUNK_JOBS):
-            worker.send(["jobs", batch[first:first + CHUNK_JOBS]])
+            worker.send(["jobs", jobs_to_wire(batch[first:first + CHUNK_JOBS])])
         worker.synced = self._log_end()
         self.producer = worker
         try:
@@ -329,6 +330,11 @@ def _key(worker: Worker, message: list[Any], index: int) -> bytes:
         return raw(message[index])
     except (IndexError, ValueError):
         raise worker.died("malformed request") from None
+
+
+def jobs_to_wire(jobs: list[Job]) -> list[list[Any]]:
+    """Jobs as runs of one kind (calls, deploys), each as columns (:func:`~amigos.vm.channel.to_columns`)."""
+    return [to_columns(list(run)) for _, run in groupby(jobs, key=itemgetter(0))]
 
 
 def call_job(path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any] | None, context: Context,

@@ -13,6 +13,9 @@ are codec bytes carried as text)::
                                                        the batch has n jobs in all
     parent → worker   ["jobs", jobs]                   the rest of the batch's jobs, in chunks
                                                        sent right after the first
+
+``jobs`` is a list of runs of jobs of one kind, each run as columns
+(:func:`~amigos.vm.channel.to_columns`: what the jobs share goes once).
     worker → parent   ["get", key]                     parent → worker  ["value", entry | None]
     worker → parent   ["scan", prefix, start, limit]   parent → worker  ["rows", [k, v, k, v…]]
     worker → parent   ["results", results, gas,        the jobs finished since the last
@@ -43,11 +46,12 @@ import gc
 import sys
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import execution_error
 from . import keys
-from .channel import SCALARS, Channel, ChannelClosed, pack, raw, text, unpack
+from .channel import SCALARS, Channel, ChannelClosed, from_columns, pack, raw, text, unpack
 from .confine import Limits, confine
 from .machine import Context, Machine, Outcome
 from .service import compile_service
@@ -67,7 +71,7 @@ class RemoteReader:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.cache: dict[bytes, bytes | None] = {}
-        self.jobs: deque[list[Any]] = deque()
+        self.jobs: deque[Sequence[Any]] = deque()
         """Jobs of the running batch not started yet (more arrive while it runs)."""
         self.results: list[Any] = []
         """The packed results of the outcomes not sent yet (None for a failure). They go before
@@ -136,11 +140,15 @@ class RemoteReader:
             message = self.channel.receive()
             if message[0] != "jobs":
                 return message
-            self.jobs.extend(message[1])
+            self.take_jobs(message[1])
 
-    def next_job(self) -> list[Any]:
+    def take_jobs(self, runs: list[Any]) -> None:
+        for run in runs:
+            self.jobs.extend(from_columns(run))
+
+    def next_job(self) -> Sequence[Any]:
         while not self.jobs:  # the parent sent the whole batch: the next chunk is on its way
-            self.jobs.extend(self.channel.receive()[1])
+            self.take_jobs(self.channel.receive()[1])
         return self.jobs.popleft()
 
     def _remember(self, entries: dict[bytes, bytes | None]) -> None:
@@ -169,7 +177,7 @@ def forget_changed(machine: Machine, reader: RemoteReader, invalidate: list[byte
             machine.forget(path)
 
 
-def run_job(machine: Machine, job: list[Any]) -> Outcome:
+def run_job(machine: Machine, job: Sequence[Any]) -> Outcome:
     kind = job[0]
     if kind == "call":
         _, path, function, arguments, origin, height, now, gas_limit, readonly, received = job
@@ -208,7 +216,7 @@ def serve(channel: Channel) -> None:
         _, invalidate, jobs, count = request
         gc.disable()  # collect between batches, not in the middle of one (see Machine._begin)
         forget_changed(machine, reader, invalidate)
-        reader.jobs.extend(jobs)
+        reader.take_jobs(jobs)
         for done in range(1, count + 1):
             job = reader.next_job()
             try:
