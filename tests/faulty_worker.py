@@ -29,9 +29,9 @@ def faulty_run_job(machine, job):  # type: ignore[no-untyped-def]
     if name == "hang":
         machine.reader.channel.receive()  # waits for a message the parent never sends
     if name == "send_bad_writes":
-        machine.reader.channel.send(["results", machine.reader.finished, [1, "not a key"], []])
+        machine.reader.channel.send([*machine.reader.finished_message("results")[:-2], [1, "not a key"], []])
     if name == "forge_code":
-        machine.reader.channel.send(["results", machine.reader.finished, [f"c/{job[1]}", "evil = 1"], []])
+        machine.reader.channel.send([*machine.reader.finished_message("results")[:-2], [f"c/{job[1]}", "evil = 1"], []])
     if name == "burn_cpu":
         n = 0
         while True:

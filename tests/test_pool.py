@@ -146,7 +146,7 @@ def test_a_worker_cannot_write_what_service_code_cannot(sets: list[str], deletes
     view = {b"a/b/amigo1rich": codec.encode(500)}
     applied: list[object] = []
     with pytest.raises(WorkerDied):
-        take_finished(_Judge(), ["results", [OK_OUTCOME], sets, deletes], [], 1, applied.append, view)  # type: ignore[arg-type]
+        take_finished(_Judge(), ["results", *OK_COLUMNS, sets, deletes], [], 1, applied.append, view)  # type: ignore[arg-type]
     assert applied == []
 
 
@@ -156,7 +156,7 @@ def test_balance_moves_that_add_up_are_applied() -> None:
 
     view = {b"a/b/amigo1rich": codec.encode(500)}
     applied: list[object] = []
-    take_finished(_Judge(), ["results", [OK_OUTCOME], ["a/b/amigo1rich", _amount(200), "a/b/amigo1poor", _amount(300)], []],
+    take_finished(_Judge(), ["results", *OK_COLUMNS, ["a/b/amigo1rich", _amount(200), "a/b/amigo1poor", _amount(300)], []],
                   [], 1, applied.append, view)  # type: ignore[arg-type]
     assert applied == [{b"a/b/amigo1rich": codec.encode(200), b"a/b/amigo1poor": codec.encode(300)}]
 
@@ -375,31 +375,47 @@ class _Judge:
         return WorkerDied(reason, None)
 
 
-OK_OUTCOME = [True, 1, None, 10, []]
+OK_COLUMNS = [[1], [10], [], []]
+"""One successful call's outcome as a message's columns: results, gas, failures, events."""
+FAILED = [[None], [10], [[0, "ServiceError", "no", None]], []]
+EVENT = [0, "svc", "moved", [0, {"n": 1}]]
 
 
-@pytest.mark.parametrize("finished, sets, deletes", [
-    ([OK_OUTCOME], ["k"], []),  # a key without its entry
-    ([OK_OUTCOME], [1, "v"], []),  # a key that is not text
-    ([OK_OUTCOME], ["k", None], []),  # a deletion among the sets
-    ([OK_OUTCOME], ["k", "\u0100"], []),  # a character past one byte
-    ([OK_OUTCOME], ["k", "v"], [["k"]]),
-    ([OK_OUTCOME], "k", []),
-    ([OK_OUTCOME], [], None),
-    ([[False, None, ["ServiceError", "no", None], 10, []]], ["k", "v"], []),  # writes nobody made
-    ([], [], ["k"]),
-    ([OK_OUTCOME, OK_OUTCOME], [], []),  # more outcomes than jobs
-    ([[True, 1, None, "10", []]], [], []),
-    ([[True, [0, [[1]]], None, 10, []]], [], []),  # a nested value in the flat form
-    ([[True, 1, None, 10, [["svc", "name", [0, ["not", "a dict"]]]]]], [], []),
+@pytest.mark.parametrize("columns, sets, deletes", [
+    (OK_COLUMNS, ["k"], []),  # a key without its entry
+    (OK_COLUMNS, [1, "v"], []),  # a key that is not text
+    (OK_COLUMNS, ["k", None], []),  # a deletion among the sets
+    (OK_COLUMNS, ["k", "\u0100"], []),  # a character past one byte
+    (OK_COLUMNS, ["k", "v"], [["k"]]),
+    (OK_COLUMNS, "k", []),
+    (OK_COLUMNS, [], None),
+    (FAILED, ["k", "v"], []),  # writes nobody made
+    ([[], [], [], []], [], ["k"]),
+    ([[1, 1], [10, 10], [], []], [], []),  # more outcomes than jobs
+    ([[1], ["10"], [], []], [], []),
+    ([[1], [True], [], []], [], []),  # gas is an int, not a bool
+    ([[1], [-1], [], []], [], []),
+    ([[1], [10, 5], [], []], [], []),  # columns of different lengths
+    ([[1], [10], "none", []], [], []),
+    ([[1], [10], [], "none"], [], []),
+    ([[[0, [[1]]]], [10], [], []], [], []),  # a nested value in the flat form
+    ([[1], [10], [], [[0, "svc", "name", [0, ["not", "a dict"]]]]], [], []),
+    ([[1], [10], [], [[1, "svc", "name", [0, {}]]]], [], []),  # an event of no call
+    ([[1], [10], [], [["0", "svc", "name", [0, {}]]]], [], []),
+    ([[None], [10], [[0, "ServiceError", "no", None]], [EVENT]], [], []),  # an event of a failed call
+    ([[1], [10], [[0, "ServiceError", "no", None]], []], [], []),  # a failure with a result
+    ([[None], [10], [[1, "ServiceError", "no", None]], []], [], []),  # a failure of no call
+    ([[None], [10], [[0, "ServiceError", "no", None], [0, "ServiceError", "no", None]], []], [], []),
+    ([[None], [10], [[0, "ServiceError", 7, None]], []], [], []),
+    ([[None], [10], [[0, "ServiceError", "no"]], []], [], []),
 ])
-def test_a_malformed_results_message_is_refused_whole(finished: object, sets: object, deletes: object) -> None:
+def test_a_malformed_results_message_is_refused_whole(columns: list[object], sets: object, deletes: object) -> None:
     from amigos.vm.pool import WorkerDied, take_finished
 
     applied: list[object] = []
     outcomes: list[object] = []
     with pytest.raises(WorkerDied):
-        take_finished(_Judge(), ["results", finished, sets, deletes], outcomes, 1, applied.append, {})  # type: ignore[arg-type]
+        take_finished(_Judge(), ["results", *columns, sets, deletes], outcomes, 1, applied.append, {})  # type: ignore[arg-type]
     assert applied == [] and outcomes == []
 
 
@@ -408,10 +424,13 @@ def test_a_results_message_applies_its_writes_merged() -> None:
 
     applied: list[object] = []
     outcomes: list[object] = []
-    take_finished(_Judge(), ["results", [OK_OUTCOME, [False, None, ["ServiceError", "no", 3], 5, []]],
-                             ["g/a", "1", "m/b\u00ff", "2"], ["g/c"]], outcomes, 2, applied.append, {})  # type: ignore[arg-type]
+    take_finished(_Judge(), ["results", [1, None, [0, [2]]], [10, 5, 7], [[1, "ServiceError", "no", 3]],
+                             [EVENT, [2, "svc", "a", [0, {}]], [2, "svc", "b", [0, {}]]],
+                             ["g/a", "1", "m/b\u00ff", "2"], ["g/c"]], outcomes, 3, applied.append, {})  # type: ignore[arg-type]
     assert applied == [{b"g/a": b"1", b"m/b\xff": b"2", b"g/c": None}]
-    assert [(o.ok, o.result, o.gas_used) for o in outcomes] == [(True, 1, 10), (False, None, 5)]  # type: ignore[attr-defined]
+    assert [(o.ok, o.result, o.gas_used) for o in outcomes] == [(True, 1, 10), (False, None, 5), (True, [2], 7)]  # type: ignore[attr-defined]
+    assert outcomes[1].error.type == "ServiceError" and outcomes[1].error.line == 3  # type: ignore[attr-defined]
+    assert [[e.name for e in o.events] for o in outcomes] == [["moved"], [], ["a", "b"]]  # type: ignore[attr-defined]
 
 
 def channel_pair(timeout: float) -> tuple[object, object]:
@@ -457,3 +476,15 @@ def test_the_parents_end_gives_up_on_a_worker_that_neither_reads_nor_writes() ->
         parent.send(["jobs", "p" * 300_000])  # type: ignore[attr-defined]
     for end in (parent, worker):
         end.close()  # type: ignore[attr-defined]
+
+
+def test_jobs_cross_as_columns_and_come_back_the_same() -> None:
+    """Columns shared by every job go once; 1 and True, equal in Python, are not merged."""
+    from amigos.vm.channel import from_columns, to_columns
+
+    rows = [["call", "p", 1, [["a", 1], {}]], ["call", "p", True, [["a", True], {}]], ["call", "p", 1, [["b"], {"k": 2}]]]
+    packed = to_columns(rows)
+    assert packed[1][0] == ["call"] and packed[1][1] == ["p"] and len(packed[1][2]) == 3
+    assert [list(row) for row in from_columns(packed)] == rows
+    assert [type(row[2]) for row in from_columns(packed)] == [int, bool, int]
+    assert [list(row) for row in from_columns(to_columns([["only", 1]]))] == [["only", 1]]

@@ -15,6 +15,7 @@ import threading
 import time as _time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
@@ -486,8 +487,7 @@ class LocalRuntime:
                 return [self._execute(c.path, c.function, tuple(c.args), c.kwargs, c.signer, gas, block) for c, gas in checked]
             jobs = [call_job(c.path, c.function, c.args, c.kwargs, Context(c.signer, block.height, block.time), gas, False)
                     for c, gas in checked]
-            outcomes = self.pool.run(jobs, self.view.apply)
-            return [Receipt(o.ok, o.result, o.error, o.gas_used, o.events, block.height) for o in outcomes]
+            return self.pool.run(jobs, self.view.apply, partial(Receipt, height=block.height))
 
     def _execute(self, path: str, function: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
                  signer: str, gas_limit: int, block: Context, coins: int = 0) -> Receipt:

@@ -13,6 +13,8 @@ import json
 import os
 import select
 import struct
+from collections.abc import Iterator, Sequence
+from itertools import repeat
 from typing import Any
 
 from .. import codec
@@ -78,6 +80,24 @@ def unpack(packed: Any) -> Any:
     if form != 0 or not is_flat(value):  # a JSON object's keys are str
         raise ValueError("malformed value")
     return value
+
+
+def to_columns(rows: Sequence[Sequence[Any]]) -> list[Any]:
+    """``rows`` (all of one length) as ``[n, columns]``, where a column of scalars that are all
+    equal (and of one type: ``1 == True``) goes as a list of one entry. The fields a batch's
+    calls share (service, function, signer, block, gas) then cross once, not once a call."""
+    columns = []
+    for column in map(list, zip(*rows)):
+        kinds = set(map(type, column))
+        same = len(kinds) == 1 and kinds <= SCALARS and column.count(column[0]) == len(column)
+        columns.append(column[:1] if same else column)
+    return [len(rows), columns]
+
+
+def from_columns(packed: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows :func:`to_columns` packed."""
+    n, columns = packed
+    return zip(*(column if len(column) == n else repeat(column[0], n) for column in columns))
 
 
 def _no_floats(token: str) -> None:

@@ -25,12 +25,13 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from operator import methodcaller
+from itertools import groupby
+from operator import itemgetter, methodcaller
 from typing import Any
 
 from .. import codec
 from ..errors import CodecError, ExecutionError, SandboxUnavailable, execution_error
-from .channel import SCALARS, Channel, ChannelClosed, pack, raw, text, unpack
+from .channel import SCALARS, Channel, ChannelClosed, pack, raw, text, to_columns, unpack
 from .confine import Limits, bwrap_command
 from .gas import Halt, OutOfGasHalt
 from .keys import BALANCE_PREFIX, MAX_AMOUNT
@@ -40,6 +41,9 @@ from .service import CompiledService
 Job = list[Any]
 Writes = dict[bytes, bytes | None]
 Apply = Callable[[Writes], None]
+Build = Callable[[bool, Any, ExecutionError | None, int, list[Event]], Any]
+"""Makes what a batch returns for each job from ``ok, result, error, gas_used, events``: an
+:class:`~amigos.vm.machine.Outcome` by default, the runtime's receipts directly."""
 
 DEFAULT_LIMITS = Limits(address_space=2 << 30, cpu_seconds=600)
 """A worker's rlimits: room for one call's 500 MB (the gas bound) several times over; CPU
@@ -200,50 +204,50 @@ class WorkerPool:
 
     # ------------------------------------------------------------ batches
 
-    def run(self, jobs: list[Job], apply: Apply) -> list[Outcome]:
+    def run(self, jobs: list[Job], apply: Apply, build: Build = Outcome) -> list[Any]:
         """Run ``jobs`` in order and return their outcomes. ``apply`` is called with the writes
         of successful jobs as they arrive (merged, several jobs at a time, in order), before any
         later job reads state: it is where the caller makes them visible. Outcomes come back
-        without writes."""
+        without writes, each made by ``build``."""
         # Decoding a batch's messages allocates many small objects and no cycles; the
         # collector would walk every live object of the host for nothing.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            refused = {i: outcome for i, job in enumerate(jobs) if (outcome := refuse_arguments(job)) is not None}
+            refused = {i: outcome for i, job in enumerate(jobs) if (outcome := refuse_arguments(job, build)) is not None}
             if not refused:
-                return self._run(jobs, apply)
-            ran = iter(self._run([job for i, job in enumerate(jobs) if i not in refused], apply))
+                return self._run(jobs, apply, build)
+            ran = iter(self._run([job for i, job in enumerate(jobs) if i not in refused], apply, build))
             return [refused[i] if i in refused else next(ran) for i in range(len(jobs))]
         finally:
             if collecting:
                 gc.enable()
 
-    def _run(self, jobs: list[Job], apply: Apply) -> list[Outcome]:
-        outcomes: list[Outcome] = []
+    def _run(self, jobs: list[Job], apply: Apply, build: Build) -> list[Any]:
+        outcomes: list[Any] = []
         alone = False
         while len(outcomes) < len(jobs):
             batch = jobs[len(outcomes):len(outcomes) + 1] if alone else jobs[len(outcomes):]
             worker = self._acquire()
             try:
-                self._run_batch(worker, batch, outcomes, apply)
+                self._run_batch(worker, batch, outcomes, apply, build)
             except WorkerDied as death:
                 self.producer = None
                 if alone:  # it died running this call by itself: the call is the cause
-                    outcomes.append(crash_outcome(death))
+                    outcomes.append(crash_outcome(death, build))
                 alone = not alone
                 continue
             alone = False
             self._release(worker)
         return outcomes
 
-    def _run_batch(self, worker: Worker, batch: list[Job], outcomes: list[Outcome], apply: Apply) -> None:
+    def _run_batch(self, worker: Worker, batch: list[Job], outcomes: list[Any], apply: Apply, build: Build) -> None:
         expected = len(outcomes) + len(batch)
         # The whole batch goes at once: the worker never waits for jobs, and the channel reads
         # what the worker sends while a send waits for room, so large batches cannot deadlock.
-        worker.send(["batch", self._changes_for(worker), batch[:FIRST_JOBS], len(batch)])
+        worker.send(["batch", self._changes_for(worker), jobs_to_wire(batch[:FIRST_JOBS]), len(batch)])
         for first in range(FIRST_JOBS, len(batch), CHUNK_JOBS):
-            worker.send(["jobs", batch[first:first + CHUNK_JOBS]])
+            worker.send(["jobs", jobs_to_wire(batch[first:first + CHUNK_JOBS])])
         worker.synced = self._log_end()
         self.producer = worker
         try:
@@ -261,13 +265,13 @@ class WorkerPool:
                         raise worker.died("malformed scan")
                     rows = self.view.scan(prefix, start, limit)
                     worker.send(["rows", [text(part) for row in rows for part in row]])
-                elif kind == "results" and len(message) == 4:
-                    take_finished(worker, message, outcomes, expected, apply, self.view)
-                elif kind == "done" and len(message) == 5:
-                    take_finished(worker, message, outcomes, expected, apply, self.view)
+                elif kind == "results" and len(message) == 7:
+                    take_finished(worker, message, outcomes, expected, apply, self.view, build)
+                elif kind == "done" and len(message) == 8:
+                    take_finished(worker, message, outcomes, expected, apply, self.view, build)
                     if len(outcomes) != expected:
                         raise worker.died("batch ended early")
-                    worker.cpu_seconds = message[4] / 1000 if type(message[4]) is int else 0.0
+                    worker.cpu_seconds = message[7] / 1000 if type(message[7]) is int else 0.0
                     worker.synced = self._log_end()
                     return
                 else:
@@ -328,13 +332,18 @@ def _key(worker: Worker, message: list[Any], index: int) -> bytes:
         raise worker.died("malformed request") from None
 
 
+def jobs_to_wire(jobs: list[Job]) -> list[list[Any]]:
+    """Jobs as runs of one kind (calls, deploys), each as columns (:func:`~amigos.vm.channel.to_columns`)."""
+    return [to_columns(list(run)) for _, run in groupby(jobs, key=itemgetter(0))]
+
+
 def call_job(path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any] | None, context: Context,
              gas_limit: int, readonly: bool) -> Job:
     return ["call", path, function, [tuple(args), kwargs], context.origin, context.height, context.time, gas_limit,
             readonly, context.received]
 
 
-def refuse_arguments(job: Job) -> Outcome | None:
+def refuse_arguments(job: Job, build: Build) -> Any:
     """The outcome of a call whose arguments cannot cross to a worker (they are not plain
     data), exactly as the in-process machine reports it; None for any other job."""
     if job[0] != "call":
@@ -351,30 +360,33 @@ def refuse_arguments(job: Job) -> Outcome | None:
     except Halt as halt:
         used = gas_limit if isinstance(halt, OutOfGasHalt) else 0
         message = f"out of gas (limit {gas_limit})" if isinstance(halt, OutOfGasHalt) else halt.message
-        return Outcome(False, None, execution_error(halt.error_type, message), used)
+        return build(False, None, execution_error(halt.error_type, message), used, [])
     job[3] = [[pack(a) for a in args], {k: pack(v) for k, v in kwargs.items()}]  # plain data: ready to cross
     return None
 
 
-def crash_outcome(death: WorkerDied) -> Outcome:
+def crash_outcome(death: WorkerDied, build: Build) -> Any:
     if death.signal_number == signal.SIGXCPU:
         error = execution_error("LimitExceeded", "the worker's CPU time limit was exceeded")
     else:
         error = execution_error("WorkerCrashed", f"the worker running this call died ({death})")
-    return Outcome(False, None, error, 0)
+    return build(False, None, error, 0, [])
 
 
-def take_finished(worker: Worker, message: list[Any], outcomes: list[Outcome], expected: int, apply: Apply,
-                  view: Any) -> None:
+def take_finished(worker: Worker, message: list[Any], outcomes: list[Any], expected: int, apply: Apply,
+                  view: Any, build: Build = Outcome) -> None:
     """Check a ``results`` or ``done`` message whole, then apply its writes and keep its
-    outcomes: a malformed message changes nothing."""
-    finished, sets, deletes = message[1:4]
-    if type(finished) is not list or len(outcomes) + len(finished) > expected:
-        raise worker.died("malformed results")
-    taken = [outcome_from_wire(worker, wire) for wire in finished]
+    outcomes (made by ``build``): a malformed message changes nothing."""
+    results, gas, failures, events, sets, deletes = message[1:7]
+    try:
+        taken = outcomes_from_wire(results, gas, failures, events, build)
+    except (TypeError, ValueError, CodecError) as exc:
+        raise worker.died(f"malformed outcome: {exc}") from None
+    if len(outcomes) + len(taken) > expected:
+        raise worker.died("more outcomes than jobs")
     writes = writes_from_wire(worker, sets, deletes)
     if writes:
-        if not any(outcome.ok for outcome in taken):
+        if len(failures) == len(taken):
             raise worker.died("writes without a successful call")
         check_service_writes(worker, writes, view)
         apply(writes)
@@ -426,16 +438,38 @@ def writes_from_wire(worker: Worker, sets: Any, deletes: Any) -> Writes:
     return writes
 
 
-def outcome_from_wire(worker: Worker, wire: Any) -> Outcome:
-    """The outcome a worker sent, checked for shape: a worker is not trusted."""
-    try:
-        ok, result, error, gas_used, events = wire
-        if type(ok) is not bool or type(gas_used) is not int or type(events) is not list:
-            raise ValueError("bad field types")
-        return Outcome(ok, unpack(result), None if error is None else error_from_wire(error), gas_used,
-                       [event_from_wire(event) for event in events])
-    except (TypeError, ValueError, CodecError) as exc:
-        raise worker.died(f"malformed outcome: {exc}") from None
+_INT = frozenset({int})
+
+
+def outcomes_from_wire(results: Any, gas: Any, failures: Any, events: Any, build: Build) -> list[Any]:
+    """The outcomes a message's columns describe, checked for shape (a worker is not trusted);
+    ValueError (or TypeError, CodecError) if anything is off. The common case, scalar results
+    and no failures, is checked in C."""
+    if type(results) is not list or type(gas) is not list or type(failures) is not list or type(events) is not list:
+        raise ValueError("bad field types")
+    if len(gas) != len(results) or not _INT.issuperset(map(type, gas)) or (gas and min(gas) < 0):
+        raise ValueError("bad gas")
+    if not SCALARS.issuperset(map(type, results)):
+        results = list(map(unpack, results))
+    errors = dict(map(failure_from_wire, failures))
+    if len(errors) != len(failures) or not all(0 <= i < len(results) and results[i] is None for i in errors):
+        raise ValueError("bad failures")
+    emitted: dict[int, list[Event]] = {}
+    for index, event in map(event_from_wire, events):
+        if not 0 <= index < len(results) or index in errors:
+            raise ValueError("an event of no successful call")
+        emitted.setdefault(index, []).append(event)
+    if not errors:
+        return [build(True, result, None, used, emitted.get(i, [])) for i, (result, used) in enumerate(zip(results, gas))]
+    return [build(False, None, errors[i], used, []) if i in errors else build(True, result, None, used, emitted.get(i, []))
+            for i, (result, used) in enumerate(zip(results, gas))]
+
+
+def failure_from_wire(failure: Any) -> tuple[int, ExecutionError]:
+    index, kind, message, line = failure
+    if type(index) is not int:
+        raise ValueError("bad failure")
+    return index, error_from_wire([kind, message, line])
 
 
 def error_from_wire(error: Any) -> ExecutionError:
@@ -445,9 +479,9 @@ def error_from_wire(error: Any) -> ExecutionError:
     return execution_error(kind, message, line)
 
 
-def event_from_wire(event: Any) -> Event:
-    service, name, packed = event
+def event_from_wire(event: Any) -> tuple[int, Event]:
+    index, service, name, packed = event
     attrs = unpack(packed)
-    if type(service) is not str or type(name) is not str or type(attrs) is not dict:
+    if type(index) is not int or type(service) is not str or type(name) is not str or type(attrs) is not dict:
         raise ValueError("bad event")
-    return Event(service, name, attrs)
+    return index, Event(service, name, attrs)

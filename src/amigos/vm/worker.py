@@ -13,20 +13,27 @@ are codec bytes carried as text)::
                                                        the batch has n jobs in all
     parent → worker   ["jobs", jobs]                   the rest of the batch's jobs, in chunks
                                                        sent right after the first
+
+``jobs`` is a list of runs of jobs of one kind, each run as columns
+(:func:`~amigos.vm.channel.to_columns`: what the jobs share goes once).
     worker → parent   ["get", key]                     parent → worker  ["value", entry | None]
     worker → parent   ["scan", prefix, start, limit]   parent → worker  ["rows", [k, v, k, v…]]
-    worker → parent   ["results", [outcome, …],        the jobs finished since the last
-                       sets, deletes]                  message, in order, and what they wrote:
-                                                       sent before any read, and when as many
+    worker → parent   ["results", results, gas,        the jobs finished since the last
+                       failures, events,               message, in order, and what they wrote:
+                       sets, deletes]                  sent before any read, and when as many
                                                        wait as jobs remain (see flush_due)
-    worker → parent   ["done", [outcome, …],           the same for the batch's last jobs;
-                       sets, deletes, cpu_ms]          the batch is over
+    worker → parent   ["done", results, gas, failures, the same for the batch's last jobs;
+                       events, sets, deletes, cpu_ms]  the batch is over
 
 A job is ``["call", path, function, arguments, origin, height, time, gas, readonly,
 received]``, with ``arguments`` ``[[packed arg, …], {name: packed arg}]``
 (:func:`~amigos.vm.channel.pack`), or ``["deploy", path, source, origin, height, time, gas,
-upgrade]``. An outcome is ``[ok, result, error, gas_used, events]``: ``result`` and each
-event's attributes packed, ``error`` None or ``[type, message, line]``. The writes of a
+upgrade]``. The finished jobs' outcomes go as columns, one entry per job or only where
+there is something to say: ``results`` the packed result of each job (None for a failed one),
+``gas`` the gas each used, ``failures`` ``[index, type, message, line]`` for each failed job
+and ``events`` ``[index, service, name, packed attributes]`` for each event, ``index`` counting
+the message's jobs from 0. So a batch of calls that return scalars costs the parent a few type
+checks in C per message, not a Python loop per field. The writes of a
 message's successful jobs go merged, in the order the jobs ran (a key written twice goes once,
 with its last entry): ``sets`` a flat list ``[key, entry, key, entry…]`` and ``deletes`` a list
 of keys. The parent applies them as one, which leaves its state exactly as applying each job's
@@ -39,11 +46,12 @@ import gc
 import sys
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import execution_error
 from . import keys
-from .channel import Channel, ChannelClosed, pack, raw, text, unpack
+from .channel import SCALARS, Channel, ChannelClosed, from_columns, pack, raw, text, unpack
 from .confine import Limits, confine
 from .machine import Context, Machine, Outcome
 from .service import compile_service
@@ -63,25 +71,34 @@ class RemoteReader:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.cache: dict[bytes, bytes | None] = {}
-        self.jobs: deque[list[Any]] = deque()
+        self.jobs: deque[Sequence[Any]] = deque()
         """Jobs of the running batch not started yet (more arrive while it runs)."""
-        self.finished: list[list[Any]] = []
-        """Outcomes not sent yet. They go before any read: the parent must apply their writes
-        before it answers (one message for many outcomes keeps a batch cheap)."""
+        self.results: list[Any] = []
+        """The packed results of the outcomes not sent yet (None for a failure). They go before
+        any read: the parent must apply their writes before it answers (one message for many
+        outcomes keeps a batch cheap)."""
+        self.gas: list[int] = []
+        self.failures: list[list[Any]] = []
+        self.events: list[list[Any]] = []
         self.written: dict[bytes, bytes | None] = {}
-        """The writes of the successful outcomes in ``finished``, merged in order."""
+        """The writes of the successful outcomes not sent yet, merged in order."""
 
     def finish(self, outcome: Outcome) -> None:
         """Record a finished job; its writes are what later jobs (and reads) see."""
+        index = len(self.results)
         if outcome.ok:
             writes = outcome.writes
             self.written.update(writes)
-            for key, value in writes.items():
-                self._remember(key, value)
-        error = outcome.error
-        self.finished.append([outcome.ok, pack(outcome.result),
-                              None if error is None else [error.type, error.message, error.line],
-                              outcome.gas_used, [[e.service, e.name, pack(e.attrs)] for e in outcome.events]])
+            self._remember(writes)
+            result = outcome.result
+            self.results.append(result if type(result) in SCALARS else pack(result))
+            self.events += [[index, e.service, e.name, pack(e.attrs)] for e in outcome.events]
+        else:
+            error = outcome.error
+            assert error is not None  # a failed outcome always says why
+            self.results.append(None)
+            self.failures.append([index, error.type, error.message, error.line])
+        self.gas.append(outcome.gas_used)
 
     def finished_message(self, kind: str) -> list[Any]:
         """The ``results`` (or ``done``) message for the outcomes not sent yet."""
@@ -93,14 +110,13 @@ class RemoteReader:
             else:
                 sets.append(text(key))
                 sets.append(text(value))
-        message = [kind, self.finished, sets, deletes]
-        self.finished = []
-        self.written = {}
+        message = [kind, self.results, self.gas, self.failures, self.events, sets, deletes]
+        self.results, self.gas, self.failures, self.events, self.written = [], [], [], [], {}
         return message
 
     def send_finished(self, *requests: list[Any]) -> None:
         """Send the outcomes not sent yet, and ``requests`` after them in the same write."""
-        self.channel.send(*([self.finished_message("results")] if self.finished else []), *requests)
+        self.channel.send(*([self.finished_message("results")] if self.results else []), *requests)
 
     def get(self, key: bytes) -> bytes | None:
         try:
@@ -110,7 +126,7 @@ class RemoteReader:
         self.send_finished(["get", text(key)])
         carried = self.reply()[1]
         value = None if carried is None else raw(carried)
-        self._remember(key, value)
+        self._remember({key: value})
         return value
 
     def scan(self, prefix: bytes, start: bytes | None = None, limit: int | None = None) -> list[tuple[bytes, bytes]]:
@@ -124,20 +140,26 @@ class RemoteReader:
             message = self.channel.receive()
             if message[0] != "jobs":
                 return message
-            self.jobs.extend(message[1])
+            self.take_jobs(message[1])
 
-    def next_job(self) -> list[Any]:
+    def take_jobs(self, runs: list[Any]) -> None:
+        for run in runs:
+            self.jobs.extend(from_columns(run))
+
+    def next_job(self) -> Sequence[Any]:
         while not self.jobs:  # the parent sent the whole batch: the next chunk is on its way
-            self.jobs.extend(self.channel.receive()[1])
+            self.take_jobs(self.channel.receive()[1])
         return self.jobs.popleft()
 
-    def _remember(self, key: bytes, value: bytes | None) -> None:
-        if value is not None and len(value) + len(key) > CACHE_ITEM_BYTES:
-            self.cache.pop(key, None)
-            return
-        if len(self.cache) >= CACHE_ENTRIES:
-            self.cache.clear()
-        self.cache[key] = value
+    def _remember(self, entries: dict[bytes, bytes | None]) -> None:
+        """Cache ``entries`` (an entry read, or a job's writes), all but the large ones."""
+        cache = self.cache
+        if len(cache) + len(entries) > CACHE_ENTRIES:
+            cache.clear()
+        cache.update(entries)
+        for key, value in entries.items():
+            if value is not None and len(key) + len(value) > CACHE_ITEM_BYTES:
+                del cache[key]
 
 
 def forget_changed(machine: Machine, reader: RemoteReader, invalidate: list[bytes] | None) -> None:
@@ -155,12 +177,12 @@ def forget_changed(machine: Machine, reader: RemoteReader, invalidate: list[byte
             machine.forget(path)
 
 
-def run_job(machine: Machine, job: list[Any]) -> Outcome:
+def run_job(machine: Machine, job: Sequence[Any]) -> Outcome:
     kind = job[0]
     if kind == "call":
         _, path, function, arguments, origin, height, now, gas_limit, readonly, received = job
         packed_args, packed_kwargs = arguments
-        args = tuple(map(unpack, packed_args))
+        args = tuple(packed_args) if SCALARS.issuperset(map(type, packed_args)) else tuple(map(unpack, packed_args))
         kwargs = {k: unpack(v) for k, v in packed_kwargs.items()} if packed_kwargs else {}
         return machine.execute(path, function, args, kwargs, context=Context(origin, height, now, received),
                                gas_limit=gas_limit, readonly=readonly)
@@ -194,7 +216,7 @@ def serve(channel: Channel) -> None:
         _, invalidate, jobs, count = request
         gc.disable()  # collect between batches, not in the middle of one (see Machine._begin)
         forget_changed(machine, reader, invalidate)
-        reader.jobs.extend(jobs)
+        reader.take_jobs(jobs)
         for done in range(1, count + 1):
             job = reader.next_job()
             try:
@@ -202,7 +224,7 @@ def serve(channel: Channel) -> None:
             except Exception as exc:  # noqa: BLE001 - a bad job fails alone, the worker lives on
                 outcome = Outcome(False, None, execution_error("InvalidArgument", f"bad job: {exc}"), 0)
             reader.finish(outcome)
-            if flush_due(len(reader.finished), count - done):
+            if flush_due(len(reader.results), count - done):
                 reader.send_finished()
         channel.send([*reader.finished_message("done"), int(time.process_time() * 1000)])
         gc.enable()
