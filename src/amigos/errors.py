@@ -91,6 +91,20 @@ class InvalidAddress(Bech32Error):
     """
 
 
+MALFORMED = "malformed"
+WRONG_CHAIN = "wrong-chain"
+EXPIRED = "expired"
+GAS_OUT_OF_BOUNDS = "gas-out-of-bounds"
+BAD_SIGNATURE = "bad-signature"
+UNKNOWN_KEY = "unknown-key"
+SESSION_EXPIRED = "session-expired"
+SESSION_REVOKED = "session-revoked"
+NOT_PERMITTED = "not-permitted"
+OVER_LIMIT = "over-limit"
+FROZEN = "frozen"
+BAD_NONCE = "bad-nonce"
+
+
 class TransactionRefused(AmigosError):
     """A transaction the ante checks refuse; it changed nothing.
 
@@ -109,22 +123,22 @@ class TransactionError(TransactionRefused):
     truncated or trailing bytes, a field of the wrong type or size, an oversized encoding."""
 
     def __init__(self, message: str) -> None:
-        super().__init__("malformed", message)
+        super().__init__(MALFORMED, message)
 
 
 REFUSAL_CODES = (
-    "malformed",
-    "wrong-chain",
-    "expired",
-    "gas-out-of-bounds",
-    "bad-signature",
-    "unknown-key",
-    "session-expired",
-    "session-revoked",
-    "not-permitted",
-    "over-limit",
-    "frozen",
-    "bad-nonce",
+    MALFORMED,
+    WRONG_CHAIN,
+    EXPIRED,
+    GAS_OUT_OF_BOUNDS,
+    BAD_SIGNATURE,
+    UNKNOWN_KEY,
+    SESSION_EXPIRED,
+    SESSION_REVOKED,
+    NOT_PERMITTED,
+    OVER_LIMIT,
+    FROZEN,
+    BAD_NONCE,
 )
 """Every ``TransactionRefused.code``, in the order :func:`amigos.ledger.ante.ante_check` checks them."""
 

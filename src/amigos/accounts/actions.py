@@ -41,8 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..crypto.keys import PUBLIC_KEY_SIZE, address_bytes, is_canonical_address, parse_address
-from ..errors import AccountRuleBroken, TransactionRefused, UsageError
-from ..ledger.ante import MALFORMED, UNKNOWN_KEY
+from ..errors import MALFORMED, UNKNOWN_KEY, AccountRuleBroken, TransactionRefused, UsageError
 from ..ledger.tx import AccountMessage, Call, Deploy, Message, Transaction
 from ..vm.paths import validate_path
 from . import recovery, sessions, token

@@ -24,7 +24,14 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import TransactionRefused
+from ..errors import (  # noqa: F401 - the refusal codes of these rules, named here too
+    FROZEN,
+    NOT_PERMITTED,
+    OVER_LIMIT,
+    SESSION_EXPIRED,
+    SESSION_REVOKED,
+    TransactionRefused,
+)
 from .state import View, read, session_key, sessions_prefix, write
 
 READ_ONLY = "READ_ONLY"
@@ -46,11 +53,6 @@ MAX_DEVICE_NAME = 64
 MAX_ALLOWED_SERVICES = 64
 MAX_IP_RANGES = 32
 
-SESSION_EXPIRED = "session-expired"
-SESSION_REVOKED = "session-revoked"
-NOT_PERMITTED = "not-permitted"
-OVER_LIMIT = "over-limit"
-FROZEN = "frozen"
 
 
 @dataclass(frozen=True)

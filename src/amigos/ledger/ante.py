@@ -36,17 +36,19 @@ from __future__ import annotations
 from typing import Protocol, cast
 
 from ..crypto.keys import verify_signature
-from ..errors import TransactionRefused
+from ..errors import (  # noqa: F401 - the codes of the rules below, named here too
+    BAD_NONCE,
+    BAD_SIGNATURE,
+    EXPIRED,
+    GAS_OUT_OF_BOUNDS,
+    MALFORMED,
+    UNKNOWN_KEY,
+    WRONG_CHAIN,
+    TransactionRefused,
+)
 from .tx import SignedTransaction, Transaction, check_signed_form, decode_signed
 from ..vm.gas import MAX_GAS, STATE_WRITE_BYTE
 
-MALFORMED = "malformed"
-WRONG_CHAIN = "wrong-chain"
-EXPIRED = "expired"
-GAS_OUT_OF_BOUNDS = "gas-out-of-bounds"
-BAD_SIGNATURE = "bad-signature"
-UNKNOWN_KEY = "unknown-key"
-BAD_NONCE = "bad-nonce"
 
 MAX_TX_GAS = MAX_GAS
 """Most gas one transaction may ask for: all its messages together get what one call may."""
