@@ -24,6 +24,7 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import codec
 from ..errors import (  # noqa: F401 - the refusal codes of these rules, named here too
     FROZEN,
     NOT_PERMITTED,
@@ -161,7 +162,7 @@ def delete_session(view: View, account: str, public_key: bytes) -> None:
 
 def all_sessions(view: View, account: str) -> list[Session]:
     prefix = sessions_prefix(account)
-    return [load_session(view, account, key[len(prefix):]) for key, _ in view.scan(prefix)]  # type: ignore[misc]
+    return [Session.from_value(key[len(prefix):], codec.decode(value)) for key, value in view.scan(prefix)]
 
 
 # --------------------------------------------------------------------------- granting
