@@ -11,15 +11,13 @@ later (:func:`release_unbonded`, run at the start of every block).
 
 from __future__ import annotations
 
-from typing import Any
-
+from .. import codec
 from ..errors import InsufficientFunds
 from ..vm.bank import balance, credit, debit, transfer  # noqa: F401 - the token's transfers
 from ..vm.keys import MAX_AMOUNT  # noqa: F401
 from .state import (
     UNBONDING_QUEUE_PREFIX,
     View,
-    account_event,
     read,
     split_unbonding_queue_key,
     stake_key,
@@ -43,8 +41,7 @@ def staked(view: View, address: str) -> int:
 def unbonding(view: View, address: str) -> list[tuple[int, int]]:
     """``(release time, amount)`` of each unbonding of ``address``, soonest first."""
     prefix = unbonding_prefix(address)
-    return [(int.from_bytes(key[len(prefix):], "big"), read(view, key))
-            for key, _ in view.scan(prefix)]
+    return [(int.from_bytes(key[len(prefix):], "big"), codec.decode(value)) for key, value in view.scan(prefix)]
 
 
 def stake(view: View, address: str, amount: int) -> None:
@@ -65,18 +62,20 @@ def unstake(view: View, address: str, amount: int, now: int) -> int:
     return release
 
 
-def release_unbonded(view: View, now: int) -> list[dict[str, Any]]:
+def release_unbonded(view: View, now: int) -> None:
     """Pay back every unbonding due at block time ``now`` (up to RELEASES_PER_BLOCK, oldest
-    first); return one ``released`` event each."""
-    events = []
-    for queue_key, _ in view.scan(UNBONDING_QUEUE_PREFIX, limit=RELEASES_PER_BLOCK):
+    first). Every block runs this, so it reads the queue one entry at a time: a block with
+    nothing due reads one row, however long the queue."""
+    for _ in range(RELEASES_PER_BLOCK):
+        due = view.scan(UNBONDING_QUEUE_PREFIX, limit=1)
+        if not due:
+            return
+        queue_key = due[0][0]
         release, address = split_unbonding_queue_key(queue_key)
         if release > now:
-            break
+            return
         key = unbonding_key(address, release)
         amount = read(view, key)
         view.apply({queue_key: None, key: None})
         credit(view, address, amount)
-        events.append(account_event(address, "released", amount=amount))
-    return events
 
