@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Generator, Iterable, Sequence, TypeVar
 
-from ..crypto.keys import Account
+from ..crypto.keys import SIGNATURE_SIZE, Account
 from ..errors import ForkDetected, NodeError, ProofError, TransactionRefused, UsageError
 from ..jsonvalue import from_json, to_json
 from ..ledger.ante import MAX_TX_GAS, intrinsic_gas
@@ -430,7 +430,8 @@ def signed_transaction(key: Account, chain_id: str, account: str, nonce: int, me
                            nonce=nonce, gas_limit=gas_limit, messages=tuple(messages))
 
     # The gas limit covers the intrinsic gas, measured on the largest encoding of the limit.
-    draft = sign(transaction(MAX_TX_GAS), key)
+    # A signature's size is fixed, so the draft measured needs none: only the real one is signed.
+    draft = SignedTransaction(transaction(MAX_TX_GAS), bytes(SIGNATURE_SIZE))
     return sign(transaction(min(MAX_TX_GAS, intrinsic_gas(draft) + budget)), key)
 
 
