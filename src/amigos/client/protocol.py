@@ -419,6 +419,44 @@ class Session:
         os.replace(temporary, self.state_file)
 
 
+class SessionClient:
+    """What a node client, sync or async, shows of its :class:`Session` and its clock."""
+
+    session: Session
+    clock: Callable[[], int]
+
+    @property
+    def url(self) -> str:
+        return self.session.url
+
+    @property
+    def key(self) -> Account | None:
+        """The key this client signs with."""
+        return self.session.account
+
+    @property
+    def address(self) -> str | None:
+        """The account this client's transactions are for (``acting_for``, else the key's own)."""
+        return self.session.address
+
+    @property
+    def node_key(self) -> bytes | None:
+        """The node's pinned public key."""
+        return self.session.node_key
+
+    @property
+    def chain_id(self) -> str | None:
+        return self.session.chain_id
+
+    @property
+    def head(self) -> SignedTreeHead | None:
+        """The newest tree head this client has checked."""
+        return self.session.head
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+
 def signed_transaction(key: Account, chain_id: str, account: str, nonce: int, messages: Sequence[Message],
                        gas: int | None) -> SignedTransaction:
     """``messages`` as a transaction for ``account`` signed by ``key``, with a gas limit of the
