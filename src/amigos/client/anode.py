@@ -14,18 +14,17 @@ from typing import Any, Callable, Iterable, TypeVar
 import httpx
 
 from ..crypto.keys import Account
-from ..ledger.block import SignedTreeHead
 from ..ledger.tx import Message, SignedTransaction
 from ..runtime import Call as RuntimeCall
 from .accounts import AccountMethods, AsyncResults, wall_clock
-from .protocol import Flow, Request, Response, Session, run_flow_async, unreachable
+from .protocol import Flow, Request, Response, Session, SessionClient, run_flow_async, unreachable
 from .proxy import AsyncServiceProxy
 from .receipt import Receipt
 
 T = TypeVar("T")
 
 
-class AsyncNodeClient(AsyncResults, AccountMethods):
+class AsyncNodeClient(SessionClient, AsyncResults, AccountMethods):
     """A node's services, as an account sees them, for asyncio code. The options are
     :class:`~amigos.client.NodeClient`'s; ``http`` is an ``httpx.AsyncClient``. Transactions
     of one client are sent one at a time (each takes the next nonce); reads run concurrently.
@@ -40,34 +39,6 @@ class AsyncNodeClient(AsyncResults, AccountMethods):
         self.session = Session(url, account, acting_for=acting_for, node_key=node_key, state_file=state_file)
         self.http = http if http is not None else httpx.AsyncClient(base_url=self.session.url, timeout=timeout)
         self._sending = asyncio.Lock()
-
-    @property
-    def url(self) -> str:
-        return self.session.url
-
-    @property
-    def key(self) -> Account | None:
-        """The key this client signs with."""
-        return self.session.account
-
-    @property
-    def address(self) -> str | None:
-        """The account this client's transactions are for (``acting_for``, else the key's own)."""
-        return self.session.address
-
-    @property
-    def node_key(self) -> bytes | None:
-        """The node's pinned public key."""
-        return self.session.node_key
-
-    @property
-    def chain_id(self) -> str | None:
-        return self.session.chain_id
-
-    @property
-    def head(self) -> SignedTreeHead | None:
-        """The newest tree head this client has checked."""
-        return self.session.head
 
     # ------------------------------------------------------------ transactions
 
@@ -89,9 +60,6 @@ class AsyncNodeClient(AsyncResults, AccountMethods):
 
     async def _read_account(self, address: str | None, signed: bool) -> dict[str, Any]:
         return await self._run(self.session.account_info(address, signed, self._now()))
-
-    def _now(self) -> int:
-        return int(self.clock())
 
     async def submit_many(self, items: Iterable[RuntimeCall | Message | SignedTransaction]) -> list[Receipt]:
         """Send many calls, messages or signed transactions; their receipts in order."""

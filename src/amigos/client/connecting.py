@@ -35,7 +35,11 @@ def _is_node(target: object) -> bool:
     return False
 
 
-def _signing_account(account: Account | str | None) -> Account | None:
+def _node_signer(account: Account | str | None, genesis: Mapping[str, int] | None) -> Account | None:
+    """The key a node client signs with; refuses what only a local runtime takes (a signer
+    name, a genesis)."""
+    if genesis is not None:
+        raise UsageError("a node's genesis is its own (amigos serve --genesis, amigos dev): connect takes none")
     if isinstance(account, str):
         raise UsageError("a node checks signatures: connect(url, account=amigos.Account…), not an account name")
     return account
@@ -60,9 +64,7 @@ def connect(target: str | os.PathLike[str] | LocalRuntime, account: Account | st
     str; by default ``"dev"``). ``acting_for`` names the account the key signs for when it is
     not the key's own: a device's session key, or the master key a recovery installed."""
     if _is_node(target):
-        if genesis is not None:
-            raise UsageError("a node's genesis is its own (amigos serve --genesis, amigos dev): connect takes none")
-        client = NodeClient(str(target), _signing_account(account), acting_for=acting_for, **options)
+        client = NodeClient(str(target), _node_signer(account, genesis), acting_for=acting_for, **options)
         client.contact()
         return client
     return local_client(target, account, acting_for, genesis, options)
@@ -84,9 +86,7 @@ async def aconnect(target: str | os.PathLike[str] | LocalRuntime, account: Accou
     gives an :class:`AsyncNodeClient` or an :class:`AsyncLocalClient`, whose methods are
     coroutines and whose ``await client.service(path)`` is an :class:`AsyncServiceProxy`."""
     if _is_node(target):
-        if genesis is not None:
-            raise UsageError("a node's genesis is its own (amigos serve --genesis, amigos dev): connect takes none")
-        client = AsyncNodeClient(str(target), _signing_account(account), acting_for=acting_for, **options)
+        client = AsyncNodeClient(str(target), _node_signer(account, genesis), acting_for=acting_for, **options)
         await client.contact()
         return client
     return AsyncLocalClient(await asyncio.to_thread(local_client, target, account, acting_for, genesis, options))

@@ -21,18 +21,17 @@ from typing import Any, Callable, Iterable, TypeVar
 import httpx
 
 from ..crypto.keys import Account
-from ..ledger.block import SignedTreeHead
 from ..ledger.tx import Message, SignedTransaction
 from ..runtime import Call as RuntimeCall
 from .accounts import AccountMethods, SyncResults, wall_clock
-from .protocol import Flow, Request, Response, Session, run_flow, unreachable
+from .protocol import Flow, Request, Response, Session, SessionClient, run_flow, unreachable
 from .proxy import ServiceProxy
 from .receipt import Receipt
 
 T = TypeVar("T")
 
 
-class NodeClient(SyncResults, AccountMethods):
+class NodeClient(SessionClient, SyncResults, AccountMethods):
     """A node's services, as an account sees them: ``account`` is the key that signs, for its
     own account or for ``acting_for`` (a device's session key, a master a recovery installed).
 
@@ -53,34 +52,6 @@ class NodeClient(SyncResults, AccountMethods):
         self.session = Session(url, account, acting_for=acting_for, node_key=node_key, state_file=state_file)
         self.http = http if http is not None else httpx.Client(base_url=self.session.url, timeout=timeout)
         self._sending = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return self.session.url
-
-    @property
-    def key(self) -> Account | None:
-        """The key this client signs with."""
-        return self.session.account
-
-    @property
-    def address(self) -> str | None:
-        """The account this client's transactions are for (``acting_for``, else the key's own)."""
-        return self.session.address
-
-    @property
-    def node_key(self) -> bytes | None:
-        """The node's pinned public key."""
-        return self.session.node_key
-
-    @property
-    def chain_id(self) -> str | None:
-        return self.session.chain_id
-
-    @property
-    def head(self) -> SignedTreeHead | None:
-        """The newest tree head this client has checked."""
-        return self.session.head
 
     # ------------------------------------------------------------ transactions
 
@@ -104,9 +75,6 @@ class NodeClient(SyncResults, AccountMethods):
 
     def _read_account(self, address: str | None, signed: bool) -> dict[str, Any]:
         return self._run(self.session.account_info(address, signed, self._now()))
-
-    def _now(self) -> int:
-        return int(self.clock())
 
     def submit_many(self, items: Iterable[RuntimeCall | Message | SignedTransaction]) -> list[Receipt]:
         """Send many calls (``amigos.Call``), messages (``Call``, ``Deploy``, ``AccountMessage``

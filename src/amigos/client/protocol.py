@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Generator, Iterable, Sequence, TypeVar
 
-from ..crypto.keys import Account
+from ..crypto.keys import SIGNATURE_SIZE, Account
 from ..errors import ForkDetected, NodeError, ProofError, TransactionRefused, UsageError
 from ..jsonvalue import from_json, to_json
 from ..ledger.ante import MAX_TX_GAS, intrinsic_gas
@@ -419,6 +419,44 @@ class Session:
         os.replace(temporary, self.state_file)
 
 
+class SessionClient:
+    """What a node client, sync or async, shows of its :class:`Session` and its clock."""
+
+    session: Session
+    clock: Callable[[], int]
+
+    @property
+    def url(self) -> str:
+        return self.session.url
+
+    @property
+    def key(self) -> Account | None:
+        """The key this client signs with."""
+        return self.session.account
+
+    @property
+    def address(self) -> str | None:
+        """The account this client's transactions are for (``acting_for``, else the key's own)."""
+        return self.session.address
+
+    @property
+    def node_key(self) -> bytes | None:
+        """The node's pinned public key."""
+        return self.session.node_key
+
+    @property
+    def chain_id(self) -> str | None:
+        return self.session.chain_id
+
+    @property
+    def head(self) -> SignedTreeHead | None:
+        """The newest tree head this client has checked."""
+        return self.session.head
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+
 def signed_transaction(key: Account, chain_id: str, account: str, nonce: int, messages: Sequence[Message],
                        gas: int | None) -> SignedTransaction:
     """``messages`` as a transaction for ``account`` signed by ``key``, with a gas limit of the
@@ -430,7 +468,8 @@ def signed_transaction(key: Account, chain_id: str, account: str, nonce: int, me
                            nonce=nonce, gas_limit=gas_limit, messages=tuple(messages))
 
     # The gas limit covers the intrinsic gas, measured on the largest encoding of the limit.
-    draft = sign(transaction(MAX_TX_GAS), key)
+    # A signature's size is fixed, so the draft measured needs none: only the real one is signed.
+    draft = SignedTransaction(transaction(MAX_TX_GAS), bytes(SIGNATURE_SIZE))
     return sign(transaction(min(MAX_TX_GAS, intrinsic_gas(draft) + budget)), key)
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import runtime
 from ..errors import DeployError, ExecutionError
-from ..jsonvalue import to_json
 from ..ledger.block import SignedTreeHead
-from ..vm.machine import Event
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,7 @@ class InclusionProof:
 
 
 @dataclass
-class Receipt:
+class Receipt(runtime.Receipt):
     """What a transaction did. The fields of :class:`amigos.Receipt` (``result`` is the last
     message's result), plus where it is in the log and the proof that it is there.
 
@@ -30,12 +29,6 @@ class Receipt:
     have no log: ``tx_hash``, ``index``, ``writes_hash`` and ``proof`` are None.
     """
 
-    ok: bool
-    result: Any
-    error: ExecutionError | None
-    gas_used: int
-    events: list[Event]
-    height: int
     tx_hash: str | None = None
     index: int | None = None
     results: list[Any] = field(default_factory=list)
@@ -44,16 +37,7 @@ class Receipt:
     proof: InclusionProof | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "result": to_json(self.result),
-            "error": None if self.error is None else self.error.to_dict(),
-            "gas_used": self.gas_used,
-            "events": [{**e.to_dict(), "attrs": to_json(e.attrs)} for e in self.events],
-            "height": self.height,
-            "tx_hash": self.tx_hash,
-            "index": self.index,
-        }
+        return {**super().to_dict(), "tx_hash": self.tx_hash, "index": self.index}
 
 
 def failure(receipt: Receipt) -> ExecutionError:
