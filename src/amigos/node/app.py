@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import re
 import threading
@@ -58,6 +57,7 @@ from .wire import (
     WireError,
     dump_json,
     head_to_json,
+    load_json,
     parse_hex,
     receipt_fields,
     receipt_fields_of,
@@ -140,15 +140,11 @@ def height_param(request: Request) -> int:
     return int(text)
 
 
-def parse_json_text(text: str, what: str) -> Any:
+def parse_json_text(text: str | bytes, what: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return load_json(text)
     except (ValueError, RecursionError) as exc:
         raise bad(f"{what} is not JSON: {exc}") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 async def read_body(request: Request) -> bytes:
@@ -167,11 +163,7 @@ async def read_body(request: Request) -> bytes:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    raw = await read_body(request)
-    try:
-        value = json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        raise bad(f"the body is not JSON: {exc}") from None
+    value = parse_json_text(await read_body(request), "the body")
     if type(value) is not dict:
         raise bad("the body must be a JSON object")
     return value
