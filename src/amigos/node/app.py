@@ -119,9 +119,13 @@ def hex_param(text: str | None, name: str, size: int | None = None) -> bytes:
 
 
 def service_path(request: Request) -> str:
-    path = request.path_params["path"]
+    return checked_path(request.path_params["path"])
+
+
+def checked_path(text: str) -> str:
+    """A service path given by the client, refused (400) unless it is a valid one."""
     try:
-        return validate_path(path)
+        return validate_path(text)
     except UsageError as exc:
         raise bad(str(exc)) from None
 
@@ -211,7 +215,11 @@ class Api:
     def leaf_with_proof(self, index: int, size: int) -> tuple[bytes, dict[str, Any]]:
         """What a receipt needs from the log (its leaf and inclusion proof): read under the
         lock. Decoding it into JSON (:func:`receipt_json`) can wait until the lock is free."""
-        return self.ledger.leaf(index), {"size": size, "hashes": [h.hex() for h in self.node.proofs.inclusion(index, size)]}
+        return self.ledger.leaf(index), self.inclusion(index, size)
+
+    def inclusion(self, index: int, size: int) -> dict[str, Any]:
+        """The inclusion proof of leaf ``index`` in the tree of ``size`` receipts, as JSON."""
+        return {"size": size, "hashes": [h.hex() for h in self.node.proofs.inclusion(index, size)]}
 
     def consistency(self, since: int, size: int) -> dict[str, Any] | None:
         """The proof between a tree the client saw (``since``) and one of ``size``, in whichever
@@ -300,9 +308,8 @@ class Api:
         for outcome in outcomes:
             if outcome.receipt is not None:
                 assert outcome.leaf is not None and outcome.transaction is not None
-                proof = {"size": size, "hashes": [h.hex() for h in self.node.proofs.inclusion(outcome.receipt.index, size)]}
                 fields = receipt_fields_of(outcome.receipt, outcome.transaction)
-                entries.append({"receipt": receipt_json(outcome.leaf, proof, fields)})
+                entries.append({"receipt": receipt_json(outcome.leaf, self.inclusion(outcome.receipt.index, size), fields)})
             else:
                 assert outcome.refused is not None
                 entries.append({"refused": refusal_json(outcome.refused)})
@@ -556,10 +563,7 @@ class Api:
             account = canonical_address(account)
         service = request.query_params.get("service")
         if service is not None:
-            try:
-                validate_path(service)
-            except UsageError as exc:
-                raise bad(str(exc)) from None
+            checked_path(service)
         start = int_param(request, "from")
         last_id = request.headers.get("last-event-id")
         if last_id is not None and _INT.fullmatch(last_id.strip()):
