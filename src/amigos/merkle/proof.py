@@ -55,9 +55,7 @@ def consistency_proof_length(old_size: int, new_size: int) -> int:
         return 0
     level = (old_size & -old_size).bit_length() - 1
     index = (old_size - 1) >> level
-    last = (new_size - 1) >> level
-    below_join = (index ^ last).bit_length()
-    path = below_join + (index >> below_join).bit_count()
+    path = inclusion_proof_length(index, ((new_size - 1) >> level) + 1)
     return path + (0 if index == 0 else 1)
 
 

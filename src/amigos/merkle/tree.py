@@ -19,7 +19,7 @@ without holding the leaves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from ..errors import ProofError
 from ._checks import check_count, check_hash
@@ -92,12 +92,7 @@ def range_hash(subtree: Callable[[int, int], bytes], start: int, end: int) -> by
         return EMPTY_ROOT
     if n < 0 or start % (1 << (n.bit_length() - 1)):
         raise ProofError(f"leaves {start} to {end} are not a range of complete subtrees")
-    hashes = []
-    for level in reversed(range(n.bit_length())):
-        if n >> level & 1:
-            hashes.append(subtree(level, start >> level))
-            start += 1 << level
-    return fold_subtree_hashes(hashes)
+    return fold_subtree_hashes([subtree(level, index) for level, index in subtrees_of_range(start, n)])
 
 
 def complete_subtrees(size: int) -> list[tuple[int, int]]:
@@ -106,14 +101,17 @@ def complete_subtrees(size: int) -> list[tuple[int, int]]:
     One per binary digit of ``size`` that is set, largest (leftmost) first: 13 leaves are
     ``[(3, 0), (2, 2), (0, 12)]``, i.e. leaves 0-7, 8-11 and 12.
     """
-    size = check_count(size, "tree size")
-    subtrees = []
-    start = 0
-    for level in reversed(range(size.bit_length())):
-        if size >> level & 1:
-            subtrees.append((level, start >> level))
+    return list(subtrees_of_range(0, check_count(size, "tree size")))
+
+
+def subtrees_of_range(start: int, n: int) -> Iterator[tuple[int, int]]:
+    """The complete subtrees, as ``(level, index)``, that make up the ``n`` leaves from
+    ``start`` (a multiple of the largest power of two in ``n``): one per binary digit of ``n``
+    that is set, largest first."""
+    for level in reversed(range(n.bit_length())):
+        if n >> level & 1:
+            yield level, start >> level
             start += 1 << level
-    return subtrees
 
 
 def subtree_hash(leaves: LeafHashes, level: int, index: int) -> bytes:

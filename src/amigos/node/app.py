@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import re
 import threading
@@ -58,6 +57,7 @@ from .wire import (
     WireError,
     dump_json,
     head_to_json,
+    load_json,
     parse_hex,
     receipt_fields,
     receipt_fields_of,
@@ -119,9 +119,13 @@ def hex_param(text: str | None, name: str, size: int | None = None) -> bytes:
 
 
 def service_path(request: Request) -> str:
-    path = request.path_params["path"]
+    return checked_path(request.path_params["path"])
+
+
+def checked_path(text: str) -> str:
+    """A service path given by the client, refused (400) unless it is a valid one."""
     try:
-        return validate_path(path)
+        return validate_path(text)
     except UsageError as exc:
         raise bad(str(exc)) from None
 
@@ -140,15 +144,11 @@ def height_param(request: Request) -> int:
     return int(text)
 
 
-def parse_json_text(text: str, what: str) -> Any:
+def parse_json_text(text: str | bytes, what: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return load_json(text)
     except (ValueError, RecursionError) as exc:
         raise bad(f"{what} is not JSON: {exc}") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 async def read_body(request: Request) -> bytes:
@@ -167,11 +167,7 @@ async def read_body(request: Request) -> bytes:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    raw = await read_body(request)
-    try:
-        value = json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        raise bad(f"the body is not JSON: {exc}") from None
+    value = parse_json_text(await read_body(request), "the body")
     if type(value) is not dict:
         raise bad("the body must be a JSON object")
     return value
@@ -219,7 +215,11 @@ class Api:
     def leaf_with_proof(self, index: int, size: int) -> tuple[bytes, dict[str, Any]]:
         """What a receipt needs from the log (its leaf and inclusion proof): read under the
         lock. Decoding it into JSON (:func:`receipt_json`) can wait until the lock is free."""
-        return self.ledger.leaf(index), {"size": size, "hashes": [h.hex() for h in self.node.proofs.inclusion(index, size)]}
+        return self.ledger.leaf(index), self.inclusion(index, size)
+
+    def inclusion(self, index: int, size: int) -> dict[str, Any]:
+        """The inclusion proof of leaf ``index`` in the tree of ``size`` receipts, as JSON."""
+        return {"size": size, "hashes": [h.hex() for h in self.node.proofs.inclusion(index, size)]}
 
     def consistency(self, since: int, size: int) -> dict[str, Any] | None:
         """The proof between a tree the client saw (``since``) and one of ``size``, in whichever
@@ -308,9 +308,8 @@ class Api:
         for outcome in outcomes:
             if outcome.receipt is not None:
                 assert outcome.leaf is not None and outcome.transaction is not None
-                proof = {"size": size, "hashes": [h.hex() for h in self.node.proofs.inclusion(outcome.receipt.index, size)]}
                 fields = receipt_fields_of(outcome.receipt, outcome.transaction)
-                entries.append({"receipt": receipt_json(outcome.leaf, proof, fields)})
+                entries.append({"receipt": receipt_json(outcome.leaf, self.inclusion(outcome.receipt.index, size), fields)})
             else:
                 assert outcome.refused is not None
                 entries.append({"refused": refusal_json(outcome.refused)})
@@ -564,10 +563,7 @@ class Api:
             account = canonical_address(account)
         service = request.query_params.get("service")
         if service is not None:
-            try:
-                validate_path(service)
-            except UsageError as exc:
-                raise bad(str(exc)) from None
+            checked_path(service)
         start = int_param(request, "from")
         last_id = request.headers.get("last-event-id")
         if last_id is not None and _INT.fullmatch(last_id.strip()):

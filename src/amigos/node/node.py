@@ -46,6 +46,7 @@ from .policies import AccountPolicies, account_events
 from .proofs import LogProofs
 from .sequencer import DEFAULT_BLOCK_INTERVAL, Outcome, Sequencer
 from .webhooks import WebhookSender, webhook_body
+from .wire import load_json
 
 KEY_FILE = "node.key"
 CHAIN_FILE = "chain-id"
@@ -112,17 +113,13 @@ def read_genesis_file(path: Path) -> Genesis:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read the genesis {path}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = load_json(text)
     except (ValueError, RecursionError) as exc:
         raise UsageError(f"the genesis {path} is not JSON: {exc}") from None
     try:
         return Genesis.from_value(value)
     except UsageError as exc:
         raise UsageError(f"{path}: {exc}") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def genesis_json(genesis: Genesis) -> str:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import threading
 from typing import Any, Iterable
 
+from .. import codec
 from ..accounts.sessions import NOT_PERMITTED, Session
-from ..accounts.state import SESSION_PREFIX, WEBHOOK_PREFIX, View, read
+from ..accounts.state import SESSION_PREFIX, WEBHOOK_PREFIX, View
 from ..crypto.address import ADDRESS_PREFIX, is_canonical_address
 from ..errors import TransactionRefused
 from ..ledger.tx import Transaction
@@ -34,13 +35,13 @@ class AccountPolicies:
 
     def load(self, view: View) -> None:
         """Read every session with IP ranges and every webhook from the state (at start)."""
-        for key, _ in view.scan(SESSION_PREFIX):
+        for key, value in view.scan(SESSION_PREFIX):
             account, _, public_key = key[len(SESSION_PREFIX):].partition(b"\x00")
-            session = Session.from_value(public_key, read(view, key))
+            session = Session.from_value(public_key, codec.decode(value))
             if session.ip_ranges is not None:
                 self._sessions[(account.decode(), public_key)] = session
-        for key, _ in view.scan(WEBHOOK_PREFIX):
-            url = read(view, key)
+        for key, value in view.scan(WEBHOOK_PREFIX):
+            url = codec.decode(value)
             if url is not None:
                 self._webhooks[key[len(WEBHOOK_PREFIX):].decode()] = url
 

@@ -35,6 +35,17 @@ def dump_json(value: Any) -> str:
     return text
 
 
+def load_json(text: str | bytes) -> Any:
+    """JSON as the node reads it from files and requests: strict, so ``NaN`` and ``Infinity``
+    (which Python's json takes and no other JSON reader does) raise ValueError like any
+    malformed text; nesting too deep raises RecursionError."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse_hex(text: object, what: str, size: int | None = None) -> bytes:
     """Strict hex: an even number of hex digits and nothing else, optionally exactly ``size``
     bytes. ``bytes.fromhex`` takes only hex digits and whitespace between pairs; two digits per
