@@ -18,7 +18,6 @@ from ..accounts.token import MAX_AMOUNT
 from ..client import Client
 from ..crypto.keys import PUBLIC_KEY_SIZE, format_address, parse_address
 from ..errors import InvalidAddress, UsageError
-from ..keystore import NAME
 from .context import Context
 from .output import EXIT_FAILED, EXIT_OK, Output
 
@@ -49,15 +48,17 @@ def address(ctx: Context, text: str) -> str:
         return format_address(parse_address(text))
     except InvalidAddress:
         pass
-    if NAME.fullmatch(text) and ctx.settings.keystore.exists(text):
-        return ctx.settings.keystore.get(text).acts_as
+    stored = ctx.settings.keystore.find(text)
+    if stored is not None:
+        return stored.acts_as
     raise UsageError(f"{text!r} is neither an amigo1… address nor an account of the keystore")
 
 
 def public_key(ctx: Context, text: str) -> bytes:
     """A 32-byte Ed25519 public key in hex, or the key of a keystore account."""
-    if NAME.fullmatch(text) and ctx.settings.keystore.exists(text):
-        return ctx.settings.keystore.get(text).public_key
+    stored = ctx.settings.keystore.find(text)
+    if stored is not None:
+        return stored.public_key
     try:
         key = bytes.fromhex(text)
     except ValueError:

@@ -32,7 +32,7 @@ from pathlib import Path
 from ..client import LOCAL_SIGNER, Client
 from ..crypto.keys import Account
 from ..errors import UsageError
-from ..keystore import NAME, StoredAccount
+from ..keystore import StoredAccount
 from ..node.node import KEY_FILE
 from .output import Output
 from .settings import Settings, check_node_url, default_home, read_passphrase
@@ -96,10 +96,11 @@ class Context:
         if name is None:
             raise UsageError("no account chosen: make one with `amigos account new NAME`, "
                              "then pass --as NAME or run `amigos account use NAME`")
-        if not NAME.fullmatch(name) or not self.settings.keystore.exists(name):
+        stored = self.settings.keystore.find(name)
+        if stored is None:
             raise UsageError(f"no account {name!r} in the keystore ({self.settings.keystore.folder}): "
                              "`amigos account list` shows them, `amigos account new NAME` makes one")
-        return self.settings.keystore.get(name)
+        return stored
 
     def acting_address(self) -> str:
         """The account this command acts for: locally the signer's name or address, on a node
@@ -112,9 +113,8 @@ class Context:
         name = self.account_name()
         if name is None:
             return LOCAL_SIGNER
-        if NAME.fullmatch(name) and self.settings.keystore.exists(name):
-            return self.settings.keystore.get(name).acts_as
-        return name
+        stored = self.settings.keystore.find(name)
+        return name if stored is None else stored.acts_as
 
     def unlock(self) -> Account:
         """The signing key of the chosen account."""
