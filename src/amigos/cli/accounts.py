@@ -212,7 +212,7 @@ def export(ctx: Context) -> int:
     stored = chosen(ctx)
     exported = {"name": stored.name, "address": stored.address, "public_key": stored.public_key.hex()}
     if ctx.args.secret:
-        account = ctx.settings.keystore.unlock(stored.name, lambda: read_passphrase(f"passphrase for {stored.name}: "))
+        account = ctx.settings.unlock(stored.name)
         exported["seed"] = account.seed.hex()
         ctx.out.note("warning: the seed below is the account itself: whoever sees it can sign as "
                      f"{stored.address}. Keep it offline; import it with `amigos account import NAME --from FILE`.",
@@ -227,7 +227,7 @@ def export(ctx: Context) -> int:
 
 def backup(ctx: Context) -> int:
     stored = chosen(ctx)
-    account = ctx.settings.keystore.unlock(stored.name, lambda: read_passphrase(f"passphrase for {stored.name}: "))
+    account = ctx.settings.unlock(stored.name)
     shares = split_seed(account.seed, shares=ctx.args.shares, threshold=ctx.args.threshold)
     ctx.out.note(f"warning: the {len(shares)} shares below are the account {stored.address}: any "
                  f"{ctx.args.threshold} of them sign as it. Write each on paper and keep them apart; never "
