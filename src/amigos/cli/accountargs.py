@@ -54,6 +54,11 @@ def address(ctx: Context, text: str) -> str:
     raise UsageError(f"{text!r} is neither an amigo1… address nor an account of the keystore")
 
 
+def chosen_address(ctx: Context) -> str:
+    """The address the command's optional ``account`` argument names, else the acting account's."""
+    return address(ctx, ctx.args.account) if ctx.args.account is not None else ctx.acting_address()
+
+
 def public_key(ctx: Context, text: str) -> bytes:
     """A 32-byte Ed25519 public key in hex, or the key of a keystore account."""
     stored = ctx.settings.keystore.find(text)

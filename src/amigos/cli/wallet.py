@@ -20,7 +20,17 @@ from ..errors import NodeError, UsageError
 from ..node.wire import receipt_fields
 from ..wallet import PaymentRequest, parse_payment_uri, qr_terminal, save_qr
 from . import Commands
-from .accountargs import add_yes, address, amount, confirmed, declined, duration, print_outcome, signing_client
+from .accountargs import (
+    add_yes,
+    address,
+    amount,
+    chosen_address,
+    confirmed,
+    declined,
+    duration,
+    print_outcome,
+    signing_client,
+)
 from .context import Context
 from .logs import block_ranges, close_log, open_log
 from .output import EXIT_OK
@@ -68,10 +78,6 @@ def register(commands: Commands) -> None:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def chosen_address(ctx: Context) -> str:
-    return address(ctx, ctx.args.account) if ctx.args.account is not None else ctx.acting_address()
 
 
 def balance(ctx: Context) -> int:
