@@ -12,12 +12,14 @@ import argparse
 import json
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..accounts.token import MAX_AMOUNT
 from ..client import Client
 from ..crypto.keys import PUBLIC_KEY_SIZE, format_address, parse_address
 from ..errors import InvalidAddress, UsageError
+from ..wallet import save_qr
 from .context import Context
 from .output import EXIT_FAILED, EXIT_OK, Output
 
@@ -85,6 +87,20 @@ def signing_client(ctx: Context, acting_for: str | None = None) -> Client:
 
 def add_yes(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-y", "--yes", action="store_true", help="do it without asking to confirm")
+
+
+def add_qr_file(parser: argparse.ArgumentParser) -> None:
+    qr = parser.add_mutually_exclusive_group()
+    qr.add_argument("--png", type=Path, metavar="FILE", help="also write the QR code to FILE as a PNG")
+    qr.add_argument("--svg", type=Path, metavar="FILE", help="also write the QR code to FILE as an SVG")
+
+
+def saved_qr(args: argparse.Namespace, text: str) -> Path | None:
+    """The file ``--png`` or ``--svg`` named, once the QR code of ``text`` is written to it."""
+    image: Path | None = args.png or args.svg
+    if image is not None:
+        save_qr(text, image)
+    return image
 
 
 def ask(prompt: str) -> str:
