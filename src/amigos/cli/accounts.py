@@ -117,12 +117,19 @@ def new_passphrase() -> str:
     return passphrase
 
 
-def store(ctx: Context, name: str, account: Account, *, acting_for: str | None = None) -> int:
+def keep(ctx: Context, name: str, account: Account, *, acting_for: str | None = None) -> tuple[StoredAccount, bool]:
+    """Store ``account`` as ``name`` under the chosen protection; the first account kept becomes
+    the default. Its entry, and whether it became the default."""
     stored = ctx.settings.keystore.create(name, account, protection=protection(ctx), passphrase=new_passphrase,
                                           acting_for=acting_for)
     first = ctx.settings.get("account") is None
     if first:
         ctx.settings.set("account", name)
+    return stored, first
+
+
+def store(ctx: Context, name: str, account: Account, *, acting_for: str | None = None) -> int:
+    stored, first = keep(ctx, name, account, acting_for=acting_for)
     if ctx.out.json:
         ctx.out.data({"ok": True, "account": stored.to_dict(), "default": first})
     else:

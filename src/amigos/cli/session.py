@@ -48,7 +48,7 @@ from .accountargs import (
     saved_qr,
     signing_client,
 )
-from .accounts import account_name, add_protection, new_passphrase, protection
+from .accounts import account_name, add_protection, keep
 from .context import Context
 from .output import EXIT_OK
 from .wallet import when
@@ -159,10 +159,7 @@ def pair(ctx: Context) -> int:
     code = PairingCode(account, key.public_key, args.device)  # checks the device name before storing
     if key.address == account:
         raise UsageError("the new key is the account's own key")  # one in 2^160: never
-    stored = ctx.settings.keystore.create(name, key, protection=protection(ctx), passphrase=new_passphrase,
-                                          acting_for=account)
-    if ctx.settings.get("account") is None:
-        ctx.settings.set("account", name)
+    stored, _ = keep(ctx, name, key, acting_for=account)
     image = saved_qr(args, code.text())
     if ctx.out.json:
         ctx.out.data({"code": code.text(), "account": account, "device": args.device, "key_name": name,
