@@ -217,6 +217,13 @@ class Keystore:
     def exists(self, name: str) -> bool:
         return self.path(name).exists()
 
+    def find(self, name: str) -> StoredAccount | None:
+        """The account ``name`` if that is an account name with a file here, else None: for a
+        command argument that names an account or is something else (an address, a key)."""
+        if not NAME.fullmatch(name) or not self.exists(name):
+            return None
+        return self.get(name)
+
     def get(self, name: str) -> StoredAccount:
         """The account ``name`` as its file says, after checking the file."""
         return self._load(name)[0]

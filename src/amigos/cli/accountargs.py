@@ -12,13 +12,14 @@ import argparse
 import json
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..accounts.token import MAX_AMOUNT
 from ..client import Client
 from ..crypto.keys import PUBLIC_KEY_SIZE, format_address, parse_address
 from ..errors import InvalidAddress, UsageError
-from ..keystore import NAME
+from ..wallet import save_qr
 from .context import Context
 from .output import EXIT_FAILED, EXIT_OK, Output
 
@@ -49,15 +50,22 @@ def address(ctx: Context, text: str) -> str:
         return format_address(parse_address(text))
     except InvalidAddress:
         pass
-    if NAME.fullmatch(text) and ctx.settings.keystore.exists(text):
-        return ctx.settings.keystore.get(text).acts_as
+    stored = ctx.settings.keystore.find(text)
+    if stored is not None:
+        return stored.acts_as
     raise UsageError(f"{text!r} is neither an amigo1… address nor an account of the keystore")
+
+
+def chosen_address(ctx: Context) -> str:
+    """The address the command's optional ``account`` argument names, else the acting account's."""
+    return address(ctx, ctx.args.account) if ctx.args.account is not None else ctx.acting_address()
 
 
 def public_key(ctx: Context, text: str) -> bytes:
     """A 32-byte Ed25519 public key in hex, or the key of a keystore account."""
-    if NAME.fullmatch(text) and ctx.settings.keystore.exists(text):
-        return ctx.settings.keystore.get(text).public_key
+    stored = ctx.settings.keystore.find(text)
+    if stored is not None:
+        return stored.public_key
     try:
         key = bytes.fromhex(text)
     except ValueError:
@@ -79,6 +87,20 @@ def signing_client(ctx: Context, acting_for: str | None = None) -> Client:
 
 def add_yes(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-y", "--yes", action="store_true", help="do it without asking to confirm")
+
+
+def add_qr_file(parser: argparse.ArgumentParser) -> None:
+    qr = parser.add_mutually_exclusive_group()
+    qr.add_argument("--png", type=Path, metavar="FILE", help="also write the QR code to FILE as a PNG")
+    qr.add_argument("--svg", type=Path, metavar="FILE", help="also write the QR code to FILE as an SVG")
+
+
+def saved_qr(args: argparse.Namespace, text: str) -> Path | None:
+    """The file ``--png`` or ``--svg`` named, once the QR code of ``text`` is written to it."""
+    image: Path | None = args.png or args.svg
+    if image is not None:
+        save_qr(text, image)
+    return image
 
 
 def ask(prompt: str) -> str:

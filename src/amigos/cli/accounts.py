@@ -117,12 +117,19 @@ def new_passphrase() -> str:
     return passphrase
 
 
-def store(ctx: Context, name: str, account: Account, *, acting_for: str | None = None) -> int:
+def keep(ctx: Context, name: str, account: Account, *, acting_for: str | None = None) -> tuple[StoredAccount, bool]:
+    """Store ``account`` as ``name`` under the chosen protection; the first account kept becomes
+    the default. Its entry, and whether it became the default."""
     stored = ctx.settings.keystore.create(name, account, protection=protection(ctx), passphrase=new_passphrase,
                                           acting_for=acting_for)
     first = ctx.settings.get("account") is None
     if first:
         ctx.settings.set("account", name)
+    return stored, first
+
+
+def store(ctx: Context, name: str, account: Account, *, acting_for: str | None = None) -> int:
+    stored, first = keep(ctx, name, account, acting_for=acting_for)
     if ctx.out.json:
         ctx.out.data({"ok": True, "account": stored.to_dict(), "default": first})
     else:
@@ -212,7 +219,7 @@ def export(ctx: Context) -> int:
     stored = chosen(ctx)
     exported = {"name": stored.name, "address": stored.address, "public_key": stored.public_key.hex()}
     if ctx.args.secret:
-        account = ctx.settings.keystore.unlock(stored.name, lambda: read_passphrase(f"passphrase for {stored.name}: "))
+        account = ctx.settings.unlock(stored.name)
         exported["seed"] = account.seed.hex()
         ctx.out.note("warning: the seed below is the account itself: whoever sees it can sign as "
                      f"{stored.address}. Keep it offline; import it with `amigos account import NAME --from FILE`.",
@@ -227,7 +234,7 @@ def export(ctx: Context) -> int:
 
 def backup(ctx: Context) -> int:
     stored = chosen(ctx)
-    account = ctx.settings.keystore.unlock(stored.name, lambda: read_passphrase(f"passphrase for {stored.name}: "))
+    account = ctx.settings.unlock(stored.name)
     shares = split_seed(account.seed, shares=ctx.args.shares, threshold=ctx.args.threshold)
     ctx.out.note(f"warning: the {len(shares)} shares below are the account {stored.address}: any "
                  f"{ctx.args.threshold} of them sign as it. Write each on paper and keep them apart; never "

@@ -30,12 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..client import LOCAL_SIGNER, Client
-from ..crypto.keys import Account
 from ..errors import UsageError
-from ..keystore import NAME, StoredAccount
+from ..keystore import StoredAccount
 from ..node.node import KEY_FILE
 from .output import Output
-from .settings import Settings, check_node_url, default_home, read_passphrase
+from .settings import Settings, check_node_url, default_home
 
 
 @dataclass
@@ -86,9 +85,9 @@ class Context:
             return amigos.connect(home, account=self.local_signer())
         if not signs:
             return amigos.connect(url, state_file=self.settings.pinned_nodes_file())
-        account = self.unlock()
-        acting_for = acting_for or self.stored().acting_for
-        return amigos.connect(url, account=account, acting_for=acting_for, state_file=self.settings.pinned_nodes_file())
+        stored = self.stored()
+        return amigos.connect(url, account=self.settings.unlock(stored.name), acting_for=acting_for or stored.acting_for,
+                              state_file=self.settings.pinned_nodes_file())
 
     def stored(self) -> StoredAccount:
         """The chosen account's keystore entry (what it shows in the clear)."""
@@ -96,10 +95,11 @@ class Context:
         if name is None:
             raise UsageError("no account chosen: make one with `amigos account new NAME`, "
                              "then pass --as NAME or run `amigos account use NAME`")
-        if not NAME.fullmatch(name) or not self.settings.keystore.exists(name):
+        stored = self.settings.keystore.find(name)
+        if stored is None:
             raise UsageError(f"no account {name!r} in the keystore ({self.settings.keystore.folder}): "
                              "`amigos account list` shows them, `amigos account new NAME` makes one")
-        return self.settings.keystore.get(name)
+        return stored
 
     def acting_address(self) -> str:
         """The account this command acts for: locally the signer's name or address, on a node
@@ -112,14 +112,8 @@ class Context:
         name = self.account_name()
         if name is None:
             return LOCAL_SIGNER
-        if NAME.fullmatch(name) and self.settings.keystore.exists(name):
-            return self.settings.keystore.get(name).acts_as
-        return name
-
-    def unlock(self) -> Account:
-        """The signing key of the chosen account."""
-        name = self.stored().name
-        return self.settings.keystore.unlock(name, lambda: read_passphrase(f"passphrase for {name}: "))
+        stored = self.settings.keystore.find(name)
+        return name if stored is None else stored.acts_as
 
 
 def is_node_home(home: Path) -> bool:

@@ -172,7 +172,8 @@ class Deployer:
         for number, s in enumerate(ordered):
             if bar:
                 bar(number, len(ordered), s.path)
-            if self.hashes.get(s.path) == code_hash(texts[s.file]):
+            digest = code_hash(texts[s.file])
+            if self.hashes.get(s.path) == digest:
                 continue
             try:
                 receipt = self.client.deploy(s.path, texts[s.file])
@@ -182,7 +183,7 @@ class Deployer:
                 self.say("error", f"{s.file}: deploy failed: {exc.message}", "red", file=str(s.file), path=s.path,
                          message=exc.message)
                 continue
-            self.hashes[s.path] = code_hash(texts[s.file])
+            self.hashes[s.path] = digest
             deployed.append(s.path)
             if bar:
                 bar.done()

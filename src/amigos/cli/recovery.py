@@ -23,7 +23,17 @@ from typing import Any
 from ..accounts.recovery import DEFAULT_RECOVERY_TIMELOCK, DEFAULT_TAKEOVER_TIMELOCK
 from ..errors import UsageError
 from . import Commands
-from .accountargs import add_yes, address, confirmed, declined, duration, print_outcome, public_key, signing_client
+from .accountargs import (
+    add_yes,
+    address,
+    chosen_address,
+    confirmed,
+    declined,
+    duration,
+    print_outcome,
+    public_key,
+    signing_client,
+)
 from .context import Context
 from .output import EXIT_OK
 from .wallet import when
@@ -102,7 +112,7 @@ def set_guardians(ctx: Context) -> int:
 
 
 def show(ctx: Context) -> int:
-    who = address(ctx, ctx.args.account) if ctx.args.account is not None else ctx.acting_address()
+    who = chosen_address(ctx)
     with ctx.client() as client:
         info = client.account(who)
     shown = {"address": who, **{k: info[k] for k in ("master_key", "frozen", "guardians", "recovery", "recovery_key")}}

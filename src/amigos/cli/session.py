@@ -26,7 +26,6 @@ import hashlib
 import ipaddress
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
@@ -36,10 +35,20 @@ from ..crypto.keys import PUBLIC_KEY_SIZE, Account, format_address, parse_addres
 from ..errors import InvalidAddress, UsageError
 from ..keystore import NAME
 from ..vm.paths import validate_path
-from ..wallet import qr_terminal, save_qr
+from ..wallet import qr_terminal
 from . import Commands
-from .accountargs import add_yes, amount, confirmed, declined, duration, print_outcome, signing_client
-from .accounts import account_name, add_protection, new_passphrase, protection
+from .accountargs import (
+    add_qr_file,
+    add_yes,
+    amount,
+    confirmed,
+    declined,
+    duration,
+    print_outcome,
+    saved_qr,
+    signing_client,
+)
+from .accounts import account_name, add_protection, keep
 from .context import Context
 from .output import EXIT_OK
 from .wallet import when
@@ -58,9 +67,7 @@ def register(commands: Commands) -> None:
     p.add_argument("--device", required=True, metavar="NAME", help="what to call this device (e.g. \"Ana's phone\")")
     p.add_argument("--save-as", type=account_name, metavar="NAME",
                    help="the keystore name of the new key (default: the device name, if it is a valid name)")
-    qr = p.add_mutually_exclusive_group()
-    qr.add_argument("--png", type=Path, metavar="FILE", help="also write the QR code to FILE as a PNG")
-    qr.add_argument("--svg", type=Path, metavar="FILE", help="also write the QR code to FILE as an SVG")
+    add_qr_file(p)
     add_protection(p)
 
     p = session.add("approve", "on the master device: grant a paired device its session", approve, takes=TARGET,
@@ -152,13 +159,8 @@ def pair(ctx: Context) -> int:
     code = PairingCode(account, key.public_key, args.device)  # checks the device name before storing
     if key.address == account:
         raise UsageError("the new key is the account's own key")  # one in 2^160: never
-    stored = ctx.settings.keystore.create(name, key, protection=protection(ctx), passphrase=new_passphrase,
-                                          acting_for=account)
-    if ctx.settings.get("account") is None:
-        ctx.settings.set("account", name)
-    image = args.png or args.svg
-    if image is not None:
-        save_qr(code.text(), image)
+    stored, _ = keep(ctx, name, key, acting_for=account)
+    image = saved_qr(args, code.text())
     if ctx.out.json:
         ctx.out.data({"code": code.text(), "account": account, "device": args.device, "key_name": name,
                       "public_key": key.public_key.hex(), "fingerprint": code.fingerprint(),

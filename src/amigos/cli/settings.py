@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..crypto.keys import Account
 from ..errors import UsageError
 from ..keystore import Keystore, KeystoreError, make_private_folder, write_private_file
 
@@ -103,6 +104,11 @@ class Settings:
             return False
         write_private_file(self.nodes_file, json.dumps(pinned, indent=2).encode(), replace=True)
         return True
+
+    def unlock(self, name: str) -> Account:
+        """The keystore account ``name``, able to sign; its passphrase (if it has one) read
+        with :func:`read_passphrase`."""
+        return self.keystore.unlock(name, lambda: read_passphrase(f"passphrase for {name}: "))
 
     def pinned_nodes_file(self) -> Path:
         """The SDK's state file, in a private folder (it says which nodes the user talks to)."""

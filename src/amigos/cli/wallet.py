@@ -11,16 +11,27 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from ..accounts.token import SYMBOL
 from ..client.verify import problem_error
 from ..errors import NodeError, UsageError
 from ..node.wire import receipt_fields
-from ..wallet import PaymentRequest, parse_payment_uri, qr_terminal, save_qr
+from ..wallet import PaymentRequest, parse_payment_uri, qr_terminal
 from . import Commands
-from .accountargs import add_yes, address, amount, confirmed, declined, duration, print_outcome, signing_client
+from .accountargs import (
+    add_qr_file,
+    add_yes,
+    address,
+    amount,
+    chosen_address,
+    confirmed,
+    declined,
+    duration,
+    print_outcome,
+    saved_qr,
+    signing_client,
+)
 from .context import Context
 from .logs import block_ranges, close_log, open_log
 from .output import EXIT_OK
@@ -55,9 +66,7 @@ def register(commands: Commands) -> None:
     p.add_argument("--memo", help="what the payment is for (up to 256 characters)")
     p.add_argument("--expires-in", type=duration, metavar="DURATION", help="after this (30m, 24h, 7d) it must not be paid")
     p.add_argument("--to", metavar="ADDRESS", help="the address to be paid (default: the account of --as)")
-    qr = p.add_mutually_exclusive_group()
-    qr.add_argument("--png", type=Path, metavar="FILE", help="also write the QR code to FILE as a PNG")
-    qr.add_argument("--svg", type=Path, metavar="FILE", help="also write the QR code to FILE as an SVG")
+    add_qr_file(p)
 
     p = wallet.add("pay", "pay an amigos: payment request (shows it and asks first)", pay, takes=TARGET)
     p.add_argument("uri", metavar="URI", help="the amigos:… request")
@@ -68,10 +77,6 @@ def register(commands: Commands) -> None:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def chosen_address(ctx: Context) -> str:
-    return address(ctx, ctx.args.account) if ctx.args.account is not None else ctx.acting_address()
 
 
 def balance(ctx: Context) -> int:
@@ -153,9 +158,7 @@ def request(ctx: Context) -> int:
     expires_at = int(time.time()) + args.expires_in if args.expires_in is not None else None
     wanted = PaymentRequest(recipient=to, amount=args.amount, memo=args.memo, expires_at=expires_at, chain_id=chain_id)
     uri = wanted.uri()
-    image = args.png or args.svg
-    if image is not None:
-        save_qr(uri, image)
+    image = saved_qr(args, uri)
     if ctx.out.json:
         ctx.out.data({"uri": uri, "recipient": to, "amount": args.amount, "memo": args.memo,
                       "expires_at": expires_at, "chain_id": chain_id, "qr_file": None if image is None else str(image)})
