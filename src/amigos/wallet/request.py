@@ -27,6 +27,7 @@ import segno
 
 from ..crypto.address import format_address, parse_address
 from ..errors import InvalidAddress, UsageError
+from ..ledger.tx import CHAIN_ID
 from ..vm.keys import MAX_AMOUNT
 
 SCHEME = "amigos:"
@@ -52,7 +53,7 @@ class PaymentRequest:
             raise UsageError(f"a memo is 1 to {MAX_MEMO} printable characters")
         if self.expires_at is not None and (type(self.expires_at) is not int or self.expires_at < 0):
             raise UsageError("expires is a Unix time in seconds")
-        if self.chain_id is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", self.chain_id):
+        if self.chain_id is not None and not (type(self.chain_id) is str and CHAIN_ID.fullmatch(self.chain_id)):
             raise UsageError(f"{self.chain_id!r} is not a chain id")
 
     def uri(self) -> str:
