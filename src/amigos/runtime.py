@@ -23,7 +23,7 @@ from . import codec
 from .codec import Extensions
 from .errors import DeployError, ExecutionError, InvalidArgument, StoreError, UsageError
 from .jsonvalue import to_json
-from .store import SQLiteStore, Store, open_store
+from .store import Store, open_store
 from .vm import bank, keys
 from .vm.keys import MAX_AMOUNT
 from .vm.gas import DEFAULT_GAS, DEPLOY_GAS, MAX_GAS, QUERY_GAS
@@ -301,10 +301,7 @@ class LocalRuntime:
         self.home = None if home is None else Path(home)
         if self.home is not None:
             self.home.mkdir(parents=True, exist_ok=True)
-        if db is not None:
-            self.store: Store = open_store(db)
-        else:
-            self.store = SQLiteStore(None if self.home is None else self.home / STATE_FILE)
+        self.store: Store = open_store(db if db is not None or self.home is None else self.home / STATE_FILE)
         self.view = StateView(self.store)
         try:
             self.pool = WorkerPool(self.view) if isolation == "process" else None

@@ -34,7 +34,7 @@ from .urls import redact, secrets_in
 try:
     import psycopg
     from psycopg import conninfo as _conninfo
-    from psycopg_pool import ConnectionPool
+    from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout, TooManyRequests
 except ImportError as exc:  # pragma: no cover - both are dependencies of amigos
     raise ImportError("the PostgreSQL store needs psycopg 3 and psycopg_pool: pip install 'psycopg[binary]' psycopg-pool") from exc
 
@@ -175,13 +175,8 @@ class PostgresStore:
         return StoreError(f"{what} ({self.url}): {message}")
 
 
-_POOL_ERRORS: tuple[type[BaseException], ...]
-try:
-    from psycopg_pool import PoolClosed, PoolTimeout, TooManyRequests
-
-    _POOL_ERRORS = (PoolClosed, PoolTimeout, TooManyRequests)
-except ImportError:  # pragma: no cover
-    _POOL_ERRORS = ()
+_POOL_ERRORS = (PoolClosed, PoolTimeout, TooManyRequests)
+"""The pool's own failures: retrying the read on another connection would not help."""
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
