@@ -27,7 +27,7 @@ from .store import Store, open_store
 from .vm import bank, keys
 from .vm.keys import MAX_AMOUNT
 from .vm.gas import DEFAULT_GAS, DEPLOY_GAS, MAX_GAS, QUERY_GAS
-from .vm.machine import Context, Event, Machine, Outcome
+from .vm.machine import Context, Event, Machine
 from .vm.pool import WorkerPool, call_job
 from .vm.paths import namespace_of, path_to_import, validate_path
 from .vm.service import CompiledService, compile_service
