@@ -20,6 +20,13 @@ from amigos.vm import worker
 _real_run_job = worker.run_job
 
 
+def send_with_writes(machine, sets):  # type: ignore[no-untyped-def]
+    """The outcomes finished so far, as if the first one had written ``sets`` (one key)."""
+    message = machine.reader.finished_message("results")
+    finished = len(message[1])
+    machine.reader.channel.send([*message[:-3], sets, [], [1, 0] + [0, 0] * (finished - 1)])
+
+
 def faulty_run_job(machine, job):  # type: ignore[no-untyped-def]
     name = job[2] if job[0] == "call" else ""
     if name == "crash_worker":
@@ -29,9 +36,9 @@ def faulty_run_job(machine, job):  # type: ignore[no-untyped-def]
     if name == "hang":
         machine.reader.channel.receive()  # waits for a message the parent never sends
     if name == "send_bad_writes":
-        machine.reader.channel.send([*machine.reader.finished_message("results")[:-2], [1, "not a key"], []])
+        send_with_writes(machine, [1, "not a key"])
     if name == "forge_code":
-        machine.reader.channel.send([*machine.reader.finished_message("results")[:-2], [f"c/{job[1]}", "evil = 1"], []])
+        send_with_writes(machine, [f"c/{job[1]}", "evil = 1"])
     if name == "burn_cpu":
         n = 0
         while True:

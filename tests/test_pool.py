@@ -146,7 +146,8 @@ def test_a_worker_cannot_write_what_service_code_cannot(sets: list[str], deletes
     view = {b"a/b/amigo1rich": codec.encode(500)}
     applied: list[object] = []
     with pytest.raises(WorkerDied):
-        take_finished(_Judge(), ["results", *OK_COLUMNS, sets, deletes], [], 1, applied.append, view)  # type: ignore[arg-type]
+        take_finished(_Judge(), ["results", *OK_COLUMNS, sets, deletes, [len(sets) // 2, len(deletes)]], [], 1,
+                      applied.append, view)  # type: ignore[arg-type]
     assert applied == []
 
 
@@ -156,8 +157,8 @@ def test_balance_moves_that_add_up_are_applied() -> None:
 
     view = {b"a/b/amigo1rich": codec.encode(500)}
     applied: list[object] = []
-    take_finished(_Judge(), ["results", *OK_COLUMNS, ["a/b/amigo1rich", _amount(200), "a/b/amigo1poor", _amount(300)], []],
-                  [], 1, applied.append, view)  # type: ignore[arg-type]
+    take_finished(_Judge(), ["results", *OK_COLUMNS, ["a/b/amigo1rich", _amount(200), "a/b/amigo1poor", _amount(300)], [],
+                             [2, 0]], [], 1, applied.append, view)  # type: ignore[arg-type]
     assert applied == [{b"a/b/amigo1rich": codec.encode(200), b"a/b/amigo1poor": codec.encode(300)}]
 
 
@@ -410,13 +411,47 @@ EVENT = [0, "svc", "moved", [0, {"n": 1}]]
     ([[None], [10], [[0, "ServiceError", "no"]], []], [], []),
 ])
 def test_a_malformed_results_message_is_refused_whole(columns: list[object], sets: object, deletes: object) -> None:
+    # The counts say what the columns hold, so that only the case's own flaw is wrong.
+    jobs = len(columns[0]) if type(columns[0]) is list else 1  # type: ignore[arg-type]
+    counts = [len(sets) // 2 if type(sets) is list else 0, len(deletes) if type(deletes) is list else 0]
+    assert_refused_whole([*columns, sets, deletes, counts + [0, 0] * (jobs - 1)])
+
+
+@pytest.mark.parametrize("counts", [
+    "none", [1], [1, 0, 0], [1.0, 0], [True, 0], [-1, 2], [0, 1], [2, 0], [1, 1], None,
+])
+def test_malformed_write_counts_are_refused_whole(counts: object) -> None:
+    assert_refused_whole([*OK_COLUMNS, ["g/k", "v"], [], counts])
+
+
+def assert_refused_whole(fields: list[object]) -> None:
     from amigos.vm.pool import WorkerDied, take_finished
 
     applied: list[object] = []
     outcomes: list[object] = []
-    with pytest.raises(WorkerDied):
-        take_finished(_Judge(), ["results", *columns, sets, deletes], outcomes, 1, applied.append, {})  # type: ignore[arg-type]
+    for keep_writes in (False, True):
+        with pytest.raises(WorkerDied):
+            take_finished(_Judge(), ["results", *fields], outcomes, 1, applied.append, {},  # type: ignore[arg-type]
+                          keep_writes=keep_writes)
     assert applied == [] and outcomes == []
+
+
+def test_each_jobs_own_writes_are_kept_when_asked() -> None:
+    """A ledger hashes each call's writes into its receipt: a key two jobs wrote is in both
+    jobs' writes with each one's entry, and the merged writes keep the order (a delete, then
+    a set, of one key leaves it set)."""
+    from amigos.vm.machine import Outcome
+    from amigos.vm.pool import take_finished
+
+    for keep_writes in (False, True):
+        applied: list[object] = []
+        outcomes: list[Outcome] = []
+        take_finished(_Judge(), ["results", [1, None, 2], [10, 5, 7], [[1, "ServiceError", "no", None]], [],
+                                 ["g/a", "1", "g/a", "2", "g/c", "3"], ["g/c"], [1, 1, 0, 0, 2, 0]],
+                      outcomes, 3, applied.append, {}, keep_writes=keep_writes)  # type: ignore[arg-type]
+        assert applied == [{b"g/a": b"2", b"g/c": b"3"}]
+        if keep_writes:
+            assert [o.writes for o in outcomes] == [{b"g/a": b"1", b"g/c": None}, {}, {b"g/a": b"2", b"g/c": b"3"}]
 
 
 def test_a_results_message_applies_its_writes_merged() -> None:
@@ -426,7 +461,8 @@ def test_a_results_message_applies_its_writes_merged() -> None:
     outcomes: list[object] = []
     take_finished(_Judge(), ["results", [1, None, [0, [2]]], [10, 5, 7], [[1, "ServiceError", "no", 3]],
                              [EVENT, [2, "svc", "a", [0, {}]], [2, "svc", "b", [0, {}]]],
-                             ["g/a", "1", "m/b\u00ff", "2"], ["g/c"]], outcomes, 3, applied.append, {})  # type: ignore[arg-type]
+                             ["g/a", "1", "m/b\u00ff", "2"], ["g/c"], [1, 0, 0, 0, 1, 1]],
+                  outcomes, 3, applied.append, {})  # type: ignore[arg-type]
     assert applied == [{b"g/a": b"1", b"m/b\xff": b"2", b"g/c": None}]
     assert [(o.ok, o.result, o.gas_used) for o in outcomes] == [(True, 1, 10), (False, None, 5), (True, [2], 7)]  # type: ignore[attr-defined]
     assert outcomes[1].error.type == "ServiceError" and outcomes[1].error.line == 3  # type: ignore[attr-defined]

@@ -27,7 +27,7 @@ from .store import Store, open_store
 from .vm import bank, keys
 from .vm.keys import MAX_AMOUNT
 from .vm.gas import DEFAULT_GAS, DEPLOY_GAS, MAX_GAS, QUERY_GAS
-from .vm.machine import Context, Event, Machine
+from .vm.machine import Context, Event, Machine, Outcome
 from .vm.pool import WorkerPool, call_job
 from .vm.paths import namespace_of, path_to_import, validate_path
 from .vm.service import CompiledService, compile_service
@@ -485,6 +485,29 @@ class LocalRuntime:
             jobs = [call_job(c.path, c.function, c.args, c.kwargs, Context(c.signer, block.height, block.time), gas, False)
                     for c, gas in checked]
             return self.pool.run(jobs, self.view.apply, partial(Receipt, height=block.height))
+
+    def run_in_block(self, calls: Sequence[Call]) -> list[Outcome]:
+        """Inside :meth:`batch`: run ``calls`` in order in the block, each successful one's
+        writes applied before the next runs, and return their outcomes, each holding its own
+        writes (what a ledger hashes into a receipt). Under process isolation the whole list
+        goes to a worker in one round trip. The caller checked paths and signers (a ledger's
+        transactions were)."""
+        block = self._block
+        if block is None:
+            raise UsageError("run_in_block runs inside a batch")
+        contexts = [Context(c.signer, block.height, block.time) for c in calls]
+        if self.pool is not None:
+            jobs = [call_job(c.path, c.function, c.args, c.kwargs, context, check_gas(c.gas, DEFAULT_GAS), False)
+                    for c, context in zip(calls, contexts)]
+            return self.pool.run(jobs, self.view.apply, keep_writes=True)
+        outcomes = []
+        for c, context in zip(calls, contexts):
+            outcome = self.machine.execute(c.path, c.function, tuple(c.args), c.kwargs or {}, context=context,
+                                           gas_limit=check_gas(c.gas, DEFAULT_GAS))
+            if outcome.ok:
+                self.view.apply(outcome.writes)
+            outcomes.append(outcome)
+        return outcomes
 
     def _execute(self, path: str, function: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
                  signer: str, gas_limit: int, block: Context, coins: int = 0) -> Receipt:

@@ -27,19 +27,20 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from .. import accounts, codec
 from ..crypto.keys import Account, is_canonical_address, parse_address, verify_signature
 from ..errors import DeployError, ExecutionError, ProofError, TransactionRefused, UsageError, execution_error
 from ..merkle import CompactTree, leaf_hash, node_hash, range_hash
 from ..merkle.proof import audit_path, subproof
+from ..runtime import Call as RuntimeCall
 from ..runtime import LocalRuntime
 from ..vm import bank
 from ..vm.gas import MAX_GAS
 from ..vm.keys import MAX_AMOUNT
 from .ante import ante_check, intrinsic_gas
-from .tx import AccountMessage, Call, Deploy, Message, SignedTransaction, Transaction
+from .tx import AccountMessage, Call, Deploy, Message, SignedTransaction, Transaction, decode_signed
 
 HEAD_DOMAIN = b"amigos/tree-head/v1\x00"
 """Prefix of the bytes a node signs for a tree head (never valid as a transaction's bytes)."""
@@ -124,6 +125,70 @@ class BlockResult:
     subtrees: list[tuple[int, int, bytes]]
     """``(level, index, hash)`` of every complete subtree the block finished, its leaves
     (level 0) included: what proofs against this block's head need beyond earlier blocks."""
+
+
+@dataclass
+class PlainCall:
+    """An admitted transaction whose one message is a call that sends no AMI, waiting to run
+    with others (see :meth:`Ledger._run_plain_calls`)."""
+
+    stx: SignedTransaction
+    position: int
+    """Its place among the block's outcomes."""
+    intrinsic_gas: int
+    session: accounts.Session | None
+    """The session that signed it (at admission), or None."""
+
+    @property
+    def budget(self) -> int:
+        return min(self.stx.tx.gas_limit - self.intrinsic_gas, MAX_GAS)
+
+    def runtime_call(self) -> RuntimeCall:
+        call = self.stx.tx.messages[0]
+        assert type(call) is Call
+        return RuntimeCall(call.path, call.function, call.args, dict(call.kwargs), self.stx.tx.account, self.budget)
+
+
+@dataclass
+class BlockInProgress:
+    """What a block being applied has made so far."""
+
+    height: int
+    time: int
+    tree: CompactTree
+    digest: Any = field(default_factory=hashlib.sha256)
+    """The hash of the block's state changes, which its state hash chains."""
+    receipts: list[TxReceipt] = field(default_factory=list)
+    refused: list[tuple[bytes, TransactionRefused]] = field(default_factory=list)
+    outcomes: list[TxReceipt | TransactionRefused | None] = field(default_factory=list)
+    """One per transaction so far; None for a plain call that has not run yet."""
+    leaves: list[bytes] = field(default_factory=list)
+    subtrees: list[tuple[int, int, bytes]] = field(default_factory=list)
+    plain_calls: list[PlainCall] = field(default_factory=list)
+    """Admitted plain calls that wait to run."""
+
+    def refuse(self, raw: bytes, refusal: TransactionRefused) -> None:
+        self.refused.append((raw, refusal))
+        self.outcomes.append(refusal)
+
+
+def decode_item(item: bytes | Admitted) -> tuple[bytes, SignedTransaction | None]:
+    """A block's transaction as bytes, and decoded (None if the bytes do not decode: the ante
+    checks then refuse them as malformed)."""
+    if type(item) is Admitted:
+        return item.stx.encode(), item.stx
+    assert isinstance(item, bytes)
+    try:
+        return item, decode_signed(item)
+    except TransactionRefused:
+        return item, None
+
+
+def is_plain_call(tx: Transaction) -> bool:
+    """One message, a call that sends no AMI: what most transactions are, and what can run
+    together with others (:meth:`Ledger._run_plain_calls`)."""
+    messages = tx.messages
+    return len(messages) == 1 and type(messages[0]) is Call and messages[0].coins == 0
 
 
 # ---------------------------------------------------------------- the ledger
@@ -257,51 +322,61 @@ class Ledger:
 
     def _apply(self, transactions: Sequence[bytes | Admitted], time: int | None, sign_head: Any) -> BlockResult:
         rt = self.runtime
-        receipts: list[TxReceipt] = []
-        refused: list[tuple[bytes, TransactionRefused]] = []
-        outcomes: list[TxReceipt | TransactionRefused] = []
-        leaves: list[bytes] = []
-        subtrees: list[tuple[int, int, bytes]] = []
         with rt.batch(time=time) as block:
-            tree = self.tree()
-            block_writes = hashlib.sha256()
-            block_writes.update(self._begin_block(block.height, block.time))
+            built = BlockInProgress(block.height, block.time, self.tree())
+            built.digest.update(self._begin_block(block.height, block.time))
             for item in transactions:
-                admitted = type(item) is Admitted
-                raw = item.stx.encode() if admitted else item  # type: ignore[union-attr]
+                raw, decoded = decode_item(item)
+                plain = decoded is not None and is_plain_call(decoded.tx)
+                if not plain:  # it may depend on what the waiting calls do: they go first
+                    self._run_plain_calls(built)
                 try:
-                    stx = ante_check(item.stx if admitted else raw, chain_id=self.chain_id,  # type: ignore[union-attr]
-                                     block_time=block.time, state=self, admitted=admitted)
+                    stx = ante_check(decoded or raw, chain_id=self.chain_id, block_time=block.time, state=self,
+                                     admitted=decoded is not None)
                 except TransactionRefused as refusal:
-                    refused.append((raw, refusal))
-                    outcomes.append(refusal)
+                    built.refuse(raw, refusal)
                     continue
-                index = tree.size
-                receipt = self._apply_transaction(stx, block.height, block.time, index)
-                leaf = encode_receipt(receipt, stx)
-                hashed = leaf_hash(leaf)
-                writes = {
-                    leaf_key(index): leaf,
-                    leaf_hash_key(index): hashed,
-                    TX_INDEX_PREFIX + stx.tx_hash: struct.pack(">Q", index),
-                }
-                subtrees.append((0, index, hashed))
-                for level, subtree in enumerate(tree.append(hashed), start=1):
-                    writes[subtree_key(level, (tree.size >> level) - 1)] = subtree
-                    subtrees.append((level, (tree.size >> level) - 1, subtree))
-                rt.view.apply(writes)
-                block_writes.update(receipt.writes_hash)
-                receipts.append(receipt)
-                outcomes.append(receipt)
-                leaves.append(leaf)
-            state_hash = hashlib.sha256(self.state_hash() + block_writes.digest()).digest()
+                if plain:
+                    built.plain_calls.append(self._admit_plain_call(stx, block.time, len(built.outcomes)))
+                    built.outcomes.append(None)  # its receipt comes when the waiting calls run
+                else:
+                    self._log(built, stx, self._apply_transaction(stx, block.height, block.time, built.tree.size))
+            self._run_plain_calls(built)
+            tree = built.tree
+            state_hash = hashlib.sha256(self.state_hash() + built.digest.digest()).digest()
             head = sign_head(TreeHead(self.chain_id, block.height, block.time, tree.size, tree.root(), state_hash))
             rt.view.apply({
                 TREE_KEY: codec.encode([tree.size, list(tree.hashes)]),
                 STATE_HASH_KEY: state_hash,
                 head_key(block.height): encode_signed_head(head),
             })
-        return BlockResult(receipts, refused, head, outcomes, leaves, subtrees)
+        outcomes = cast("list[TxReceipt | TransactionRefused]", built.outcomes)
+        return BlockResult(built.receipts, built.refused, head, outcomes, built.leaves, built.subtrees)
+
+    def _log(self, built: BlockInProgress, stx: SignedTransaction, receipt: TxReceipt, position: int | None = None) -> None:
+        """Append ``receipt`` to the log: its leaf, the subtrees it completes, its transaction's
+        index; and to the block's state hash. ``position`` is its place among the block's
+        outcomes if it has one already (a plain call's)."""
+        tree, index = built.tree, receipt.index
+        leaf = encode_receipt(receipt, stx)
+        hashed = leaf_hash(leaf)
+        writes = {
+            leaf_key(index): leaf,
+            leaf_hash_key(index): hashed,
+            TX_INDEX_PREFIX + stx.tx_hash: struct.pack(">Q", index),
+        }
+        built.subtrees.append((0, index, hashed))
+        for level, subtree in enumerate(tree.append(hashed), start=1):
+            writes[subtree_key(level, (tree.size >> level) - 1)] = subtree
+            built.subtrees.append((level, (tree.size >> level) - 1, subtree))
+        self.runtime.view.apply(writes)
+        built.digest.update(receipt.writes_hash)
+        built.receipts.append(receipt)
+        built.leaves.append(leaf)
+        if position is None:
+            built.outcomes.append(receipt)
+        else:
+            built.outcomes[position] = receipt
 
     def _begin_block(self, height: int, now: int) -> bytes:
         """What happens at the start of every block, before its transactions: the first block
@@ -317,6 +392,53 @@ class Ledger:
         writes = view.changes_since_savepoint()
         view.release_savepoint()
         return hash_writes(writes) if writes else b""
+
+    def _admit_plain_call(self, stx: SignedTransaction, now: int, position: int) -> PlainCall:
+        """What :meth:`_apply_transaction` does before a plain call runs, its nonce bumped at once
+        so that the next transaction of the key sees it; the call waits to run with others."""
+        tx = stx.tx
+        self.runtime.view.apply({nonce_key(tx.account, tx.public_key): codec.encode(tx.nonce)})
+        signer = accounts.identify_signer(self.runtime.view, tx.account, tx.public_key, now)
+        return PlainCall(stx, position, intrinsic_gas(stx), signer.session)
+
+    def _run_plain_calls(self, built: BlockInProgress) -> None:
+        """Run the plain calls admitted since the last other transaction, all in one go (one
+        round trip to a worker under process isolation), then log their receipts in order.
+
+        Each comes out exactly as :meth:`_apply_transaction` would make it. Running them after
+        admitting them all changes nothing: a plain call moves no AMI out of its account, so no
+        ante rule reads what the calls write, and the session it records use of is written the
+        same by every successful call of a block (:func:`amigos.accounts.record_session_use`
+        with nothing spent at one block time). So that is written only after a call succeeds,
+        as a failed one must leave no trace."""
+        waiting, built.plain_calls = built.plain_calls, []
+        if not waiting:
+            return
+        view = self.runtime.view
+        runnable = [p for p in waiting if p.budget > 0]
+        ran = iter(self.runtime.run_in_block([p.runtime_call() for p in runnable]))
+        for plain in waiting:
+            tx = plain.stx.tx
+            outcome = next(ran) if plain.budget > 0 else None
+            if outcome is None or not outcome.ok:
+                error = outcome.error if outcome is not None else execution_error("OutOfGas", "no gas left for this message")
+                used = outcome.gas_used if outcome is not None else 0
+                receipt = TxReceipt(plain.stx.tx_hash, built.height, built.tree.size, False, [], error, 0,
+                                    min(plain.intrinsic_gas + used, tx.gas_limit), [],
+                                    hash_writes({nonce_key(tx.account, tx.public_key): codec.encode(tx.nonce)}))
+                self._log(built, plain.stx, receipt, plain.position)
+                continue
+            writes = dict(outcome.writes)
+            if plain.session is not None:
+                view.savepoint()
+                accounts.record_session_use(view, tx.account, plain.session, 0, built.time)
+                writes.update(view.changes_since_savepoint())
+                view.release_savepoint()
+            writes[nonce_key(tx.account, tx.public_key)] = codec.encode(tx.nonce)
+            receipt = TxReceipt(plain.stx.tx_hash, built.height, built.tree.size, True, [outcome.result], None, None,
+                                min(plain.intrinsic_gas + outcome.gas_used, tx.gas_limit),
+                                [e.to_dict() for e in outcome.events], hash_writes(writes))
+            self._log(built, plain.stx, receipt, plain.position)
 
     def _apply_transaction(self, stx: SignedTransaction, height: int, now: int, index: int) -> TxReceipt:
         """Bump the nonce and charge intrinsic gas (kept whatever happens), then run the

@@ -187,10 +187,7 @@ class WorkerPool:
     def _run_one(self, job: Job) -> Outcome:
         """One job, its writes handed back in the outcome (for the caller to apply) as the
         in-process machine does."""
-        writes: Writes = {}
-        outcome = self.run([job], writes.update)[0]
-        outcome.writes = writes
-        return outcome
+        return self.run([job], lambda writes: None, keep_writes=True)[0]
 
     def forget(self, path: str | None = None) -> None:
         """State changed in a way the log did not see (a rolled-back block): all caches go."""
@@ -204,11 +201,12 @@ class WorkerPool:
 
     # ------------------------------------------------------------ batches
 
-    def run(self, jobs: list[Job], apply: Apply, build: Build = Outcome) -> list[Any]:
+    def run(self, jobs: list[Job], apply: Apply, build: Build = Outcome, *, keep_writes: bool = False) -> list[Any]:
         """Run ``jobs`` in order and return their outcomes. ``apply`` is called with the writes
         of successful jobs as they arrive (merged, several jobs at a time, in order), before any
         later job reads state: it is where the caller makes them visible. Outcomes come back
-        without writes, each made by ``build``."""
+        each made by ``build``; with ``keep_writes`` (and ``build`` an
+        :class:`~amigos.vm.machine.Outcome`) each also holds its own job's writes."""
         # Decoding a batch's messages allocates many small objects and no cycles; the
         # collector would walk every live object of the host for nothing.
         collecting = gc.isenabled()
@@ -216,21 +214,21 @@ class WorkerPool:
         try:
             refused = {i: outcome for i, job in enumerate(jobs) if (outcome := refuse_arguments(job, build)) is not None}
             if not refused:
-                return self._run(jobs, apply, build)
-            ran = iter(self._run([job for i, job in enumerate(jobs) if i not in refused], apply, build))
+                return self._run(jobs, apply, build, keep_writes)
+            ran = iter(self._run([job for i, job in enumerate(jobs) if i not in refused], apply, build, keep_writes))
             return [refused[i] if i in refused else next(ran) for i in range(len(jobs))]
         finally:
             if collecting:
                 gc.enable()
 
-    def _run(self, jobs: list[Job], apply: Apply, build: Build) -> list[Any]:
+    def _run(self, jobs: list[Job], apply: Apply, build: Build, keep_writes: bool) -> list[Any]:
         outcomes: list[Any] = []
         alone = False
         while len(outcomes) < len(jobs):
             batch = jobs[len(outcomes):len(outcomes) + 1] if alone else jobs[len(outcomes):]
             worker = self._acquire()
             try:
-                self._run_batch(worker, batch, outcomes, apply, build)
+                self._run_batch(worker, batch, outcomes, apply, build, keep_writes)
             except WorkerDied as death:
                 self.producer = None
                 if alone:  # it died running this call by itself: the call is the cause
@@ -241,7 +239,8 @@ class WorkerPool:
             self._release(worker)
         return outcomes
 
-    def _run_batch(self, worker: Worker, batch: list[Job], outcomes: list[Any], apply: Apply, build: Build) -> None:
+    def _run_batch(self, worker: Worker, batch: list[Job], outcomes: list[Any], apply: Apply, build: Build,
+                   keep_writes: bool) -> None:
         expected = len(outcomes) + len(batch)
         # The whole batch goes at once: the worker never waits for jobs, and the channel reads
         # what the worker sends while a send waits for room, so large batches cannot deadlock.
@@ -265,13 +264,13 @@ class WorkerPool:
                         raise worker.died("malformed scan")
                     rows = self.view.scan(prefix, start, limit)
                     worker.send(["rows", [text(part) for row in rows for part in row]])
-                elif kind == "results" and len(message) == 7:
-                    take_finished(worker, message, outcomes, expected, apply, self.view, build)
-                elif kind == "done" and len(message) == 8:
-                    take_finished(worker, message, outcomes, expected, apply, self.view, build)
+                elif kind == "results" and len(message) == 8:
+                    take_finished(worker, message, outcomes, expected, apply, self.view, build, keep_writes)
+                elif kind == "done" and len(message) == 9:
+                    take_finished(worker, message, outcomes, expected, apply, self.view, build, keep_writes)
                     if len(outcomes) != expected:
                         raise worker.died("batch ended early")
-                    worker.cpu_seconds = message[7] / 1000 if type(message[7]) is int else 0.0
+                    worker.cpu_seconds = message[8] / 1000 if type(message[8]) is int else 0.0
                     worker.synced = self._log_end()
                     return
                 else:
@@ -374,22 +373,27 @@ def crash_outcome(death: WorkerDied, build: Build) -> Any:
 
 
 def take_finished(worker: Worker, message: list[Any], outcomes: list[Any], expected: int, apply: Apply,
-                  view: Any, build: Build = Outcome) -> None:
+                  view: Any, build: Build = Outcome, keep_writes: bool = False) -> None:
     """Check a ``results`` or ``done`` message whole, then apply its writes and keep its
-    outcomes (made by ``build``): a malformed message changes nothing."""
-    results, gas, failures, events, sets, deletes = message[1:7]
+    outcomes (made by ``build``; with ``keep_writes``, each holding its job's writes): a
+    malformed message changes nothing."""
+    results, gas, failures, events, sets, deletes, counts = message[1:8]
     try:
         taken = outcomes_from_wire(results, gas, failures, events, build)
-    except (TypeError, ValueError, CodecError) as exc:
+        check_write_counts(taken, sets, deletes, counts)
+        each = split_writes(sets, deletes, counts) if keep_writes or deletes else None
+        writes = merge_writes(each) if each is not None else dict(zip(map(_latin1, sets[0::2]), map(_latin1, sets[1::2])))
+    except (TypeError, ValueError, AttributeError, CodecError) as exc:
         raise worker.died(f"malformed outcome: {exc}") from None
     if len(outcomes) + len(taken) > expected:
         raise worker.died("more outcomes than jobs")
-    writes = writes_from_wire(worker, sets, deletes)
     if writes:
-        if len(failures) == len(taken):
-            raise worker.died("writes without a successful call")
         check_service_writes(worker, writes, view)
         apply(writes)
+    if keep_writes:
+        assert each is not None
+        for outcome, own in zip(taken, each):
+            outcome.writes = own
     outcomes.extend(taken)
 
 
@@ -424,18 +428,40 @@ def check_service_writes(worker: Worker, writes: Writes, view: Any) -> None:
 
 _latin1 = methodcaller("encode", "latin-1")
 """:func:`~amigos.vm.channel.raw` mapped in C over a list: a non-str fails (AttributeError), and
-so does a character past one byte (UnicodeEncodeError)."""
+so does a character past one byte (UnicodeEncodeError, a ValueError)."""
 
 
-def writes_from_wire(worker: Worker, sets: Any, deletes: Any) -> Writes:
-    try:
-        if type(sets) is not list or len(sets) % 2 or type(deletes) is not list:
-            raise ValueError("bad field types")
-        writes: Writes = dict(zip(map(_latin1, sets[0::2]), map(_latin1, sets[1::2])))
-        writes.update(dict.fromkeys(map(_latin1, deletes)))
-    except (AttributeError, ValueError) as exc:
-        raise worker.died(f"malformed writes: {exc}") from None
-    return writes
+def check_write_counts(taken: list[Any], sets: Any, deletes: Any, counts: Any) -> None:
+    """The write columns hold, job by job, exactly what ``counts`` says, and a failed job
+    wrote nothing (ValueError otherwise)."""
+    if type(sets) is not list or type(deletes) is not list or type(counts) is not list:
+        raise ValueError("bad write columns")
+    if len(counts) != 2 * len(taken) or not _INT.issuperset(map(type, counts)) or (counts and min(counts) < 0):
+        raise ValueError("bad write counts")
+    if 2 * sum(counts[0::2]) != len(sets) or sum(counts[1::2]) != len(deletes):
+        raise ValueError("the write counts do not add up")
+    if any(counts[2 * i] or counts[2 * i + 1] for i, outcome in enumerate(taken) if not outcome.ok):
+        raise ValueError("writes of a failed call")
+
+
+def split_writes(sets: list[str], deletes: list[str], counts: list[int]) -> list[Writes]:
+    """Each job's own writes, from the columns :func:`check_write_counts` accepted."""
+    each: list[Writes] = []
+    at_set = at_delete = 0
+    for job in range(0, len(counts), 2):
+        end_set, end_delete = at_set + 2 * counts[job], at_delete + counts[job + 1]
+        writes: Writes = dict(zip(map(_latin1, sets[at_set:end_set:2]), map(_latin1, sets[at_set + 1:end_set:2])))
+        writes.update(dict.fromkeys(map(_latin1, deletes[at_delete:end_delete])))
+        each.append(writes)
+        at_set, at_delete = end_set, end_delete
+    return each
+
+
+def merge_writes(each: list[Writes]) -> Writes:
+    merged: Writes = {}
+    for writes in each:
+        merged.update(writes)
+    return merged
 
 
 _INT = frozenset({int})

@@ -20,10 +20,11 @@ are codec bytes carried as text)::
     worker → parent   ["scan", prefix, start, limit]   parent → worker  ["rows", [k, v, k, v…]]
     worker → parent   ["results", results, gas,        the jobs finished since the last
                        failures, events,               message, in order, and what they wrote:
-                       sets, deletes]                  sent before any read, and when as many
+                       sets, deletes, counts]          sent before any read, and when as many
                                                        wait as jobs remain (see flush_due)
     worker → parent   ["done", results, gas, failures, the same for the batch's last jobs;
-                       events, sets, deletes, cpu_ms]  the batch is over
+                       events, sets, deletes, counts,  the batch is over
+                       cpu_ms]
 
 A job is ``["call", path, function, arguments, origin, height, time, gas, readonly,
 received]``, with ``arguments`` ``[[packed arg, …], {name: packed arg}]``
@@ -33,11 +34,12 @@ there is something to say: ``results`` the packed result of each job (None for a
 ``gas`` the gas each used, ``failures`` ``[index, type, message, line]`` for each failed job
 and ``events`` ``[index, service, name, packed attributes]`` for each event, ``index`` counting
 the message's jobs from 0. So a batch of calls that return scalars costs the parent a few type
-checks in C per message, not a Python loop per field. The writes of a
-message's successful jobs go merged, in the order the jobs ran (a key written twice goes once,
-with its last entry): ``sets`` a flat list ``[key, entry, key, entry…]`` and ``deletes`` a list
-of keys. The parent applies them as one, which leaves its state exactly as applying each job's
-writes in turn would.
+checks in C per message, not a Python loop per field. The writes of a message's successful jobs
+go job after job: ``sets`` a flat list ``[key, entry, key, entry…]``, ``deletes`` a list of
+keys, and ``counts`` ``[sets, deletes, sets, deletes…]``, how many of each every job (a failed
+one: none) wrote. The parent merges them in order and applies them as one, which leaves its
+state exactly as applying each job's writes in turn would; a ledger also gets each job's own
+writes, to hash them into its receipt.
 """
 
 from __future__ import annotations
@@ -80,16 +82,27 @@ class RemoteReader:
         self.gas: list[int] = []
         self.failures: list[list[Any]] = []
         self.events: list[list[Any]] = []
-        self.written: dict[bytes, bytes | None] = {}
-        """The writes of the successful outcomes not sent yet, merged in order."""
+        self.sets: list[str] = []
+        self.deletes: list[str] = []
+        self.counts: list[int] = []
+        """The writes of the outcomes not sent yet, as the ``sets``, ``deletes`` and ``counts``
+        columns of the next message."""
 
     def finish(self, outcome: Outcome) -> None:
         """Record a finished job; its writes are what later jobs (and reads) see."""
         index = len(self.results)
         if outcome.ok:
             writes = outcome.writes
-            self.written.update(writes)
             self._remember(writes)
+            sets = deletes = 0
+            for key, value in writes.items():
+                if value is None:
+                    self.deletes.append(text(key))
+                    deletes += 1
+                else:
+                    self.sets += (text(key), text(value))
+                    sets += 1
+            self.counts += (sets, deletes)
             result = outcome.result
             self.results.append(result if type(result) in SCALARS else pack(result))
             self.events += [[index, e.service, e.name, pack(e.attrs)] for e in outcome.events]
@@ -98,20 +111,14 @@ class RemoteReader:
             assert error is not None  # a failed outcome always says why
             self.results.append(None)
             self.failures.append([index, error.type, error.message, error.line])
+            self.counts += (0, 0)
         self.gas.append(outcome.gas_used)
 
     def finished_message(self, kind: str) -> list[Any]:
         """The ``results`` (or ``done``) message for the outcomes not sent yet."""
-        sets: list[str] = []
-        deletes: list[str] = []
-        for key, value in self.written.items():
-            if value is None:
-                deletes.append(text(key))
-            else:
-                sets.append(text(key))
-                sets.append(text(value))
-        message = [kind, self.results, self.gas, self.failures, self.events, sets, deletes]
-        self.results, self.gas, self.failures, self.events, self.written = [], [], [], [], {}
+        message = [kind, self.results, self.gas, self.failures, self.events, self.sets, self.deletes, self.counts]
+        self.results, self.gas, self.failures, self.events = [], [], [], []
+        self.sets, self.deletes, self.counts = [], [], []
         return message
 
     def send_finished(self, *requests: list[Any]) -> None:
