@@ -33,7 +33,7 @@ within its permissions and limits, or the recovery key for a takeover (docs/acco
 
 from __future__ import annotations
 
-from typing import Protocol, cast
+from typing import Callable, Protocol, cast
 
 from ..crypto.keys import verify_signature
 from ..errors import (  # noqa: F401 - the codes of the rules below, named here too
@@ -112,9 +112,12 @@ def check_gas(stx: SignedTransaction, max_gas: int = MAX_TX_GAS) -> None:
         raise TransactionRefused(GAS_OUT_OF_BOUNDS, f"gas limit {gas_limit} is above the maximum of {max_gas}")
 
 
-def check_signature(stx: SignedTransaction) -> None:
-    """The signature is the Ed25519 signature of the signing bytes by the named public key."""
-    if not verify_signature(stx.tx.public_key, stx.tx.signing_bytes(), stx.signature):
+def check_signature(stx: SignedTransaction, verdict: bool | None = None) -> None:
+    """The signature is the Ed25519 signature of the signing bytes by the named public key.
+    ``verdict`` is that check made beforehand (by :mod:`amigos.crypto.verifier`), if it was."""
+    if verdict is None:
+        verdict = verify_signature(stx.tx.public_key, stx.tx.signing_bytes(), stx.signature)
+    if not verdict:
         raise TransactionRefused(BAD_SIGNATURE, "the signature does not match the transaction and its public key")
 
 
@@ -147,11 +150,14 @@ def ante_check(
     state: AnteState,
     max_gas: int = MAX_TX_GAS,
     admitted: bool = False,
+    signature_verdict: Callable[[], bool] | None = None,
 ) -> SignedTransaction:
     """Apply every rule in order to ``stx`` (or to the bytes of one, decoded strictly) for a
     block of ``chain_id`` at ``block_time``; return the transaction or raise the first refusal.
     ``admitted`` skips the first rule, which admission (:func:`amigos.node.sequencer.admit_statelessly`)
-    applied already to a transaction this process decoded from its bytes."""
+    applied already to a transaction this process decoded from its bytes.
+    ``signature_verdict`` gives the result of a signature check started beforehand, when the
+    rules reach it."""
     if not isinstance(stx, SignedTransaction):
         stx = decode_signed(stx)
     if not admitted:  # decode_signed checked the form
@@ -160,7 +166,7 @@ def ante_check(
     check_chain_id(tx, chain_id)
     check_expiry(tx, block_time)
     check_gas(stx, max_gas)
-    check_signature(stx)
+    check_signature(stx, None if signature_verdict is None else signature_verdict())
     check_signer(tx, state, block_time)
     check_nonce(tx, state)
     return stx

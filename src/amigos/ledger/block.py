@@ -27,10 +27,12 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Sequence, cast
+from functools import partial
+from typing import Any, Callable, Sequence, cast
 
 from .. import accounts, codec
 from ..crypto.keys import Account, is_canonical_address, parse_address, verify_signature
+from ..crypto.verifier import SignatureVerifier
 from ..errors import DeployError, ExecutionError, ProofError, TransactionRefused, UsageError, execution_error
 from ..merkle import CompactTree, leaf_hash, node_hash, range_hash
 from ..merkle.proof import audit_path, subproof
@@ -54,6 +56,12 @@ TREE_KEY = b"x/c"
 GENESIS_KEY = b"x/g"
 STATE_HASH_KEY = b"x/s"
 GENESIS_STATE_HASH = hashlib.sha256(b"amigos/genesis").digest()
+PLAIN_CALLS_PER_RUN = 64
+"""Most plain calls run in one go. Enough that a worker round trip costs little per call, few
+enough that the calls run while the verifier is still checking the block's later signatures."""
+VERIFY_AHEAD_FROM = 8
+"""Fewest transactions in a block whose signatures go to the verifier: for fewer, the round
+trip costs about what checking them here does."""
 
 
 # ---------------------------------------------------------------- what comes out
@@ -229,10 +237,13 @@ class Ledger:
     """
 
     def __init__(self, runtime: LocalRuntime, chain_id: str, node_key: Account | None,
-                 genesis: Genesis | None = None) -> None:
+                 genesis: Genesis | None = None, verifier: SignatureVerifier | None = None) -> None:
         if type(chain_id) is not str or not chain_id:
             raise UsageError("a chain id must be a non-empty str")
         self.runtime = runtime
+        self.verifier = verifier
+        """Checks a block's signatures in a helper process ahead of the ante checks (a node
+        has one); without it each is checked when its transaction's turn comes."""
         self.chain_id = chain_id
         self.node_key = node_key
         stored = runtime.view.get(GENESIS_KEY)
@@ -325,20 +336,23 @@ class Ledger:
         with rt.batch(time=time) as block:
             built = BlockInProgress(block.height, block.time, self.tree())
             built.digest.update(self._begin_block(block.height, block.time))
-            for item in transactions:
-                raw, decoded = decode_item(item)
+            items = [decode_item(item) for item in transactions]
+            verdicts = self._verify_ahead([decoded for _, decoded in items])
+            for (raw, decoded), verdict in zip(items, verdicts):
                 plain = decoded is not None and is_plain_call(decoded.tx)
                 if not plain:  # it may depend on what the waiting calls do: they go first
                     self._run_plain_calls(built)
                 try:
                     stx = ante_check(decoded or raw, chain_id=self.chain_id, block_time=block.time, state=self,
-                                     admitted=decoded is not None)
+                                     admitted=decoded is not None, signature_verdict=verdict)
                 except TransactionRefused as refusal:
                     built.refuse(raw, refusal)
                     continue
                 if plain:
                     built.plain_calls.append(self._admit_plain_call(stx, block.time, len(built.outcomes)))
                     built.outcomes.append(None)  # its receipt comes when the waiting calls run
+                    if len(built.plain_calls) == PLAIN_CALLS_PER_RUN:
+                        self._run_plain_calls(built)
                 else:
                     self._log(built, stx, self._apply_transaction(stx, block.height, block.time, built.tree.size))
             self._run_plain_calls(built)
@@ -352,6 +366,19 @@ class Ledger:
             })
         outcomes = cast("list[TxReceipt | TransactionRefused]", built.outcomes)
         return BlockResult(built.receipts, built.refused, head, outcomes, built.leaves, built.subtrees)
+
+    def _verify_ahead(self, decoded: list[SignedTransaction | None]) -> list[Callable[[], bool] | None]:
+        """For each transaction, how to get the verdict on its signature from the verifier
+        (None: the ante checks verify it themselves). Worth it from a few transactions on."""
+        known = [(i, stx) for i, stx in enumerate(decoded) if stx is not None]
+        if self.verifier is None or len(known) < VERIFY_AHEAD_FROM:
+            return [None] * len(decoded)
+        verdicts = self.verifier.verify_ahead([(stx.tx.public_key, stx.tx.signing_bytes(), stx.signature)
+                                               for _, stx in known])
+        asks: list[Callable[[], bool] | None] = [None] * len(decoded)
+        for number, (i, _) in enumerate(known):
+            asks[i] = partial(verdicts.__getitem__, number)
+        return asks
 
     def _log(self, built: BlockInProgress, stx: SignedTransaction, receipt: TxReceipt, position: int | None = None) -> None:
         """Append ``receipt`` to the log: its leaf, the subtrees it completes, its transaction's

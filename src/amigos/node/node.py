@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from .. import codec
 from ..crypto.keys import SEED_SIZE, Account, parse_address
+from ..crypto.verifier import SignatureVerifier
 from ..errors import TransactionError, UsageError
 from ..jsonvalue import to_json
 from ..ledger.block import (
@@ -179,7 +180,7 @@ class Node:
         except UsageError:
             self.runtime.close()
             raise
-        self.ledger = Ledger(self.runtime, self.chain_id, self.key, genesis=self.genesis)
+        self.ledger = Ledger(self.runtime, self.chain_id, self.key, genesis=self.genesis, verifier=SignatureVerifier())
         self.proofs = LogProofs(self._stored_subtree)
         """Inclusion and consistency proofs of committed trees (from any thread)."""
         tree = self.ledger.tree()
@@ -230,6 +231,8 @@ class Node:
         self._wake_watchers()
         self.sequencer.stop()
         self.webhooks.stop()
+        if self.ledger.verifier is not None:
+            self.ledger.verifier.close()
         self.runtime.close()
 
     def __enter__(self) -> Node:
