@@ -216,3 +216,18 @@ def test_proofs_over_a_reopened_long_log_read_log_n_entries(tmp_path: pytest.Tem
     with pytest.raises(amigos.errors.ProofError):
         ledger.consistency_proof(5, 4)
     runtime.close()
+
+
+def test_hash_writes_hashes_the_codec_encoding_of_each_change_in_key_order() -> None:
+    import hashlib
+    import random
+
+    from amigos import codec
+    from amigos.ledger.block import hash_writes
+
+    rng = random.Random(7)
+    for _ in range(200):
+        writes = {rng.randbytes(rng.choice([0, 1, 5, 127, 128, 300])): rng.choice([None, b"", rng.randbytes(rng.choice([1, 127, 128, 20_000]))])
+                  for _ in range(rng.randrange(0, 6))}
+        expected = hashlib.sha256(b"".join(codec.encode([k, writes[k]]) for k in sorted(writes))).digest()
+        assert hash_writes(writes) == expected

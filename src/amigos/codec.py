@@ -123,24 +123,28 @@ MAX_ENCODED = 1 << 30
 
 
 def _encode_into(v: Any, out: bytearray, ext: Extensions | None, depth: int, room: int) -> None:
+    # Lengths under 128 (nearly all) are one varint byte: looked up rather than computed.
     t = type(v)
-    if t is int:
-        b = v.to_bytes((v.bit_length() + 8) // 8, "big", signed=True)
-        out.append(INT)
-        out += encode_varint(len(b))
-        out += b
-    elif t is str:
+    if t is str:
         b = v.encode("utf-8", "surrogatepass")
+        n = len(b)
         out.append(STR)
-        out += encode_varint(len(b))
+        out += _SMALL_VARINT[n] if n < 128 else encode_varint(n)
+        out += b
+    elif t is int:
+        b = v.to_bytes((v.bit_length() + 8) // 8, "big", signed=True)
+        n = len(b)
+        out.append(INT)
+        out += _SMALL_VARINT[n] if n < 128 else encode_varint(n)
         out += b
     elif v is None:
         out.append(NONE)
     elif t is bool:
         out.append(TRUE if v else FALSE)
     elif t is bytes:
+        n = len(v)
         out.append(BYTES)
-        out += encode_varint(len(v))
+        out += _SMALL_VARINT[n] if n < 128 else encode_varint(n)
         out += v
     elif t is list or t is tuple:
         _check_room(out, depth, room)

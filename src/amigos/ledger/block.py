@@ -605,12 +605,20 @@ def head_key(height: int) -> bytes:
 
 
 def hash_writes(writes: dict[bytes, bytes | None]) -> bytes:
-    """SHA-256 over the state changes in key order: key, then value (or a deletion mark)."""
+    """SHA-256 over the state changes in key order: ``codec.encode([key, value])`` of each (the
+    value None for a deletion), written out here because every receipt hashes its writes."""
     digest = hashlib.sha256()
     for key in sorted(writes):
         value = writes[key]
-        digest.update(codec.encode([key, value]))
+        digest.update(b"%b%b%b%b" % (_PAIR_OF_BYTES, codec.encode_varint(len(key)), key,
+                                     _NONE if value is None else _BYTES + codec.encode_varint(len(value)) + value))
     return digest.digest()
+
+
+_PAIR_OF_BYTES = bytes((codec.LIST, 2, codec.BYTES))
+"""How ``codec.encode([key, value])`` starts: a list of two, its first item bytes."""
+_NONE = bytes((codec.NONE,))
+_BYTES = bytes((codec.BYTES,))
 
 
 def encode_receipt(receipt: TxReceipt, stx: SignedTransaction) -> bytes:
