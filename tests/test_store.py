@@ -395,3 +395,32 @@ def test_two_postgres_stores_see_each_others_commits(pg_db: str):
     finally:
         a.close()
         b.close()
+
+
+def test_scans_see_fresh_keys_whether_or_not_they_fold_them_in(tmp_path) -> None:
+    """SQLite keeps the newest logged keys apart from the sorted ones and folds them in only
+    when a scan's range holds one (or there are many): scans of ranges nobody wrote lately, of
+    ranges somebody just did, and of everything agree with a dict all along."""
+    from amigos.store.sqlite import FRESH_KEYS, SQLiteStore
+
+    rng = random.Random(11)
+    store = SQLiteStore(tmp_path / "state.db")
+    model: dict[bytes, bytes] = {}
+    for step in range(60):
+        writes: dict[bytes, bytes | None] = {b"m/%06d" % rng.randrange(10**6): b"v%d" % step for _ in range(200)}
+        if step % 7 == 3:
+            writes[b"q/%03d" % rng.randrange(50)] = None if step % 2 else b"queued"
+        store.apply(writes)
+        for key, value in writes.items():
+            if value is None:
+                model.pop(key, None)
+            else:
+                model[key] = value
+        scans = [(b"q/", 1), (b"q/", None), (b"m/x", 3), (b"n/", None)] + ([(b"m/0", 3)] if step % 10 == 9 else [])
+        for prefix, limit in scans:
+            assert store.scan(prefix, None, limit) == _model_scan(model, prefix, None, limit), (step, prefix)
+        if step == 30:
+            assert store._fresh_keys, "the scans above should have left fresh keys unfolded"
+            assert len(store._fresh_keys) <= max(FRESH_KEYS, len(store._recent_keys) // 8)
+    assert store.scan(b"") == sorted(model.items())
+    store.close()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import Callable
 
@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS log (
 UPSERT = "INSERT INTO state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 
 Row = tuple[bytes, bytes]
+FRESH_KEYS = 4096
+"""New logged keys kept apart from the long sorted list, at least (see _sorted_recent_keys)."""
 
 
 class SQLiteStore:
@@ -72,7 +74,9 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._recent: dict[bytes, bytes | None] = {}
         self._recent_keys: list[bytes] = []
-        """The keys of ``_recent`` in order, once ``_new_keys`` is folded in (scans need it)."""
+        """Keys of ``_recent`` in order (scans need it); the newest are in ``_fresh_keys``, and
+        the very newest, not sorted yet, in ``_new_keys``."""
+        self._fresh_keys: list[bytes] = []
         self._new_keys: list[bytes] = []
         self._log_rows = 0
         self._log_bytes = 0
@@ -99,7 +103,7 @@ class SQLiteStore:
         if limit == 0:
             return []
         with self._lock:
-            keys = self._sorted_recent_keys()
+            keys = self._sorted_recent_keys(low, high)
             first = bisect_left(keys, low)
             end = len(keys) if high is None else bisect_left(keys, high)
             if first == end:  # nothing logged in the range: the table alone answers
@@ -150,15 +154,25 @@ class SQLiteStore:
                 return out
             low = rows[-1][0] + b"\x00"
 
-    def _sorted_recent_keys(self) -> list[bytes]:
+    def _sorted_recent_keys(self, low: bytes, high: bytes | None) -> list[bytes]:
+        """The logged keys in order, complete at least from ``low`` to ``high``.
+
+        Merging every commit's new keys into one sorted list of up to MERGE_ROWS keys costs
+        milliseconds a block, for scans that mostly look where no recent commit wrote (the
+        ledger scans the unbonding queue every block). So new keys are sorted into a short
+        list of their own, and folded into the long one only when a scan's range holds one of
+        them or the short list grew to an eighth of the long one (each key is then moved a
+        bounded number of times)."""
         new = self._new_keys
-        if new:
-            if len(new) < 16:
-                for key in new:
-                    insort(self._recent_keys, key)
-            else:  # two sorted runs: Timsort merges them in linear time
-                self._recent_keys = sorted(self._recent_keys + sorted(new))
+        if new:  # two sorted runs: Timsort merges them in linear time
+            self._fresh_keys = sorted(self._fresh_keys + sorted(new))
             self._new_keys = []
+        fresh = self._fresh_keys
+        if fresh:
+            end = len(fresh) if high is None else bisect_left(fresh, high)
+            if bisect_left(fresh, low) < end or len(fresh) > max(FRESH_KEYS, len(self._recent_keys) // 8):
+                self._recent_keys = sorted(self._recent_keys + fresh)
+                self._fresh_keys = []
         return self._recent_keys
 
     # ------------------------------------------------------------ writes
@@ -197,6 +211,7 @@ class SQLiteStore:
         self.merges += 1
         self._recent = {}
         self._recent_keys = []
+        self._fresh_keys = []
         self._new_keys = []
         self._log_rows = 0
         self._log_bytes = 0
