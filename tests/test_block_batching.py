@@ -43,6 +43,12 @@ def pay(fail: bool = False) -> int:
     std.emit("paid", amount=std.received())
     return takings
 
+def spoil() -> None:
+    global takings
+    takings += 1000
+    visits["spoiled"] = 1
+    std.require(False, "and then it fails")
+
 def forget(who: str) -> None:
     del visits[who]
 
@@ -93,6 +99,8 @@ def blocks(chain: Chain) -> list[list[bytes]]:
     mixed = [
         chain.tx(ALICE, Call(SHOP, "visit", ("alice",))),
         chain.tx(BOB, Call(SHOP, "pay", kwargs={"fail": True})),                 # fails
+        chain.tx(BOB, Call(SHOP, "spoil")),                                     # changes things, then fails
+        chain.tx(BOB, Call(SHOP, "pay")),                                       # sees none of it
         chain.tx(PHONE, Call(SHOP, "visit", ("phone",)), account=ALICE),        # a session's call
         chain.tx(PHONE, Call(SHOP, "forget", ("nobody",)), account=ALICE),      # a session's call that fails
         chain.tx(ALICE, Call(SHOP, "visit", ("tight",)), gas=0),                # out of gas before it runs
@@ -146,9 +154,10 @@ def test_plain_calls_run_together_come_out_as_one_by_one(isolation: str, monkeyp
         outcomes = batched[1].outcomes
         # the block does what it says on the tin (so the comparison compares something)
         assert [getattr(o, "code", None) or ("ok" if o.ok else o.error.type) for o in outcomes] == [
-            "ok", "ServiceError", "ok", "ServiceError", "OutOfGas", "bad-nonce", "NotFound", "NotFound",
+            "ok", "ServiceError", "ServiceError", "ok", "ok", "ServiceError", "OutOfGas", "bad-nonce", "NotFound", "NotFound",
             "OutOfGas", "ok", "ok", "ok", "ServiceError", "ok", "ok", "session-revoked", "ok", "ok", "malformed"]
-        assert outcomes[10].results == [25] and outcomes[0].results == [1] and outcomes[17].results == [1]
+        assert outcomes[3].results == [0] and outcomes[0].results == [1]
+        assert outcomes[12].results == [25] and outcomes[19].results == [1]
     finally:
         together.ledger.runtime.close()
         alone.ledger.runtime.close()

@@ -100,3 +100,25 @@ def test_kill_9_under_load_loses_no_acknowledged_transaction(tmp_path: Path) -> 
     replay(ledger, fresh, NODE.public_key)
     assert fresh.tree().size == size
     assert fresh.runtime.state(PATH)["globals"] == ledger.runtime.state(PATH)["globals"]
+
+
+def test_a_batch_is_queued_as_one_and_split_only_at_the_block_limit() -> None:
+    """A client's batch goes into blocks whole and in order: the block interval is not waited
+    for (it is a minute here), a batch beyond max_block_transactions continues in the next
+    block, refusals at admission come back at once, and stopping commits everything queued."""
+    ledger = Ledger(amigos.LocalRuntime(clock=lambda: 1_700_000_000), CHAIN, NODE)
+    sequencer = Sequencer(ledger, block_interval=60, max_block_transactions=300)
+    sequencer.start()
+    try:
+        first = sequencer.submit_many([tx(OWNER, 1, Deploy(PATH, COUNTER))] +
+                                      [tx(OWNER, n, Call(PATH, "bump")) for n in range(2, 701)] +
+                                      [b"garbage", tx(OWNER, 701, Call(PATH, "bump"), chain="elsewhere")])
+        outcomes = [f.result(timeout=30) for f in first[:700]]
+        assert [o.receipt.results[0] for o in outcomes[1:]] == list(range(1, 700))  # type: ignore[union-attr]
+        assert [o.receipt.height for o in outcomes[::100]] == [1, 1, 1, 2, 2, 2, 3]  # type: ignore[union-attr]
+        assert [f.result(timeout=0).refused.code for f in first[700:]] == ["malformed", "wrong-chain"]  # type: ignore[union-attr]
+        last = sequencer.submit_many([tx(OWNER, n, Call(PATH, "bump")) for n in range(701, 1101)])
+    finally:
+        sequencer.stop()
+    assert [f.result(timeout=0).receipt.results[0] for f in last] == list(range(700, 1100))  # type: ignore[union-attr]
+    assert ledger.runtime.height == 5

@@ -24,7 +24,7 @@ import threading
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .. import codec
 from ..crypto.keys import SEED_SIZE, Account, parse_address
@@ -247,9 +247,13 @@ class Node:
         """Queue one signed transaction; see :meth:`Sequencer.submit`. With ``client_ip`` (the
         address it came from), a transaction of a session whose IP ranges do not hold it is
         refused (not-permitted) before it is queued."""
+        return self.submit_many([raw], client_ip)[0]
+
+    def submit_many(self, raws: Sequence[bytes], client_ip: str | None = None) -> list[Future[Outcome]]:
+        """:meth:`submit` for each of ``raws``, queued together (see :meth:`Sequencer.submit_many`)."""
         if client_ip is None or not self.policies.restricts_ips:
-            return self.sequencer.submit(raw)
-        return self.sequencer.submit(raw, check=lambda stx: self.policies.check_client(stx.tx, client_ip))
+            return self.sequencer.submit_many(raws)
+        return self.sequencer.submit_many(raws, check=lambda stx: self.policies.check_client(stx.tx, client_ip))
 
     def _committed(self, result: BlockResult) -> None:
         self.proofs.remember(result.subtrees)

@@ -35,6 +35,10 @@ DEFAULT_BLOCK_INTERVAL = 0.005
 that arrive while a block is applied and committed go into the next one anyway (64 concurrent
 clients make blocks of about 50 at 5 ms, against 64 at 20 ms but half the throughput)."""
 DEFAULT_MAX_BLOCK_TRANSACTIONS = 2000
+FULL_ENOUGH = 256
+"""Transactions a block may start with at once, without waiting the block interval for more:
+the wait is there to gather concurrent clients' transactions, which a batch this large does
+not need (a client's batch arrives as one)."""
 log = logging.getLogger(__name__)
 
 
@@ -58,9 +62,14 @@ class Sequencer:
         self.ledger = ledger
         self.block_interval = block_interval
         self.max_block_transactions = max_block_transactions
-        self._queue: queue.SimpleQueue[tuple[Admitted, Future[Outcome]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[tuple[Admitted, Future[Outcome]]] | None] = queue.SimpleQueue()
+        """Each item is what one submission brought: one transaction, or a client's batch."""
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._leftover: list[tuple[Admitted, Future[Outcome]]] = []
+        """The part of a submission that did not fit in the last block."""
+        self._stop_seen = False
+        """The sequencer took the stop mark off the queue: it commits what it holds, then ends."""
         self.blocks = 0
         """Blocks this sequencer committed."""
         self._listeners: list[Callable[[BlockResult], None]] = []
@@ -78,21 +87,30 @@ class Sequencer:
         block is durable, or at once if it is refused without reading state. ``check`` is a
         node's own policy, run on the decoded transaction before it is queued (it raises
         TransactionRefused)."""
-        future: Future[Outcome] = Future()
-        try:
-            stx = admit_statelessly(raw, self.ledger.chain_id)
-            if check is not None:
-                check(stx)
-        except TransactionRefused as refusal:
-            future.set_result(Outcome(None, refusal))
-            return future
+        return self.submit_many([raw], check)[0]
+
+    def submit_many(self, raws: Sequence[bytes],
+                    check: Callable[[SignedTransaction], None] | None = None) -> list[Future[Outcome]]:
+        """:meth:`submit` for each of ``raws``, queued together: they go into one block (or
+        consecutive ones) in this order."""
+        futures: list[Future[Outcome]] = []
+        admitted: list[tuple[Admitted, Future[Outcome]]] = []
+        for raw in raws:
+            future: Future[Outcome] = Future()
+            futures.append(future)
+            try:
+                stx = admit_statelessly(raw, self.ledger.chain_id)
+                if check is not None:
+                    check(stx)
+            except TransactionRefused as refusal:
+                future.set_result(Outcome(None, refusal))
+                continue
+            admitted.append((Admitted(stx), future))
         if self._stopping or self._thread is None:
             raise UsageError("the sequencer is not running")
-        self._queue.put((Admitted(stx), future))
-        return future
-
-    def submit_many(self, raws: Sequence[bytes]) -> list[Future[Outcome]]:
-        return [self.submit(raw) for raw in raws]
+        if admitted:
+            self._queue.put(admitted)
+        return futures
 
     # ------------------------------------------------------------ the sequencer thread
 
@@ -120,22 +138,34 @@ class Sequencer:
                 return
 
     def _next_batch(self) -> tuple[list[tuple[Admitted, Future[Outcome]]], bool]:
-        """Block for the first transaction, then gather more for up to block_interval."""
-        first = self._queue.get()
-        if first is None:
+        """The next block's transactions, and whether the sequencer stops after it: block for
+        the first submission, then gather more for up to block_interval (not at all once there
+        are FULL_ENOUGH), up to max_block_transactions; what is left of a submission beyond
+        that starts the next block."""
+        if self._leftover:  # it waited for its first block already
+            batch, self._leftover, deadline = self._leftover, [], 0.0
+        elif self._stop_seen:
             return [], True
-        batch = [first]
-        deadline = time.monotonic() + self.block_interval
-        while len(batch) < self.max_block_transactions:
+        else:
+            first = self._queue.get()
+            if first is None:
+                return [], True
+            batch, deadline = list(first), time.monotonic() + self.block_interval
+        while not self._stop_seen and len(batch) < self.max_block_transactions:
             remaining = deadline - time.monotonic()
             try:
-                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                if remaining > 0 and len(batch) < FULL_ENOUGH:
+                    item = self._queue.get(timeout=remaining)
+                else:
+                    item = self._queue.get_nowait()
             except queue.Empty:
                 break
             if item is None:
-                return batch, True
-            batch.append(item)
-        return batch, False
+                self._stop_seen = True
+            else:
+                batch.extend(item)
+        self._leftover = batch[self.max_block_transactions:]
+        return batch[:self.max_block_transactions], self._stop_seen and not self._leftover
 
     def _commit(self, batch: list[tuple[Admitted, Future[Outcome]]]) -> None:
         try:
