@@ -10,8 +10,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import amigos
 from amigos.crypto.keys import Account
+from amigos.errors import UsageError
 from amigos.ledger.block import Ledger, decode_leaf, replay
 from amigos.ledger.tx import Call, Deploy, SignedTransaction, Transaction, sign
 from amigos.node import Sequencer
@@ -122,3 +125,16 @@ def test_a_batch_is_queued_as_one_and_split_only_at_the_block_limit() -> None:
         sequencer.stop()
     assert [f.result(timeout=0).receipt.results[0] for f in last] == list(range(700, 1100))  # type: ignore[union-attr]
     assert ledger.runtime.height == 5
+
+
+def test_a_stopped_sequencer_still_answers_refusals_and_refuses_to_queue() -> None:
+    """A transaction refused at admission needs no sequencer: its refusal comes back even once
+    the sequencer stopped (as before batches were queued whole); only queueing is refused."""
+    ledger = Ledger(amigos.LocalRuntime(), CHAIN, NODE)
+    sequencer = Sequencer(ledger)
+    for raws in ([b"junk"], [b"junk", tx(OWNER, 1, Deploy(PATH, COUNTER), chain="other")]):
+        futures = sequencer.submit_many(raws)
+        assert [f.result(timeout=0).refused.code for f in futures] == ["malformed", "wrong-chain"][:len(raws)]  # type: ignore[union-attr]
+    assert sequencer.submit(b"junk").result(timeout=0).refused.code == "malformed"  # type: ignore[union-attr]
+    with pytest.raises(UsageError):
+        sequencer.submit_many([b"junk", tx(OWNER, 1, Deploy(PATH, COUNTER))])

@@ -106,9 +106,9 @@ class Sequencer:
                 future.set_result(Outcome(None, refusal))
                 continue
             admitted.append((Admitted(stx), future))
-        if self._stopping or self._thread is None:
-            raise UsageError("the sequencer is not running")
-        if admitted:
+        if admitted:  # a refusal needs no sequencer: it comes back even from a stopped one
+            if self._stopping or self._thread is None:
+                raise UsageError("the sequencer is not running")
             self._queue.put(admitted)
         return futures
 
