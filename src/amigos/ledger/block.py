@@ -199,6 +199,27 @@ def is_plain_call(tx: Transaction) -> bool:
     return len(messages) == 1 and type(messages[0]) is Call and messages[0].coins == 0
 
 
+def nonce_bump(tx: Transaction) -> dict[bytes, bytes | None]:
+    """The write that uses up ``tx``'s nonce: made first, and kept whatever its messages do."""
+    return {nonce_key(tx.account, tx.public_key): codec.encode(tx.nonce)}
+
+
+def no_gas_left() -> ExecutionError:
+    """The error of a message its transaction has no gas left for: it does not run."""
+    return execution_error("OutOfGas", "no gas left for this message")
+
+
+def receipt_of(stx: SignedTransaction, height: int, index: int, results: list[Any], error: ExecutionError | None,
+               failed: int | None, gas_used: int, events: list[dict[str, Any]],
+               writes: dict[bytes, bytes | None]) -> TxReceipt:
+    """The receipt of ``stx`` at log ``index``, whether its calls ran one by one or together:
+    ``writes`` are what its messages changed (none if one failed), hashed with its nonce bump;
+    the gas it used counts up to its limit."""
+    tx = stx.tx
+    return TxReceipt(stx.tx_hash, height, index, error is None, results, error, failed, min(gas_used, tx.gas_limit),
+                     events, hash_writes({**writes, **nonce_bump(tx)}))
+
+
 # ---------------------------------------------------------------- the ledger
 
 
@@ -424,7 +445,7 @@ class Ledger:
         """What :meth:`_apply_transaction` does before a plain call runs, its nonce bumped at once
         so that the next transaction of the key sees it; the call waits to run with others."""
         tx = stx.tx
-        self.runtime.view.apply({nonce_key(tx.account, tx.public_key): codec.encode(tx.nonce)})
+        self.runtime.view.apply(nonce_bump(tx))
         signer = accounts.identify_signer(self.runtime.view, tx.account, tx.public_key, now)
         return PlainCall(stx, position, intrinsic_gas(stx), signer.session)
 
@@ -445,26 +466,22 @@ class Ledger:
         runnable = [p for p in waiting if p.budget > 0]
         ran = iter(self.runtime.run_in_block([p.runtime_call() for p in runnable]))
         for plain in waiting:
-            tx = plain.stx.tx
             outcome = next(ran) if plain.budget > 0 else None
             if outcome is None or not outcome.ok:
-                error = outcome.error if outcome is not None else execution_error("OutOfGas", "no gas left for this message")
+                error = outcome.error if outcome is not None else no_gas_left()
                 used = outcome.gas_used if outcome is not None else 0
-                receipt = TxReceipt(plain.stx.tx_hash, built.height, built.tree.size, False, [], error, 0,
-                                    min(plain.intrinsic_gas + used, tx.gas_limit), [],
-                                    hash_writes({nonce_key(tx.account, tx.public_key): codec.encode(tx.nonce)}))
+                receipt = receipt_of(plain.stx, built.height, built.tree.size, [], error, 0,
+                                     plain.intrinsic_gas + used, [], {})
                 self._log(built, plain.stx, receipt, plain.position)
                 continue
             writes = dict(outcome.writes)
             if plain.session is not None:
                 view.savepoint()
-                accounts.record_session_use(view, tx.account, plain.session, 0, built.time)
+                accounts.record_session_use(view, plain.stx.tx.account, plain.session, 0, built.time)
                 writes.update(view.changes_since_savepoint())
                 view.release_savepoint()
-            writes[nonce_key(tx.account, tx.public_key)] = codec.encode(tx.nonce)
-            receipt = TxReceipt(plain.stx.tx_hash, built.height, built.tree.size, True, [outcome.result], None, None,
-                                min(plain.intrinsic_gas + outcome.gas_used, tx.gas_limit),
-                                [e.to_dict() for e in outcome.events], hash_writes(writes))
+            receipt = receipt_of(plain.stx, built.height, built.tree.size, [outcome.result], None, None,
+                                 plain.intrinsic_gas + outcome.gas_used, [e.to_dict() for e in outcome.events], writes)
             self._log(built, plain.stx, receipt, plain.position)
 
     def _apply_transaction(self, stx: SignedTransaction, height: int, now: int, index: int) -> TxReceipt:
@@ -473,7 +490,7 @@ class Ledger:
         spent on them."""
         tx = stx.tx
         view = self.runtime.view
-        view.apply({nonce_key(tx.account, tx.public_key): codec.encode(tx.nonce)})
+        view.apply(nonce_bump(tx))
         gas_used = intrinsic_gas(stx)
         view.savepoint()
         signer = accounts.identify_signer(view, tx.account, tx.public_key, now)
@@ -499,15 +516,13 @@ class Ledger:
             results, events, writes = [], [], {}
         else:
             view.release_savepoint()
-        writes[nonce_key(tx.account, tx.public_key)] = codec.encode(tx.nonce)
-        return TxReceipt(stx.tx_hash, height, index, error is None, results, error, failed,
-                         min(gas_used, tx.gas_limit), events, hash_writes(writes))
+        return receipt_of(stx, height, index, results, error, failed, gas_used, events, writes)
 
     def _run_message(self, account: str, message: Message, budget: int,
                      now: int) -> tuple[Any, int, list[dict[str, Any]], ExecutionError | None]:
         rt = self.runtime
         if budget <= 0:
-            return None, 0, [], execution_error("OutOfGas", "no gas left for this message")
+            return None, 0, [], no_gas_left()
         if isinstance(message, Call):
             receipt = rt.call(message.path, message.function, *message.args, signer=account, gas=budget,
                               kwargs=dict(message.kwargs), coins=message.coins)
