@@ -500,14 +500,8 @@ class LocalRuntime:
             jobs = [call_job(c.path, c.function, c.args, c.kwargs, context, check_gas(c.gas, DEFAULT_GAS), False)
                     for c, context in zip(calls, contexts)]
             return self.pool.run(jobs, self.view.apply, keep_writes=True)
-        outcomes = []
-        for c, context in zip(calls, contexts):
-            outcome = self.machine.execute(c.path, c.function, tuple(c.args), c.kwargs or {}, context=context,
-                                           gas_limit=check_gas(c.gas, DEFAULT_GAS))
-            if outcome.ok:
-                self.view.apply(outcome.writes)
-            outcomes.append(outcome)
-        return outcomes
+        return [self._run_here(c.path, c.function, c.args, c.kwargs, context, check_gas(c.gas, DEFAULT_GAS))
+                for c, context in zip(calls, contexts)]
 
     def _execute(self, path: str, function: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
                  signer: str, gas_limit: int, block: Context, coins: int = 0) -> Receipt:
@@ -518,12 +512,19 @@ class LocalRuntime:
         if self.pool is not None:  # applied as they arrive, known as the worker's own: its caches stay warm
             outcome = self.pool.run([call_job(path, function, args, kwargs, context, gas_limit, False)], self.view.apply)[0]
         else:
-            outcome = self.machine.execute(path, function, args, kwargs or {}, context=context, gas_limit=gas_limit)
-            if outcome.ok:
-                self.view.apply(outcome.writes)
+            outcome = self._run_here(path, function, args, kwargs, context, gas_limit)
         if not outcome.ok and paid_in:
             self.view.apply(paid_in)  # the coins go back
         return Receipt(outcome.ok, outcome.result, outcome.error, outcome.gas_used, outcome.events, block.height)
+
+    def _run_here(self, path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
+                  context: Context, gas_limit: int) -> Outcome:
+        """Run one call in this process; a successful one's writes are applied before the next
+        call runs."""
+        outcome = self.machine.execute(path, function, tuple(args), kwargs or {}, context=context, gas_limit=gas_limit)
+        if outcome.ok:
+            self.view.apply(outcome.writes)
+        return outcome
 
     def _pay_in(self, signer: str, path: str, coins: int) -> dict[bytes, bytes | None] | ExecutionError:
         """Move the coins a call carries to the service before it runs; return what the two
