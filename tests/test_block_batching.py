@@ -192,3 +192,61 @@ def test_decoding_first_refuses_garbage_as_the_ante_checks_do() -> None:
     chain = Chain("none")
     good = chain.tx(ALICE, Call(SHOP, "visit", ("x",)))
     assert block_module.decode_item(good)[1] == decode_signed(good)
+
+
+FAULTY = '''count = 0
+
+def bump() -> int:
+    global count
+    count += 1
+    return count
+
+def crash_worker() -> int:
+    return 0
+
+def send_bad_writes() -> int:
+    return 0
+'''
+FAULTY_PATH = "hub.amigos.dev/shop/faulty"
+
+
+def apply_long_block(together: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Chain, list[Any]]:
+    """Blocks of more than PLAIN_CALLS_PER_RUN plain calls (some by a session), among them
+    calls that kill their worker or make it send malformed writes, with account actions
+    between them, under process isolation with the test-only faulty worker."""
+    import amigos.runtime as runtime_module
+    from amigos.vm.pool import WorkerPool
+
+    with monkeypatch.context() as patch:
+        if not together:
+            patch.setattr(block_module, "is_plain_call", lambda tx: False)
+        patch.setattr(runtime_module, "WorkerPool",
+                      lambda view: WorkerPool(view, worker_module="faulty_worker", namespaces=False))
+        chain = Chain("process")
+        setup = setup_block(chain) + [chain.tx(BOB, Deploy(FAULTY_PATH, FAULTY))]
+        long = []
+        for i in range(2 * block_module.PLAIN_CALLS_PER_RUN + 20):
+            name = {10: "crash_worker", 70: "send_bad_writes"}.get(i, "bump")  # each in its own run of calls
+            if i % 7 == 0:
+                long.append(chain.tx(PHONE, Call(FAULTY_PATH, name), account=ALICE))
+            else:
+                long.append(chain.tx([ALICE, BOB][i % 2], Call(FAULTY_PATH, name)))
+            if i % 50 == 49:
+                long.append(chain.tx(ALICE, act("send", to=BOB.address, amount=1)))
+        results = [chain.ledger.apply_block(txs) for txs in (setup, long)]
+    return chain, results
+
+
+def test_workers_dying_among_many_plain_calls_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    together, batched = apply_long_block(True, monkeypatch)
+    alone, single = apply_long_block(False, monkeypatch)
+    try:
+        assert [summary(r) for r in batched] == [summary(r) for r in single]
+        assert together.ledger.runtime.state_items() == alone.ledger.runtime.state_items()
+        errors = [None if o.ok else o.error.type for o in batched[1].outcomes]
+        assert [i for i, e in enumerate(errors) if e is not None] == [10, 71]  # the first send shifts the second
+        assert set(errors) == {None, "WorkerCrashed"}
+        assert batched[1].outcomes[-1].results == [2 * block_module.PLAIN_CALLS_PER_RUN + 20 - 2]
+    finally:
+        together.ledger.runtime.close()
+        alone.ledger.runtime.close()
