@@ -120,6 +120,25 @@ def test_a_crashing_call_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
         assert rt.call(PATH, "bump", signer="bob").result == 5
 
 
+@pytest.mark.parametrize("name", ["crash_worker", "send_bad_writes"])
+def test_a_call_that_kills_its_worker_mid_batch_costs_two_workers(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """The calls a dead worker finished but had not sent yet run again one at a time until
+    the one that kills a worker alone is found: a block's calls run together must not start a
+    worker again for each of them (each start costs a quarter of a second and more)."""
+    rt = pool_runtime(monkeypatch, worker_module="faulty_worker", namespaces=False)
+    with rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        assert rt.pool is not None
+        before = rt.pool.started
+        names = ["bump"] + ["get"] * 63  # get reads nothing new: the worker sends no outcome before half the batch
+        names[25] = name  # so 24 finished calls are lost with the worker
+        receipts = rt.call_many([amigos.Call(PATH, n, signer="bob") for n in names])
+        assert [i for i, r in enumerate(receipts) if not r.ok] == [25]
+        assert receipts[25].error.type == "WorkerCrashed"
+        assert [r.result for r in receipts if r.ok] == [1] * 63
+        assert rt.pool.started - before <= 2, f"{rt.pool.started - before} workers started for one bad call"
+
+
 def _amount(n: int) -> str:
     from amigos import codec
 

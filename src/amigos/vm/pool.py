@@ -37,6 +37,7 @@ from .gas import Halt, OutOfGasHalt
 from .keys import BALANCE_PREFIX, MAX_AMOUNT
 from .machine import Context, Event, Outcome, copy_plain
 from .service import CompiledService
+from .worker import FLUSH_MIN
 
 Job = list[Any]
 Writes = dict[bytes, bytes | None]
@@ -223,9 +224,10 @@ class WorkerPool:
 
     def _run(self, jobs: list[Job], apply: Apply, build: Build, keep_writes: bool) -> list[Any]:
         outcomes: list[Any] = []
-        alone = False
+        alone = 0  # calls still to run one at a time: those a worker that died in a batch may have died of
         while len(outcomes) < len(jobs):
-            batch = jobs[len(outcomes):len(outcomes) + 1] if alone else jobs[len(outcomes):]
+            start = len(outcomes)
+            batch = jobs[start:start + 1] if alone else jobs[start:]
             worker = self._acquire()
             try:
                 self._run_batch(worker, batch, outcomes, apply, build, keep_writes)
@@ -233,9 +235,11 @@ class WorkerPool:
                 self.producer = None
                 if alone:  # it died running this call by itself: the call is the cause
                     outcomes.append(crash_outcome(death, build))
-                alone = not alone
+                    alone = 0
+                else:
+                    alone = suspects(len(batch) - (len(outcomes) - start))
                 continue
-            alone = False
+            alone = max(alone - 1, 0)
             self._release(worker)
         return outcomes
 
@@ -370,6 +374,15 @@ def crash_outcome(death: WorkerDied, build: Build) -> Any:
     else:
         error = execution_error("WorkerCrashed", f"the worker running this call died ({death})")
     return build(False, None, error, 0, [])
+
+
+def suspects(unanswered: int) -> int:
+    """How many of the ``unanswered`` calls of a batch whose worker died must run alone to
+    find the one it died of. The worker lost the outcomes it had not sent, and it sends them
+    once as many wait as calls remain (:func:`amigos.vm.worker.flush_due`): so at most about
+    half of them were finished and lost, and the cause is the call after those. Were each
+    call tried again in a batch, a worker would start again for every lost outcome."""
+    return min(unanswered, max(FLUSH_MIN, (unanswered + 1) // 2))
 
 
 def take_finished(worker: Worker, message: list[Any], outcomes: list[Any], expected: int, apply: Apply,
