@@ -130,3 +130,18 @@ def test_a_ledger_with_a_verifier_refuses_what_one_without_does(verifier: Signat
         results.append(([r.code for _, r in result.refused], result.head, result.leaves))
     assert results[0] == results[1]
     assert results[0][0] == ["bad-signature"] + ["bad-nonce"] * 21  # the nonces after the forged one skip one
+
+
+def test_a_helper_that_stops_answering_is_given_up(verifier: SignatureVerifier, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live helper that hangs (stopped here with SIGSTOP) costs the timeout, not the node."""
+    import amigos.crypto.verifier as verifier_module
+
+    monkeypatch.setattr(verifier_module, "ANSWER_TIMEOUT", 0.5)
+    batch = signed(300)
+    bad = forgeries(batch)
+    warm = verifier.verify_ahead(signed(8))
+    assert warm[7] and warm.process is not None
+    os.kill(warm.process.pid, signal.SIGSTOP)
+    verdicts = verifier.verify_ahead(batch)
+    assert {i for i in range(len(batch)) if not verdicts[i]} == bad
+    assert verifier.verify_ahead(signed(8))[7]  # and a fresh helper serves the next batch

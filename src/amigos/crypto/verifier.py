@@ -22,6 +22,7 @@ verdicts are the same either way, only slower.
 from __future__ import annotations
 
 import os
+import select
 import struct
 import subprocess
 import sys
@@ -34,6 +35,9 @@ FIRST_ANSWER = 8
 """Verdicts in the helper's first answer to a batch: few, so the ledger can start soon."""
 ANSWER = 32
 """Verdicts in each further answer."""
+ANSWER_TIMEOUT = 10.0
+"""Seconds the helper may take to read a batch or send its next verdicts (a batch of 2,000
+takes a tenth of that); past them it counts as dead, and the rest is checked in-process."""
 _U32 = struct.Struct(">I")
 Signed = tuple[bytes, bytes, bytes]
 """``(public key, message, signature)``."""
@@ -109,10 +113,16 @@ class Verdicts:
             if len(public_key) != 32 or len(signature) != SIGNATURE_SIZE:  # a bad verdict either way
                 public_key, signature = bytes(32), bytes(SIGNATURE_SIZE)
             out += public_key + signature + _U32.pack(len(message)) + message
-        stdin = process.stdin
-        assert stdin is not None
-        stdin.write(out)
-        stdin.flush()
+        assert process.stdin is not None
+        fd = process.stdin.fileno()
+        os.set_blocking(fd, False)
+        view = memoryview(out)
+        while view:
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:  # the helper reads the batch whole before it checks any
+                if not select.select([], [fd], [], ANSWER_TIMEOUT)[1]:
+                    raise OSError("the signature verifier does not read") from None
 
     def __getitem__(self, index: int) -> bool:
         while index >= len(self.known):
@@ -127,10 +137,11 @@ class Verdicts:
         """Take the verdicts the helper has sent; False once there is no helper to ask."""
         if self.process is None:
             return False
-        stdout = self.process.stdout
-        assert stdout is not None
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()  # read raw: a buffer would hide what select sees
         try:
-            chunk = stdout.read1(len(self.batch) - len(self.known))  # type: ignore[attr-defined]
+            ready = select.select([fd], [], [], ANSWER_TIMEOUT)[0]
+            chunk = os.read(fd, len(self.batch) - len(self.known)) if ready else b""
         except (OSError, ValueError):
             chunk = b""
         if not chunk or any(byte > 1 for byte in chunk):
