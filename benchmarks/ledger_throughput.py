@@ -5,7 +5,7 @@ Ed25519 verification on one core, measured in the same run.
 
 Pre-signs N transfers of hub/token.py from 50 accounts, submits them all to a running
 Sequencer (blocks of up to 500, committed durably to SQLite in HOME, a temporary folder by
-default), waits for every receipt and prints transactions/s, blocks, and the ratio against
+default; signatures checked ahead by the node's verifier process), waits for every receipt and prints transactions/s, blocks, and the ratio against
 PyNaCl signature verifications/s (issue 4's target for batches over HTTP: >= 0.5).
 """
 
@@ -24,6 +24,7 @@ import nacl.signing  # noqa: E402
 
 import amigos  # noqa: E402
 from amigos.crypto.keys import Account  # noqa: E402
+from amigos.crypto.verifier import SignatureVerifier  # noqa: E402
 from amigos.ledger.block import Ledger  # noqa: E402
 from amigos.ledger.tx import Call, Deploy, Transaction, sign  # noqa: E402
 from amigos.node import Sequencer  # noqa: E402
@@ -53,7 +54,8 @@ def main() -> None:
     node = Account.from_seed(bytes([9]) * 32)
     owner = Account.from_seed(bytes([1]) * 32)
     token = f"hub.amigos.dev/{owner.address}/token"
-    ledger = Ledger(amigos.LocalRuntime(home, isolation=args.isolation), CHAIN, node)
+    verifier = SignatureVerifier()  # as a node has
+    ledger = Ledger(amigos.LocalRuntime(home, isolation=args.isolation), CHAIN, node, verifier=verifier)
     sequencer = Sequencer(ledger, block_interval=0.05, max_block_transactions=500)
     sequencer.start()
 
@@ -76,6 +78,7 @@ def main() -> None:
     outcomes = [f.result() for f in futures]
     elapsed = time.perf_counter() - start
     sequencer.stop()
+    verifier.close()
     failed = [o for o in outcomes if o.receipt is None or not o.receipt.ok]
     assert not failed, failed[0]
     rate = args.transfers / elapsed
