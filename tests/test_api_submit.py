@@ -215,6 +215,12 @@ async def test_other_methods_and_paths_still_go_to_the_router(node: Node) -> Non
     assert problem(await answer(app, b'{"tx": "00"}', path="/v1/transaction"))[:2] == (404, "not-found")
 
 
+def sequence_with(monkeypatch: pytest.MonkeyPatch, node: Node, future: Callable[[], Future[Outcome]]) -> None:
+    """Make the node hand out ``future()`` for each transaction submitted to it."""
+    monkeypatch.setattr(node, "submit", lambda raw, client=None: future())
+    monkeypatch.setattr(node, "submit_many", lambda raws, client=None: [future() for _ in raws])
+
+
 @pytest.mark.parametrize("fault, status, code, raised", [
     (StoreError("the disk is full"), 503, "unavailable", None),
     (RuntimeError("a bug"), 500, "internal-error", "RuntimeError"),
@@ -224,25 +230,29 @@ async def test_a_node_that_fails_gets_the_answer_of_the_routed_way(node: Node, m
                                                                    raised: str | None) -> None:
     """An error the handler does not translate itself goes through the application's exception
     handlers either way; a bug answers 500 and still reaches the server, which logs it."""
-    def failing(raw: bytes, client: str | None = None) -> Future[Outcome]:
+    def failing() -> Future[Outcome]:
         raise fault
 
-    monkeypatch.setattr(node, "submit", failing)
+    sequence_with(monkeypatch, node, failing)
     app = create_app(node)
-    fast, slow = await answer(app, b'{"tx": "00"}'), await answer(routed(app), b'{"tx": "00"}')
-    assert fast == slow and problem(fast)[:2] == (status, code) and fast[3] == raised
+    for body in (b'{"tx": "00"}', b'{"txs": ["00", "0602"]}'):
+        fast, slow = await answer(app, body), await answer(routed(app), body)
+        assert fast == slow and problem(fast)[:2] == (status, code) and fast[3] == raised
 
 
 async def test_a_block_that_fails_or_never_comes_gets_the_answer_of_the_routed_way(
         node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
-    lost: Future[Outcome] = Future()
-    lost.set_exception(StoreError("the disk is full"))
-    monkeypatch.setattr(node, "submit", lambda raw, client=None: lost)
+    def lost() -> Future[Outcome]:
+        future: Future[Outcome] = Future()
+        future.set_exception(StoreError("the disk is full"))
+        return future
+
+    sequence_with(monkeypatch, node, lost)
     app = create_app(node)
     fast, slow = await answer(app, b'{"tx": "00"}'), await answer(routed(app), b'{"tx": "00"}')
     assert fast == slow and problem(fast) == (503, "unavailable", "the block could not be committed: the disk is full")
 
-    monkeypatch.setattr(node, "submit", lambda raw, client=None: Future())  # the sequencer never answers
+    sequence_with(monkeypatch, node, Future)  # the sequencer never answers
     monkeypatch.setattr(app_module, "WAIT_SECONDS", 0.05)
     fast, slow = await answer(app, b'{"txs": ["00", "0602"]}'), await answer(routed(app), b'{"txs": ["00", "0602"]}')
     assert fast == slow and problem(fast)[:2] == (504, "timeout")

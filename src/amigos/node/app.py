@@ -274,12 +274,13 @@ class Api:
         try:
             # Admission decodes (the sequencer verifies signatures): one transaction is
             # quicker to admit here than to hand to a worker thread; a batch goes to one, so
-            # the event loop serves other clients in the meantime.
+            # the event loop serves other clients in the meantime, and is queued as one (one
+            # block, in order).
             client = client_host(request)
             if single:
                 futures = [self.node.submit(raws[0], client)]
             else:
-                futures = await run_in_threadpool(lambda: [self.node.submit(raw, client) for raw in raws])
+                futures = await run_in_threadpool(self.node.submit_many, raws, client)
         except UsageError:
             raise Problem(503, "unavailable", "the node is not accepting transactions (stopping?)") from None
         if not wait:
