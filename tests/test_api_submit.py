@@ -12,7 +12,7 @@ import gc
 import hashlib
 import json
 from concurrent.futures import Future
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable
 
 import pytest
 from starlette.applications import Starlette
@@ -20,34 +20,18 @@ from starlette.applications import Starlette
 import amigos.node.app as app_module
 from amigos.crypto.keys import Account
 from amigos.errors import StoreError
-from amigos.ledger.tx import Call, Deploy
+from amigos.ledger.tx import Call
 from amigos.node import Node
 from amigos.node.app import MAX_BODY_BYTES, create_app
 from amigos.node.sequencer import Outcome
-from test_api import CHAIN, COUNTER, signed
+from test_api import ALICE, COUNTER_PATH, anyio_backend, node, signed  # noqa: F401 - the module's fixtures
 
 pytestmark = pytest.mark.anyio
 
-OWNER = Account.from_seed(bytes([61]) * 32)
 SENDER = Account.from_seed(bytes([62]) * 32)
-PATH = f"hub.amigos.dev/{OWNER.address}/counter"
 
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes, str | None]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    node = Node(tmp_path_factory.mktemp("node"), chain_id=CHAIN, isolation="none", block_interval=0.002).start()
-    outcome = node.submit(bytes.fromhex(signed(OWNER, 1, Deploy(PATH, COUNTER)))).result(timeout=10)
-    assert outcome.receipt is not None and outcome.receipt.ok
-    yield node
-    node.stop()
 
 
 def routed(app: Starlette) -> Asgi:
@@ -162,10 +146,10 @@ async def test_garbage_gets_the_answer_of_the_routed_way(node: Node, name: str, 
 
 
 REFUSED = [
-    (lambda: signed(SENDER, 90, Call(PATH, "get"), chain="other-chain"), 422, "wrong-chain"),
-    (lambda: signed(SENDER, 90, Call(PATH, "get"))[:-2] + "00", 422, "bad-signature"),
-    (lambda: signed(SENDER, 90, Call(PATH, "get"), gas=10), 422, "gas-out-of-bounds"),
-    (lambda: signed(OWNER, 1, Call(PATH, "get")), 409, "bad-nonce"),
+    (lambda: signed(SENDER, 90, Call(COUNTER_PATH, "get"), chain="other-chain"), 422, "wrong-chain"),
+    (lambda: signed(SENDER, 90, Call(COUNTER_PATH, "get"))[:-2] + "00", 422, "bad-signature"),
+    (lambda: signed(SENDER, 90, Call(COUNTER_PATH, "get"), gas=10), 422, "gas-out-of-bounds"),
+    (lambda: signed(ALICE, 1, Call(COUNTER_PATH, "get")), 409, "bad-nonce"),
 ]
 
 
@@ -187,7 +171,7 @@ async def test_receipts_read_as_the_routed_ones(node: Node) -> None:
     for query, batch in (("", False), ("since=1", False), ("", True), ("wait=false", False), ("wait=0", True)):
         answers = []
         for way in (app, routed(app)):
-            txs = [signed(SENDER, next(nonce), Call(PATH, "increment", (1,))) for _ in range(3 if batch else 1)]
+            txs = [signed(SENDER, next(nonce), Call(COUNTER_PATH, "increment", (1,))) for _ in range(3 if batch else 1)]
             answers.append(await answer(way, j({"txs": txs} if batch else {"tx": txs[0]}), query=query))
         (status, headers, body, raised), (status2, headers2, body2, raised2) = answers
         assert (status, raised) == (status2, raised2) and status in (200, 202)
@@ -299,9 +283,9 @@ async def test_a_receipt_leaves_no_reference_cycle(node: Node) -> None:
     gc.disable()
     try:
         for nonce in range(1, 6):
-            status, _, body, _ = await answer(app, j({"tx": signed(account, nonce, Call(PATH, "increment", (1,)))}))
+            status, _, body, _ = await answer(app, j({"tx": signed(account, nonce, Call(COUNTER_PATH, "increment", (1,)))}))
             assert status == 200, body
-        batch = [signed(account, nonce, Call(PATH, "increment", (1,))) for nonce in (6, 7)]
+        batch = [signed(account, nonce, Call(COUNTER_PATH, "increment", (1,))) for nonce in (6, 7)]
         status, _, body, _ = await answer(app, j({"txs": batch}))
         assert status == 200, body
         gc.set_debug(gc.DEBUG_SAVEALL)
