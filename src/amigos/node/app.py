@@ -93,9 +93,14 @@ def bad(detail: str) -> Problem:
     return Problem(400, "bad-request", detail)
 
 
+def query_param(request: Request, name: str) -> str | None:
+    """A query parameter, None if absent (an empty query string is not parsed at all)."""
+    return request.query_params.get(name) if request.scope["query_string"] else None
+
+
 def int_param(request: Request, name: str, default: int | None = None, *, low: int = 0,
               high: int = MAX_UINT64) -> int | None:
-    text = request.query_params.get(name)
+    text = query_param(request, name)
     if text is None:
         return default
     if not _INT.fullmatch(text) or not low <= int(text) <= high:
@@ -104,7 +109,7 @@ def int_param(request: Request, name: str, default: int | None = None, *, low: i
 
 
 def bool_param(request: Request, name: str, default: bool) -> bool:
-    text = request.query_params.get(name)
+    text = query_param(request, name)
     if text is None:
         return default
     if text not in ("true", "false", "1", "0"):
@@ -329,9 +334,9 @@ class Api:
                 entries.append({"refused": refusal_json(outcome.refused)})
         body: dict[str, Any] = entries[0] if single else {"outcomes": entries}
         if since is None:
-            return {**body, **self.with_head({}, head, None)}
+            return self.with_head(body, head, None)
         with self.node.reading():
-            return {**body, **self.with_head({}, head, since)}
+            return self.with_head(body, head, since)
 
     async def receipt(self, request: Request) -> Response:
         tx_hash = hex_param(request.path_params["tx_hash"], "tx_hash", 32)
