@@ -24,10 +24,14 @@ class WireError(ValueError):
     """JSON that is not the form this module reads (a malformed or hostile answer)."""
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""One encoder for every answer (``json.dumps`` with options makes a new one each call)."""
+
+
 def dump_json(value: Any) -> str:
     """Compact JSON that is always valid UTF-8 once encoded: service strings may hold lone
     surrogates, which only the escaped form (``\\ud800``) can carry."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = _COMPACT.encode(value)
     try:
         text.encode()
     except UnicodeEncodeError:
