@@ -98,6 +98,11 @@ def _apply_random(store: Store, model: dict[bytes, bytes], rng: random.Random, s
     for _ in range(rng.randrange(1, 8)):
         key = _random_key(rng)
         writes[key] = None if rng.random() < 0.3 else bytes([step % 256]) * rng.randrange(1, 4)
+    _apply_both(store, model, writes)
+
+
+def _apply_both(store: Store, model: dict[bytes, bytes], writes: dict[bytes, bytes | None]) -> None:
+    """Apply ``writes`` to the store and to the dict it is checked against."""
     store.apply(writes)
     for key, value in writes.items():
         if value is None:
@@ -410,12 +415,7 @@ def test_scans_see_fresh_keys_whether_or_not_they_fold_them_in(tmp_path) -> None
         writes: dict[bytes, bytes | None] = {b"m/%06d" % rng.randrange(10**6): b"v%d" % step for _ in range(200)}
         if step % 7 == 3:
             writes[b"q/%03d" % rng.randrange(50)] = None if step % 2 else b"queued"
-        store.apply(writes)
-        for key, value in writes.items():
-            if value is None:
-                model.pop(key, None)
-            else:
-                model[key] = value
+        _apply_both(store, model, writes)
         scans = [(b"q/", 1), (b"q/", None), (b"m/x", 3), (b"n/", None)] + ([(b"m/0", 3)] if step % 10 == 9 else [])
         for prefix, limit in scans:
             assert store.scan(prefix, None, limit) == _model_scan(model, prefix, None, limit), (step, prefix)
