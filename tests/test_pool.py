@@ -263,10 +263,28 @@ def test_caches_see_changes_made_by_other_workers() -> None:
         first = rt.pool.idle.pop()  # park it: the next calls start another worker
         assert rt.call(PATH, "bump", signer="bob").result == 2
         rt.deploy(PATH, COUNTER.replace("count += 1", "count += 10"), signer="alice")
-        rt.pool.idle.append(first)
-        rt.pool.idle.reverse()  # the parked worker, with its stale module, runs next
+        rt.pool.idle.append(first)  # the parked worker, with its stale module, runs next (the last idle one)
         assert rt.call(PATH, "bump", signer="bob").result == 12
         assert rt.query(PATH, "get") == 12
+
+
+def test_a_worker_that_fell_behind_the_change_log_drops_its_caches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The change log keeps about MAX_LOG keys: a parked worker that missed more than that is
+    told to drop every cache, and still sees the latest state."""
+    import amigos.vm.pool as pool_module
+
+    monkeypatch.setattr(pool_module, "MAX_LOG", 8)
+    with amigos.LocalRuntime(isolation="process") as rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        assert rt.call(PATH, "bump", signer="bob").result == 1
+        assert rt.pool is not None
+        first = rt.pool.idle.pop()
+        for expected in range(2, 12):  # another worker writes far more than 8 keys meanwhile
+            assert rt.call(PATH, "bump", signer="bob").result == expected
+        assert rt.pool.logged_keys <= 8 + 8 and rt.pool._changes_for(first) is None
+        rt.pool.idle.append(first)  # the next call takes it (the last idle worker)
+        assert rt.call(PATH, "bump", signer="bob").result == 12
+        assert rt.pool._changes_for(first) is not None  # it caught up
 
 
 def test_a_failed_block_drops_worker_caches() -> None:

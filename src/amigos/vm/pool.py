@@ -165,10 +165,13 @@ class WorkerPool:
         self.worker_module = worker_module
         self.size = max(1, size)
         self.idle: list[Worker] = []
-        self.log: list[tuple[bytes, Worker | None]] = []
-        """Keys changed and the worker whose outcome it was."""
+        self.log: list[tuple[Sequence[bytes], Worker | None]] = []
+        """The keys each write to the state changed, and the worker whose outcome it was: one
+        entry per write, not per key, as the parent writes for every message a worker sends."""
         self.log_start = 0
         """Change-log position of ``log[0]``; workers synced before it drop all caches."""
+        self.logged_keys = 0
+        """Keys in the log, which is kept to about MAX_LOG of them."""
         self.producer: Worker | None = None
         self.started = 0
         """Workers started over the pool's life (replacements included)."""
@@ -194,6 +197,7 @@ class WorkerPool:
         """State changed in a way the log did not see (a rolled-back block): all caches go."""
         self.log_start = self._log_end() + 1  # past every worker's position
         self.log.clear()
+        self.logged_keys = 0
 
     def close(self) -> None:
         for worker in self.idle:
@@ -312,10 +316,13 @@ class WorkerPool:
         if keys is None:
             self.forget()
             return
-        producer = self.producer
-        self.log.extend((key, producer) for key in keys)
-        if len(self.log) > MAX_LOG:
-            drop = len(self.log) - MAX_LOG // 2
+        self.log.append((keys, self.producer))
+        self.logged_keys += len(keys)
+        if self.logged_keys > MAX_LOG:
+            drop = 0
+            while self.logged_keys > MAX_LOG // 2:
+                self.logged_keys -= len(self.log[drop][0])
+                drop += 1
             del self.log[:drop]
             self.log_start += drop
 
@@ -325,7 +332,11 @@ class WorkerPool:
     def _changes_for(self, worker: Worker) -> list[str] | None:
         if worker.synced < self.log_start:
             return None
-        return [text(key) for key, producer in self.log[worker.synced - self.log_start:] if producer is not worker]
+        changed: list[str] = []
+        for keys, producer in self.log[worker.synced - self.log_start:]:
+            if producer is not worker:
+                changed += map(text, keys)
+        return changed
 
 
 def _key(worker: Worker, message: list[Any], index: int) -> bytes:
