@@ -24,7 +24,7 @@ import nacl.signing  # noqa: E402
 
 import amigos  # noqa: E402
 from amigos.crypto.keys import Account  # noqa: E402
-from amigos.crypto.verifier import SignatureVerifier  # noqa: E402
+from amigos.node.verifier import SignatureVerifier  # noqa: E402
 from amigos.ledger.block import Ledger  # noqa: E402
 from amigos.ledger.tx import Call, Deploy, Transaction, sign  # noqa: E402
 from amigos.node import Sequencer  # noqa: E402

@@ -12,7 +12,7 @@ import pytest
 
 import amigos
 from amigos.crypto.keys import Account
-from amigos.crypto.verifier import SignatureVerifier, read_batch
+from amigos.node.verifier import SignatureVerifier, read_batch
 from amigos.ledger.block import Ledger
 from amigos.ledger.tx import Call, Deploy, SignedTransaction, Transaction, sign
 
@@ -88,7 +88,7 @@ def test_the_helper_is_confined(verifier: SignatureVerifier) -> None:
 
 
 def test_the_helper_ends_on_a_truncated_batch() -> None:
-    process = subprocess.Popen([sys.executable, "-m", "amigos.crypto.verifier"], stdin=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "amigos.node.verifier"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert process.stdin is not None
     process.stdin.write(b"\x00\x00\x00\x05" + b"\x01" * 40)  # five signatures announced, half of one sent
@@ -134,7 +134,7 @@ def test_a_ledger_with_a_verifier_refuses_what_one_without_does(verifier: Signat
 
 def test_a_helper_that_stops_answering_is_given_up(verifier: SignatureVerifier, monkeypatch: pytest.MonkeyPatch) -> None:
     """A live helper that hangs (stopped here with SIGSTOP) costs the timeout, not the node."""
-    import amigos.crypto.verifier as verifier_module
+    import amigos.node.verifier as verifier_module
 
     monkeypatch.setattr(verifier_module, "ANSWER_TIMEOUT", 0.5)
     batch = signed(300)

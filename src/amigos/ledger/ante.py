@@ -114,7 +114,7 @@ def check_gas(stx: SignedTransaction, max_gas: int = MAX_TX_GAS) -> None:
 
 def check_signature(stx: SignedTransaction, verdict: bool | None = None) -> None:
     """The signature is the Ed25519 signature of the signing bytes by the named public key.
-    ``verdict`` is that check made beforehand (by :mod:`amigos.crypto.verifier`), if it was."""
+    ``verdict`` is that check made beforehand (by :mod:`amigos.node.verifier`), if it was."""
     if verdict is None:
         verdict = verify_signature(stx.tx.public_key, stx.tx.signing_bytes(), stx.signature)
     if not verdict:

@@ -28,11 +28,10 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Sequence, cast
+from typing import Any, Callable, Protocol, Sequence, cast
 
 from .. import accounts, codec
 from ..crypto.keys import Account, is_canonical_address, parse_address, verify_signature
-from ..crypto.verifier import SignatureVerifier
 from ..errors import DeployError, ExecutionError, ProofError, TransactionRefused, UsageError, execution_error
 from ..merkle import CompactTree, leaf_hash, node_hash, range_hash
 from ..merkle.proof import audit_path, subproof
@@ -220,6 +219,21 @@ def receipt_of(stx: SignedTransaction, height: int, index: int, results: list[An
                      events, hash_writes({**writes, **nonce_bump(tx)}))
 
 
+class Verdicts(Protocol):
+    def __getitem__(self, index: int) -> bool:
+        """Whether signature ``index`` of the batch is good (waiting for it if need be)."""
+        ...
+
+
+class SignatureChecker(Protocol):
+    """Checks a block's signatures ahead of the ante checks: a node's is
+    :class:`amigos.node.verifier.SignatureVerifier`, a helper process."""
+
+    def verify_ahead(self, batch: Sequence[tuple[bytes, bytes, bytes]]) -> Verdicts:
+        """Start checking ``(public key, message, signature)`` for each of ``batch``."""
+        ...
+
+
 # ---------------------------------------------------------------- the ledger
 
 
@@ -258,7 +272,7 @@ class Ledger:
     """
 
     def __init__(self, runtime: LocalRuntime, chain_id: str, node_key: Account | None,
-                 genesis: Genesis | None = None, verifier: SignatureVerifier | None = None) -> None:
+                 genesis: Genesis | None = None, verifier: SignatureChecker | None = None) -> None:
         if type(chain_id) is not str or not chain_id:
             raise UsageError("a chain id must be a non-empty str")
         self.runtime = runtime

@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 from .. import codec
 from ..crypto.keys import SEED_SIZE, Account, parse_address
-from ..crypto.verifier import SignatureVerifier
+from .verifier import SignatureVerifier
 from ..errors import TransactionError, UsageError
 from ..jsonvalue import to_json
 from ..ledger.block import (

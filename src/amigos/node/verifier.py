@@ -29,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from .keys import SIGNATURE_SIZE, verify_signature
+from ..crypto.keys import SIGNATURE_SIZE, verify_signature
 
 FIRST_ANSWER = 8
 """Verdicts in the helper's first answer to a batch: few, so the ledger can start soon."""
