@@ -21,7 +21,7 @@ from typing import Any
 
 from ..crypto.keys import address_bytes, parse_address
 from ..errors import AccountRuleBroken
-from .sessions import revoke_all
+from .sessions import DAY, revoke_all
 from .state import (
     View,
     account_event,
@@ -35,7 +35,6 @@ from .state import (
 )
 
 HOUR = 3600
-DAY = 24 * HOUR
 MIN_RECOVERY_TIMELOCK = 24 * HOUR
 DEFAULT_RECOVERY_TIMELOCK = 48 * HOUR
 MIN_TAKEOVER_TIMELOCK = 7 * DAY

@@ -3,8 +3,8 @@
 The master key grants a session to a device's key with a set of permissions, limits on the AMI
 it may move, an expiry, and optionally the services it may call and the client addresses it may
 come from. Every transaction a session key signs is checked against its session before any of
-its messages runs (:func:`check_session_may_sign`); what it spends is recorded in the same
-state transaction as the spending (:func:`record_spending`), so a failed transaction gives its
+its messages runs (:func:`amigos.accounts.check_may_sign`); what it spends is recorded in the
+same state transaction as the spending (:func:`record_use`), so a failed transaction gives its
 spending back.
 
 Limits, exactly:
@@ -53,7 +53,6 @@ MAX_SESSIONS = 64
 MAX_DEVICE_NAME = 64
 MAX_ALLOWED_SERVICES = 64
 MAX_IP_RANGES = 32
-
 
 
 @dataclass(frozen=True)

@@ -159,8 +159,8 @@ def ante_check(
     ``signature_verdict`` gives the result of a signature check started beforehand, when the
     rules reach it."""
     if not isinstance(stx, SignedTransaction):
-        stx = decode_signed(stx)
-    if not admitted:  # decode_signed checked the form
+        stx = decode_signed(stx)  # decoding strictly is the first rule
+    elif not admitted:
         check_well_formed(stx)
     tx = stx.tx
     check_chain_id(tx, chain_id)

@@ -36,7 +36,7 @@ from ..errors import DeployError, ExecutionError, ProofError, TransactionRefused
 from ..merkle import CompactTree, leaf_hash, node_hash, range_hash
 from ..merkle.proof import audit_path, subproof
 from ..runtime import Call as RuntimeCall
-from ..runtime import LocalRuntime
+from ..runtime import LocalRuntime, StateView
 from ..vm import bank
 from ..vm.gas import MAX_GAS
 from ..vm.keys import MAX_AMOUNT
@@ -263,6 +263,12 @@ class Genesis:
         return cls(dict(value["allocations"]))
 
 
+def logged_genesis(view: StateView) -> Genesis | None:
+    """The genesis the first block of the log in ``view`` applied (None before it)."""
+    stored = view.get(GENESIS_KEY)
+    return None if stored is None else Genesis.from_value(codec.decode(stored))
+
+
 class Ledger:
     """A chain of blocks over a :class:`~amigos.runtime.LocalRuntime`: the node's state machine.
 
@@ -281,8 +287,7 @@ class Ledger:
         has one); without it each is checked when its transaction's turn comes."""
         self.chain_id = chain_id
         self.node_key = node_key
-        stored = runtime.view.get(GENESIS_KEY)
-        self.genesis = Genesis.from_value(codec.decode(stored)) if stored is not None else genesis or Genesis()
+        self.genesis = logged_genesis(runtime.view) or genesis or Genesis()
 
     # ------------------------------------------------------------ reading
 

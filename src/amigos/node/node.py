@@ -31,14 +31,7 @@ from ..crypto.keys import SEED_SIZE, Account, parse_address
 from .verifier import SignatureVerifier
 from ..errors import TransactionError, UsageError
 from ..jsonvalue import to_json
-from ..ledger.block import (
-    GENESIS_KEY,
-    NONCE_PREFIX,
-    BlockResult,
-    Genesis,
-    Ledger,
-    SignedTreeHead,
-)
+from ..ledger.block import NONCE_PREFIX, BlockResult, Genesis, Ledger, SignedTreeHead, logged_genesis
 from ..ledger.tx import check_chain_id_form
 from ..merkle import complete_subtrees
 from ..runtime import LocalRuntime
@@ -173,10 +166,8 @@ class Node:
         faucet_account = load_key_file(self.home / FAUCET_FILE, create=True) if dev else None
         self.runtime = LocalRuntime(self.home, isolation=isolation, db=db, clock=clock)
         try:
-            logged = self.runtime.view.get(GENESIS_KEY)
             default = Genesis() if faucet_account is None else faucet_genesis(faucet_account)
-            self.genesis = settle_genesis(self.home, genesis, default,
-                                          None if logged is None else Genesis.from_value(codec.decode(logged)))
+            self.genesis = settle_genesis(self.home, genesis, default, logged_genesis(self.runtime.view))
         except UsageError:
             self.runtime.close()
             raise

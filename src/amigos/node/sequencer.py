@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import logging
 from typing import Callable, Sequence
 
-from ..errors import TransactionRefused, UsageError
+from ..errors import MALFORMED, TransactionRefused, UsageError
 from ..ledger.ante import check_chain_id
 from ..ledger.block import Admitted, BlockResult, Ledger, SignedTreeHead, TxReceipt
 from ..ledger.tx import SignedTransaction, decode_signed
@@ -196,7 +196,7 @@ class Sequencer:
 def admit_statelessly(raw: object, chain_id: str) -> SignedTransaction:
     """The checks that need no state and cost next to nothing: well-formed bytes, the chain."""
     if type(raw) is not bytes:
-        raise TransactionRefused("malformed", "a transaction is sent as bytes")
+        raise TransactionRefused(MALFORMED, "a transaction is sent as bytes")
     stx = decode_signed(raw)
     check_chain_id(stx.tx, chain_id)
     return stx
