@@ -161,7 +161,7 @@ class AccountMethods:
         return self._transact([account_message(action, params)])
 
     def _act(self, action: str, **params: Any) -> Any:
-        return self._then(self._transact([account_message(action, params)]), succeeded)
+        return self._then(self.account_action(action, **params), succeeded)
 
     def send(self, to: str, amount: int, memo: str | None = None) -> Any:
         """Send ``amount`` AMI to the account or service address ``to``."""
