@@ -74,10 +74,16 @@ def account_address(address: object, name: str = "address") -> str:
     return address  # type: ignore[return-value]
 
 
-def call_message(path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any] | None, coins: int) -> Call:
-    """The message of ``call(path, function, *args, kwargs=…, coins=…)``."""
+def checked_coins(coins: object) -> int:
+    """``coins``, the AMI a call sends along, once it is an amount a message can carry."""
     if type(coins) is not int or not 0 <= coins <= MAX_AMOUNT:
         raise UsageError(f"coins must be an int from 0 to {MAX_AMOUNT}")
+    return coins
+
+
+def call_message(path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any] | None, coins: int) -> Call:
+    """The message of ``call(path, function, *args, kwargs=…, coins=…)``."""
+    checked_coins(coins)
     if kwargs is not None and not isinstance(kwargs, dict):
         raise UsageError("kwargs must be a dict of keyword arguments")
     return Call(validate_path(path), function, tuple(args), dict(kwargs or {}), coins)
@@ -155,7 +161,7 @@ class AccountMethods:
         return self._transact([account_message(action, params)])
 
     def _act(self, action: str, **params: Any) -> Any:
-        return self._then(self._transact([account_message(action, params)]), succeeded)
+        return self._then(self.account_action(action, **params), succeeded)
 
     def send(self, to: str, amount: int, memo: str | None = None) -> Any:
         """Send ``amount`` AMI to the account or service address ``to``."""

@@ -44,7 +44,7 @@ from . import verify
 from .accounts import AccountMethods, AsyncResults, SyncResults, account_message, account_to_read, call_message, signed_for
 from .protocol import signed_transaction
 from .proxy import AsyncServiceProxy, ServiceProxy
-from .receipt import Receipt, deploy_failure
+from .receipt import Receipt, batch_receipts, deploy_failure
 
 Transactable = SignedTransaction | tuple[list[Message], int | None]
 """What the ledger mode submits: a signed transaction, or messages to sign with a gas budget."""
@@ -112,12 +112,7 @@ class LocalClient(SyncResults, AccountMethods):
         checked = [_as_message(item, self.ledger is not None) for item in items]
         if self.ledger is None:
             return [self._run_named(messages[0], gas) for messages, gas in checked]  # type: ignore[index]
-        outcomes = self._submit(checked)
-        refusals = [o for o in outcomes if isinstance(o, TransactionRefused)]
-        if refusals:
-            refusals[0].outcomes = outcomes  # type: ignore[attr-defined]
-            raise refusals[0]
-        return outcomes  # type: ignore[return-value]
+        return batch_receipts(self._submit(checked))
 
     def _transact(self, messages: list[Message], gas: int | None = None) -> Receipt:
         """Run ``messages`` as one transaction: its receipt, or its refusal raised."""

@@ -33,7 +33,7 @@ from ..vm.gas import DEFAULT_GAS, DEPLOY_GAS
 from ..vm.paths import validate_path
 from . import verify
 from .accounts import account_to_read, call_message, signed_for
-from .receipt import Receipt, deploy_failure
+from .receipt import Receipt, batch_receipts, deploy_failure
 
 T = TypeVar("T")
 
@@ -178,12 +178,9 @@ class Session:
         except BaseException:
             self.nonce = None
             raise
-        refusals = [o for o in outcomes if isinstance(o, TransactionRefused)]
-        if refusals:
+        if any(isinstance(o, TransactionRefused) for o in outcomes):
             self.nonce = None  # some nonces were not used: ask the node again next time
-            refusals[0].outcomes = outcomes  # type: ignore[attr-defined]
-            raise refusals[0]
-        return [o for o in outcomes if isinstance(o, Receipt)]
+        return batch_receipts(outcomes)
 
     def receipt(self, tx_hash: str | bytes) -> Flow[Receipt]:
         """The receipt of a transaction already in the log, proven against the latest head."""

@@ -20,8 +20,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol
 
-from ..errors import NodeError, UsageError
-from ..vm.keys import MAX_AMOUNT
+from ..errors import NodeError
+from .accounts import checked_coins
 from .receipt import Receipt, failure
 
 
@@ -221,9 +221,7 @@ def _dressed(function: Callable[..., Any], receipt: Callable[..., Any], path: st
     than its result) and ``.with_coins(amount)`` (the same function, each call sending
     ``amount`` AMI with it)."""
     def with_coins(amount: int) -> Callable[..., Any]:
-        if type(amount) is not int or not 0 <= amount <= MAX_AMOUNT:
-            raise UsageError(f"coins must be an int from 0 to {MAX_AMOUNT}")
-        return paying(amount)
+        return paying(checked_coins(amount))
 
     _dress(function, path, spec)
     _dress(receipt, path, spec)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import runtime
-from ..errors import DeployError, ExecutionError
+from ..errors import DeployError, ExecutionError, TransactionRefused
 from ..ledger.block import SignedTreeHead
 
 
@@ -56,3 +56,13 @@ def deploy_failure(receipt: Receipt) -> DeployError:
     error = DeployError(receipt.error.message, rule="deploy-failed", gas_used=receipt.gas_used)
     error.receipt = receipt  # type: ignore[attr-defined]
     return error
+
+
+def batch_receipts(outcomes: list[Receipt | TransactionRefused]) -> list[Receipt]:
+    """The receipts of a batch's transactions, in order; if any was refused, the first refusal
+    is raised instead, with every receipt or refusal in order as its ``outcomes`` attribute."""
+    refusals = [o for o in outcomes if isinstance(o, TransactionRefused)]
+    if refusals:
+        refusals[0].outcomes = outcomes  # type: ignore[attr-defined]
+        raise refusals[0]
+    return outcomes  # type: ignore[return-value]

@@ -16,12 +16,17 @@ ADDRESS_PREFIX = "amigo"
 """The human-readable part of every account address."""
 ADDRESS_SIZE = 20
 """Bytes of an address: the first 20 bytes of SHA-256 of the master public key."""
+PUBLIC_KEY_SIZE = 32
+
+
+def check_public_key_size(public_key: object) -> None:
+    if type(public_key) is not bytes or len(public_key) != PUBLIC_KEY_SIZE:
+        raise UsageError(f"an Ed25519 public key is {PUBLIC_KEY_SIZE} bytes")
 
 
 def address_bytes(public_key: bytes) -> bytes:
     """The 20 bytes that name the account whose master key is ``public_key``."""
-    if type(public_key) is not bytes or len(public_key) != 32:
-        raise UsageError("an Ed25519 public key is 32 bytes")
+    check_public_key_size(public_key)
     return hashlib.sha256(public_key).digest()[:ADDRESS_SIZE]
 
 

@@ -29,21 +29,17 @@ from ..errors import UsageError
 from .address import (  # noqa: F401 - the address functions are part of this module's API
     ADDRESS_PREFIX,
     ADDRESS_SIZE,
+    PUBLIC_KEY_SIZE,
     address_bytes,
     address_of,
+    check_public_key_size,
     format_address,
     is_canonical_address,
     parse_address,
 )
 
-PUBLIC_KEY_SIZE = 32
 SEED_SIZE = 32
 SIGNATURE_SIZE = 64
-
-
-def check_public_key_size(public_key: object) -> None:
-    if type(public_key) is not bytes or len(public_key) != PUBLIC_KEY_SIZE:
-        raise UsageError(f"an Ed25519 public key is {PUBLIC_KEY_SIZE} bytes")
 
 
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:

@@ -13,10 +13,10 @@ from typing import Iterable
 
 import shamir_mnemonic
 
+from ..crypto.keys import SEED_SIZE
 from ..errors import UsageError
 
 MAX_SHARES = 16
-SEED_SIZE = 32
 
 
 def split_seed(seed: bytes, *, shares: int, threshold: int, passphrase: str = "") -> list[str]:

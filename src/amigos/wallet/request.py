@@ -70,9 +70,10 @@ class PaymentRequest:
         return self.expires_at is not None and now > self.expires_at
 
 
-def check_recipient(address: object) -> None:
+def check_recipient(address: object) -> bytes:
+    """The bytes of the address ``address``; a UsageError if it is none."""
     try:
-        parse_address(address)  # type: ignore[arg-type]
+        return parse_address(address)  # type: ignore[arg-type]
     except InvalidAddress as exc:
         raise UsageError(f"the recipient is not an address: {exc.message}") from None
 
@@ -85,8 +86,7 @@ def parse_payment_uri(text: str) -> PaymentRequest:
     if not text.lower().startswith(SCHEME):
         raise UsageError("a payment request starts with 'amigos:'")
     recipient, _, query = text[len(SCHEME):].partition("?")
-    check_recipient(recipient)
-    recipient = format_address(parse_address(recipient))  # the canonical lower-case form
+    recipient = format_address(check_recipient(recipient))  # the canonical lower-case form
     values: dict[str, str] = {}
     for pair in query.split("&") if query else []:
         name, sep, value = pair.partition("=")
