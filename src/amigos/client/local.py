@@ -29,14 +29,14 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .. import codec
-from ..crypto.keys import Account, parse_address
+from ..crypto.keys import Account
 from ..errors import DeployError, DeployFailed, NodeError, TransactionRefused, UsageError
 from ..jsonvalue import to_json
-from ..ledger.block import GENESIS_KEY, NONCE_PREFIX, BlockResult, Genesis, Ledger
+from ..ledger.block import GENESIS_KEY, BlockResult, Genesis, Ledger
 from ..ledger.tx import AccountMessage, Call, Deploy, Message, SignedTransaction, check_messages_form, encode_value, message_value
 from ..node.account_view import account_json
 from ..node.auth import ReadRefused, reader_of
-from ..node.node import DEFAULT_CHAIN_ID, KEY_FILE, MAX_ACCOUNT_KEYS, load_node_key, settle_chain_id, settle_genesis
+from ..node.node import DEFAULT_CHAIN_ID, KEY_FILE, account_keys, load_node_key, settle_chain_id, settle_genesis
 from ..runtime import Call as RuntimeCall
 from ..runtime import LocalRuntime, validate_account
 from ..vm.paths import validate_path
@@ -186,9 +186,7 @@ class LocalClient(SyncResults, AccountMethods):
                     reader = reader_of(rt.view, address, self.key.public_key, now)
                 except ReadRefused as refused:  # what a node answers, so code handles one error
                     raise NodeError(403, "forbidden", refused.detail) from None
-            prefix = NONCE_PREFIX + parse_address(address)
-            keys = [{"public_key": key[len(prefix):].hex(), "last_nonce": int(codec.decode(value))}
-                    for key, value in rt.view.scan(prefix, limit=MAX_ACCOUNT_KEYS)]
+            keys = [{"public_key": key.hex(), "last_nonce": nonce} for key, nonce in account_keys(rt.view, address)]
             return {"address": address, "keys": keys, **account_json(rt.view, address, now, reader)}
 
     def _now(self) -> int:

@@ -146,6 +146,13 @@ def check_store_url(db: str | None) -> None:
         raise UsageError("--db takes a postgresql://… (or sqlite:///…) URL")
 
 
+def account_keys(view: Any, address: str) -> list[tuple[bytes, int]]:
+    """The keys that signed for ``address`` (up to MAX_ACCOUNT_KEYS) and the last nonce of
+    each, from the ledger's nonces. Raises InvalidAddress."""
+    prefix = NONCE_PREFIX + parse_address(address)
+    return [(key[len(prefix):], int(codec.decode(value))) for key, value in view.scan(prefix, limit=MAX_ACCOUNT_KEYS)]
+
+
 class Node:
     """A node over ``home``: call :meth:`start` before submitting, :meth:`stop` when done."""
 
@@ -319,11 +326,8 @@ class Node:
         return head, 0 if previous is None else previous.head.size
 
     def account_keys(self, address: str) -> list[tuple[bytes, int]]:
-        """The keys that signed for ``address`` and the last nonce of each. Call inside
-        :meth:`reading`. Raises InvalidAddress."""
-        prefix = NONCE_PREFIX + parse_address(address)
-        rows = self.runtime.view.scan(prefix, limit=MAX_ACCOUNT_KEYS)
-        return [(key[len(prefix):], int(codec.decode(value))) for key, value in rows]
+        """:func:`account_keys` of the node's state. Call inside :meth:`reading`."""
+        return account_keys(self.runtime.view, address)
 
     # ------------------------------------------------------------ waiting for blocks
 
