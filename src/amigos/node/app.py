@@ -287,16 +287,13 @@ class Api:
             else:
                 futures = await run_in_threadpool(self.node.submit_many, raws, client)
         except UsageError:
-            raise Problem(503, "unavailable", "the node is not accepting transactions (stopping?)") from None
+            raise not_accepting() from None
         if not wait:
             return self.queued(single, raws, futures)
-        if not await all_resolved(futures, WAIT_SECONDS):
+        outcomes = await resolved_outcomes(futures)
+        if outcomes is None:
             raise Problem(504, "timeout", "no receipt yet; ask for it later by its transaction hash",
                           tx_hashes=[hashlib.sha256(raw).hexdigest() for raw in raws])
-        try:
-            outcomes: list[Outcome] = [f.result() for f in futures]
-        except AmigosError as exc:  # the block could not be committed
-            raise Problem(503, "unavailable", f"the block could not be committed: {exc}") from None
         if single and outcomes[0].refused is not None:
             raise refused(outcomes[0].refused, tx_hash=hashlib.sha256(raws[0]).hexdigest())
         if single and since is None:
@@ -557,13 +554,11 @@ class Api:
         except RateLimited as exc:
             raise Problem(429, "rate-limited", str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
         except UsageError:
-            raise Problem(503, "unavailable", "the node is not accepting transactions (stopping?)") from None
-        if not await all_resolved([future], WAIT_SECONDS):
+            raise not_accepting() from None
+        outcomes = await resolved_outcomes([future])
+        if outcomes is None:
             raise Problem(504, "timeout", "the faucet's transaction has no receipt yet")
-        try:
-            outcome = future.result()
-        except AmigosError as exc:
-            raise Problem(503, "unavailable", f"the block could not be committed: {exc}") from None
+        outcome = outcomes[0]
         if outcome.refused is not None:
             await self.read(lambda: faucet.resync(self.ledger.last_nonce(faucet.account.address, faucet.account.public_key)))
             raise Problem(503, "unavailable", f"the faucet's transaction was refused: {outcome.refused.message}")
@@ -618,6 +613,21 @@ class Api:
                     yield ": keep-alive\n\n"
         finally:
             node.unwatch(event)
+
+
+def not_accepting() -> Problem:
+    return Problem(503, "unavailable", "the node is not accepting transactions (stopping?)")
+
+
+async def resolved_outcomes(futures: list[Future[Outcome]]) -> list[Outcome] | None:
+    """The outcomes of submitted transactions once the sequencer resolved them all; None if it
+    has not within WAIT_SECONDS (they may still come), 503 if their block could not be committed."""
+    if not await all_resolved(futures, WAIT_SECONDS):
+        return None
+    try:
+        return [future.result() for future in futures]
+    except AmigosError as exc:
+        raise Problem(503, "unavailable", f"the block could not be committed: {exc}") from None
 
 
 async def all_resolved(futures: list[Future[Outcome]], timeout: float) -> bool:
