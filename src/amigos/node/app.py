@@ -230,11 +230,6 @@ class Api:
 
     # ------------------------------------------------------------ proofs
 
-    def leaf_with_proof(self, index: int, size: int) -> tuple[bytes, dict[str, Any]]:
-        """What a receipt needs from the log (its leaf and inclusion proof): read under the
-        lock. Decoding it into JSON (:func:`receipt_json`) can wait until the lock is free."""
-        return self.ledger.leaf(index), self.inclusion(index, size)
-
     def inclusion(self, index: int, size: int) -> dict[str, Any]:
         """The inclusion proof of leaf ``index`` in the tree of ``size`` receipts, as JSON."""
         return {"size": size, "hashes": [h.hex() for h in self.node.proofs.inclusion(index, size)]}
@@ -349,7 +344,8 @@ class Api:
                 raise Problem(404, "unknown-tree-size", f"no block ended with a tree of {size} receipts")
             if index >= head.head.size:
                 raise Problem(409, "not-in-tree", f"the receipt is leaf {index}, not in a tree of {head.head.size}")
-            return self.with_head({"receipt": receipt_json(*self.leaf_with_proof(index, head.head.size))}, head, since)
+            proof = self.inclusion(index, head.head.size)
+            return self.with_head({"receipt": receipt_json(self.ledger.leaf(index), proof)}, head, since)
 
         return Json(await self.read(build))
 
