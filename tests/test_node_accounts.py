@@ -43,6 +43,7 @@ from amigos.node.webhooks import (
     WebhookSender,
     verify_webhook,
 )
+from test_api import parse_sse
 
 CHAIN = "amigos-test"
 T0 = 1_700_000_000
@@ -287,15 +288,6 @@ def test_the_documented_test_vector() -> None:
 
 
 # --------------------------------------------------------------------------- the event stream
-
-
-def parse_sse(text: str) -> list[dict[str, Any]]:
-    messages = []
-    for block in text.split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if line and not line.startswith(":"))
-        if fields:
-            messages.append({**fields, "data": json.loads(fields["data"])})
-    return messages
 
 
 async def test_an_accounts_stream_has_its_account_events_even_from_others_transactions(chain: Chain) -> None:

@@ -230,11 +230,6 @@ class Api:
 
     # ------------------------------------------------------------ proofs
 
-    def leaf_with_proof(self, index: int, size: int) -> tuple[bytes, dict[str, Any]]:
-        """What a receipt needs from the log (its leaf and inclusion proof): read under the
-        lock. Decoding it into JSON (:func:`receipt_json`) can wait until the lock is free."""
-        return self.ledger.leaf(index), self.inclusion(index, size)
-
     def inclusion(self, index: int, size: int) -> dict[str, Any]:
         """The inclusion proof of leaf ``index`` in the tree of ``size`` receipts, as JSON."""
         return {"size": size, "hashes": [h.hex() for h in self.node.proofs.inclusion(index, size)]}
@@ -287,16 +282,13 @@ class Api:
             else:
                 futures = await run_in_threadpool(self.node.submit_many, raws, client)
         except UsageError:
-            raise Problem(503, "unavailable", "the node is not accepting transactions (stopping?)") from None
+            raise not_accepting() from None
         if not wait:
             return self.queued(single, raws, futures)
-        if not await all_resolved(futures, WAIT_SECONDS):
+        outcomes = await resolved_outcomes(futures)
+        if outcomes is None:
             raise Problem(504, "timeout", "no receipt yet; ask for it later by its transaction hash",
                           tx_hashes=[hashlib.sha256(raw).hexdigest() for raw in raws])
-        try:
-            outcomes: list[Outcome] = [f.result() for f in futures]
-        except AmigosError as exc:  # the block could not be committed
-            raise Problem(503, "unavailable", f"the block could not be committed: {exc}") from None
         if single and outcomes[0].refused is not None:
             raise refused(outcomes[0].refused, tx_hash=hashlib.sha256(raws[0]).hexdigest())
         if single and since is None:
@@ -352,7 +344,8 @@ class Api:
                 raise Problem(404, "unknown-tree-size", f"no block ended with a tree of {size} receipts")
             if index >= head.head.size:
                 raise Problem(409, "not-in-tree", f"the receipt is leaf {index}, not in a tree of {head.head.size}")
-            return self.with_head({"receipt": receipt_json(*self.leaf_with_proof(index, head.head.size))}, head, since)
+            proof = self.inclusion(index, head.head.size)
+            return self.with_head({"receipt": receipt_json(self.ledger.leaf(index), proof)}, head, since)
 
         return Json(await self.read(build))
 
@@ -557,13 +550,11 @@ class Api:
         except RateLimited as exc:
             raise Problem(429, "rate-limited", str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
         except UsageError:
-            raise Problem(503, "unavailable", "the node is not accepting transactions (stopping?)") from None
-        if not await all_resolved([future], WAIT_SECONDS):
+            raise not_accepting() from None
+        outcomes = await resolved_outcomes([future])
+        if outcomes is None:
             raise Problem(504, "timeout", "the faucet's transaction has no receipt yet")
-        try:
-            outcome = future.result()
-        except AmigosError as exc:
-            raise Problem(503, "unavailable", f"the block could not be committed: {exc}") from None
+        outcome = outcomes[0]
         if outcome.refused is not None:
             await self.read(lambda: faucet.resync(self.ledger.last_nonce(faucet.account.address, faucet.account.public_key)))
             raise Problem(503, "unavailable", f"the faucet's transaction was refused: {outcome.refused.message}")
@@ -618,6 +609,21 @@ class Api:
                     yield ": keep-alive\n\n"
         finally:
             node.unwatch(event)
+
+
+def not_accepting() -> Problem:
+    return Problem(503, "unavailable", "the node is not accepting transactions (stopping?)")
+
+
+async def resolved_outcomes(futures: list[Future[Outcome]]) -> list[Outcome] | None:
+    """The outcomes of submitted transactions once the sequencer resolved them all; None if it
+    has not within WAIT_SECONDS (they may still come), 503 if their block could not be committed."""
+    if not await all_resolved(futures, WAIT_SECONDS):
+        return None
+    try:
+        return [future.result() for future in futures]
+    except AmigosError as exc:
+        raise Problem(503, "unavailable", f"the block could not be committed: {exc}") from None
 
 
 async def all_resolved(futures: list[Future[Outcome]], timeout: float) -> bool:

@@ -67,18 +67,13 @@ class LocalLog:
         if not (home / STATE_FILE).exists():
             raise UsageError(f"no node state in {home} (no {STATE_FILE})")
         self.home = home
-        self.runtime = LocalRuntime(home)
         chain_file = home / CHAIN_FILE
         if not chain_file.exists():
-            self.runtime.close()
             raise UsageError(f"no {CHAIN_FILE} in {home}: is it a node's home?")
         self.chain_id = chain_file.read_text(encoding="utf-8").strip()
         genesis_file = home / GENESIS_FILE
-        try:
-            self.genesis = read_genesis_file(genesis_file) if genesis_file.exists() else Genesis()
-        except UsageError:
-            self.runtime.close()
-            raise
+        self.genesis = read_genesis_file(genesis_file) if genesis_file.exists() else Genesis()
+        self.runtime = LocalRuntime(home)  # opened once the home's files are read: a bad one leaves nothing open
         self.ledger = Ledger(self.runtime, self.chain_id, None)
         self.height = self.runtime.height
 
