@@ -421,7 +421,7 @@ class Machine:
                 writes[skey] = data
         for ckey, delta in self.counts.items():
             if delta:
-                data = codec.encode(self._stored_count(ckey) + delta)
+                data = codec.encode(self._stored_int(ckey) + delta)
                 self._charge_write(ckey, data)
                 writes[ckey] = data
         if self.readonly and writes:
@@ -568,14 +568,15 @@ class Machine:
         ckey = keys.map_count(m._owner, m._id)
         self.counts[ckey] = self.counts.get(ckey, 0) + delta
 
-    def _stored_count(self, ckey: bytes) -> int:
-        raw = self._read(ckey)
+    def _stored_int(self, key: bytes) -> int:
+        """An int entry (a Map's count, a balance) as the call sees it; 0 where there is none."""
+        raw = self._read(key)
         return 0 if raw is None else int(codec.decode(raw))
 
     def map_len(self, m: Map) -> int:
         self.meter.charge(gas.STATE_READ)
         ckey = keys.map_count(m._owner, m._id)
-        return self._stored_count(ckey) + self.counts.get(ckey, 0)
+        return self._stored_int(ckey) + self.counts.get(ckey, 0)
 
     def map_scan(self, m: Map, prefix: bytes, cursor: bytes | None, size: int, with_values: bool) -> list[tuple[bytes, Any]]:
         start = cursor if cursor is not None else prefix
@@ -599,8 +600,7 @@ class Machine:
 
     def balance(self, holder: str) -> int:
         self.meter.charge(gas.STATE_READ)
-        raw = self._read(keys.balance(holder))
-        return 0 if raw is None else codec.decode(raw)
+        return self._stored_int(keys.balance(holder))
 
     def send(self, to: Any, amount: Any) -> None:
         """Pay ``amount`` AMI from the running service's balance to the address ``to``."""

@@ -517,16 +517,11 @@ def outcomes_from_wire(results: Any, gas: Any, failures: Any, events: Any, build
 
 def failure_from_wire(failure: Any) -> tuple[int, ExecutionError]:
     index, kind, message, line = failure
-    if type(index) is not int:
+    if type(index) is not int or type(kind) is not str or type(message) is not str or (
+        line is not None and type(line) is not int
+    ):
         raise ValueError("bad failure")
-    return index, error_from_wire([kind, message, line])
-
-
-def error_from_wire(error: Any) -> ExecutionError:
-    kind, message, line = error
-    if type(kind) is not str or type(message) is not str or (line is not None and type(line) is not int):
-        raise ValueError("bad error")
-    return execution_error(kind, message, line)
+    return index, execution_error(kind, message, line)
 
 
 def event_from_wire(event: Any) -> tuple[int, Event]:
