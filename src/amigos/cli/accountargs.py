@@ -9,7 +9,6 @@ or a public key, the name of an account of the keystore is accepted too.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
@@ -135,7 +134,3 @@ def print_outcome(out: Output, receipt: Any, text: str, **data: Any) -> int:
         where += f", tx {receipt.tx_hash}, proven in the node's log at index {receipt.index}"
     out.note(f"  {where}")
     return EXIT_OK
-
-
-def show_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
