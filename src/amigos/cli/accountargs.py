@@ -21,6 +21,7 @@ from ..errors import InvalidAddress, UsageError
 from ..wallet import save_qr
 from .context import Context
 from .output import EXIT_FAILED, EXIT_OK, Output
+from .services import where_in_log
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d{1,9})([smhdw]?)")
@@ -129,8 +130,5 @@ def print_outcome(out: Output, receipt: Any, text: str, **data: Any) -> int:
         out.data({**receipt.to_dict(), **data})
         return EXIT_OK
     out.line(text)
-    where = f"block {receipt.height}"
-    if receipt.proof is not None:
-        where += f", tx {receipt.tx_hash}, proven in the node's log at index {receipt.index}"
-    out.note(f"  {where}")
+    out.note(f"  {where_in_log(receipt)}")
     return EXIT_OK
