@@ -85,8 +85,8 @@ def signing_client(ctx: Context, acting_for: str | None = None) -> Client:
     return ctx.client(signs=True, acting_for=acting_for)
 
 
-def add_yes(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-y", "--yes", action="store_true", help="do it without asking to confirm")
+def add_yes(parser: argparse.ArgumentParser, help: str = "do it without asking to confirm") -> None:
+    parser.add_argument("-y", "--yes", action="store_true", help=help)
 
 
 def add_qr_file(parser: argparse.ArgumentParser) -> None:

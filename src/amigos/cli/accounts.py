@@ -24,7 +24,7 @@ from ..keystore import (
 from ..wallet import combine_shares, split_seed
 from ..wallet.backup import MAX_SHARES
 from . import Commands
-from .accountargs import ask, confirmed, declined
+from .accountargs import add_yes, ask, confirmed, declined
 from .context import Context
 from .output import EXIT_OK
 from .settings import SETTINGS, check_node_url, read_passphrase
@@ -58,7 +58,7 @@ def register(commands: Commands) -> None:
     p.add_argument("name", nargs="?", type=account_name, help="default: the default account")
     p.add_argument("--shares", type=int, required=True, metavar="N", help=f"how many shares (1 to {MAX_SHARES})")
     p.add_argument("--threshold", type=int, required=True, metavar="M", help="how many of them restore the seed")
-    p.add_argument("-y", "--yes", action="store_true", help="print the shares without asking to confirm")
+    add_yes(p, "print the shares without asking to confirm")
     p = account.add("restore", "make an account again from its SLIP-39 shares", restore,
                     epilog="Shares are read one a line from --from FILE, or standard input (asked one by one on "
                            "a terminal); blank lines and lines starting with # are skipped.")
@@ -67,7 +67,7 @@ def register(commands: Commands) -> None:
                    help="read the shares from FILE, or - for standard input (default: standard input)")
     p.add_argument("--for", dest="acting_for", metavar="ADDRESS",
                    help="the account this key signs for, if not its own (a session key, or a recovered master)")
-    p.add_argument("-y", "--yes", action="store_true", help="store it without asking to confirm the address")
+    add_yes(p, "store it without asking to confirm the address")
     add_protection(p)
 
     config = commands.group("config", "see and change saved defaults",
