@@ -198,9 +198,6 @@ def _is_example(block: _Block) -> bool:
     return block.lang in (EXECUTED, CHECKED)
 
 
-
-
-
 def _name(heading: str) -> str:
     """``"A counter"`` -> ``"A_counter"``: words joined by underscores, other punctuation dropped."""
     name = re.sub("_+", "_", _NAME_CHARACTERS.sub("", "_".join(heading.split())))

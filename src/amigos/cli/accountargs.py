@@ -9,7 +9,6 @@ or a public key, the name of an account of the keystore is accepted too.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from ..errors import InvalidAddress, UsageError
 from ..wallet import save_qr
 from .context import Context
 from .output import EXIT_FAILED, EXIT_OK, Output
+from .services import where_in_log
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d{1,9})([smhdw]?)")
@@ -85,8 +85,8 @@ def signing_client(ctx: Context, acting_for: str | None = None) -> Client:
     return ctx.client(signs=True, acting_for=acting_for)
 
 
-def add_yes(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-y", "--yes", action="store_true", help="do it without asking to confirm")
+def add_yes(parser: argparse.ArgumentParser, help: str = "do it without asking to confirm") -> None:
+    parser.add_argument("-y", "--yes", action="store_true", help=help)
 
 
 def add_qr_file(parser: argparse.ArgumentParser) -> None:
@@ -130,12 +130,5 @@ def print_outcome(out: Output, receipt: Any, text: str, **data: Any) -> int:
         out.data({**receipt.to_dict(), **data})
         return EXIT_OK
     out.line(text)
-    where = f"block {receipt.height}"
-    if receipt.proof is not None:
-        where += f", tx {receipt.tx_hash}, proven in the node's log at index {receipt.index}"
-    out.note(f"  {where}")
+    out.note(f"  {where_in_log(receipt)}")
     return EXIT_OK
-
-
-def show_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)

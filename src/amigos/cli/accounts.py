@@ -24,7 +24,7 @@ from ..keystore import (
 from ..wallet import combine_shares, split_seed
 from ..wallet.backup import MAX_SHARES
 from . import Commands
-from .accountargs import ask, confirmed, declined
+from .accountargs import add_yes, ask, confirmed, declined
 from .context import Context
 from .output import EXIT_OK
 from .settings import SETTINGS, check_node_url, read_passphrase
@@ -58,7 +58,7 @@ def register(commands: Commands) -> None:
     p.add_argument("name", nargs="?", type=account_name, help="default: the default account")
     p.add_argument("--shares", type=int, required=True, metavar="N", help=f"how many shares (1 to {MAX_SHARES})")
     p.add_argument("--threshold", type=int, required=True, metavar="M", help="how many of them restore the seed")
-    p.add_argument("-y", "--yes", action="store_true", help="print the shares without asking to confirm")
+    add_yes(p, "print the shares without asking to confirm")
     p = account.add("restore", "make an account again from its SLIP-39 shares", restore,
                     epilog="Shares are read one a line from --from FILE, or standard input (asked one by one on "
                            "a terminal); blank lines and lines starting with # are skipped.")
@@ -67,7 +67,7 @@ def register(commands: Commands) -> None:
                    help="read the shares from FILE, or - for standard input (default: standard input)")
     p.add_argument("--for", dest="acting_for", metavar="ADDRESS",
                    help="the account this key signs for, if not its own (a session key, or a recovered master)")
-    p.add_argument("-y", "--yes", action="store_true", help="store it without asking to confirm the address")
+    add_yes(p, "store it without asking to confirm the address")
     add_protection(p)
 
     config = commands.group("config", "see and change saved defaults",
@@ -142,18 +142,23 @@ def new(ctx: Context) -> int:
     return store(ctx, ctx.args.name, Account.generate())
 
 
+def read_given(file: Path, limit: int, encoding: str) -> str:
+    """At most ``limit`` characters of the text in ``file``, or of standard input for ``-``."""
+    if str(file) == "-":
+        return sys.stdin.read(limit)
+    try:
+        return file.read_text(encoding=encoding)[:limit]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {file}: {exc}") from None
+
+
 def read_seed(file: Path | None) -> bytes:
     if file is None:
         if not sys.stdin.isatty():
             raise UsageError("no terminal to ask the seed on: pass --from FILE (or --from - to read standard input)")
         text = getpass.getpass("secret seed (64 hex digits): ")
-    elif str(file) == "-":
-        text = sys.stdin.read(1024)
     else:
-        try:
-            text = file.read_text(encoding="ascii")[:1024]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read {file}: {exc}") from None
+        text = read_given(file, 1024, "ascii")
     try:
         seed = bytes.fromhex(text.strip())
     except ValueError:
@@ -253,18 +258,13 @@ def backup(ctx: Context) -> int:
 def read_shares(file: Path | None) -> list[str]:
     """Shares one a line, from FILE or standard input; on a terminal, asked one by one until an
     empty answer."""
-    if file is not None and str(file) != "-":
-        try:
-            text = file.read_text(encoding="utf-8")[:MAX_SHARES_TEXT]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read {file}: {exc}") from None
-    elif file is None and sys.stdin.isatty():
+    if file is None and sys.stdin.isatty():
         lines = []
         while line := ask(f"share {len(lines) + 1} (an empty line when done): "):
             lines.append(line)
         text = "\n".join(lines)
     else:
-        text = sys.stdin.read(MAX_SHARES_TEXT)
+        text = read_given(Path("-") if file is None else file, MAX_SHARES_TEXT, "utf-8")
     return [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 

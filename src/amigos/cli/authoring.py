@@ -11,8 +11,6 @@ from . import Commands
 from .context import Context
 from .output import EXIT_FAILED, EXIT_OK
 
-PYTEST_NO_TESTS = 5
-
 
 def register(commands: Commands) -> None:
     p = commands.add("init", "write a new service and its tests", init,
@@ -44,13 +42,15 @@ def init(ctx: Context) -> int:
 
 
 def test(ctx: Context) -> int:
+    import pytest
+
     from ..testing import run_tests
 
     # This process imported amigos before pytest started, so pytest cannot rewrite its asserts:
     # that is expected, not worth a warning in every run.
     extra = ["-W", "ignore::pytest.PytestAssertRewriteWarning", *(a for a in ctx.args.pytest_args if a != "--")]
     status = run_tests(ctx.args.files, extra)
-    if status == PYTEST_NO_TESTS:
+    if status == pytest.ExitCode.NO_TESTS_COLLECTED:
         ctx.out.error("no tests found", "tests are test_*.py files with test_* functions; `amigos init NAME` writes one")
         return EXIT_FAILED
     return EXIT_OK if status == 0 else EXIT_FAILED

@@ -130,6 +130,7 @@ def events(ctx: Context) -> int:
             start = 0 if latest is None else latest.head.size
         else:
             start = printed_events(ctx.out, source, ctx.args.start or 0, account, service)
+        seen = source.height
     finally:
         close_log(source)
     if not ctx.args.follow:
@@ -138,15 +139,18 @@ def events(ctx: Context) -> int:
         time.sleep(POLL_SECONDS)
         source, _ = open_log(ctx)
         try:
-            start = printed_events(ctx.out, source, start, account, service)
+            start = printed_events(ctx.out, source, start, account, service, after=seen)
+            seen = source.height
         finally:
             close_log(source)
 
 
-def printed_events(out: Output, source: LogSource, start: int, account: str | None, service: str | None) -> int:
-    """Print the events from log index ``start`` on; return the log index to go on from."""
+def printed_events(out: Output, source: LogSource, start: int, account: str | None, service: str | None, *,
+                   after: int = 0) -> int:
+    """Print the events from log index ``start`` on, in the blocks after height ``after`` (those
+    up to it were read before: a poll reads only the new ones); return the log index to go on from."""
     size = start
-    for head, first in block_ranges(source, 1, source.height):
+    for head, first in block_ranges(source, after + 1, source.height):
         if head.head.size <= start:
             continue
         for index in range(max(first, start), head.head.size):

@@ -110,13 +110,18 @@ def print_receipt(receipt: Any, out: Output) -> int:
         for event in receipt.events:
             attrs = " ".join(f"{k}={json.dumps(to_json(v), ensure_ascii=False)}" for k, v in event.attrs.items())
             out.note(f"  event {event.name} {attrs}")
-        where = f"block {receipt.height}"
-        if receipt.proof is not None:
-            where += f", tx {receipt.tx_hash}, proven in the node's log at index {receipt.index}"
-        out.note(f"  gas used {receipt.gas_used}, {where}")
+        out.note(f"  gas used {receipt.gas_used}, {where_in_log(receipt)}")
     else:
         out.error(describe_error(receipt.error))
     return EXIT_OK if receipt.ok else EXIT_FAILED
+
+
+def where_in_log(receipt: Any) -> str:
+    """The block of a receipt; for a node's proven receipt, also its transaction and log index."""
+    where = f"block {receipt.height}"
+    if receipt.proof is not None:
+        where += f", tx {receipt.tx_hash}, proven in the node's log at index {receipt.index}"
+    return where
 
 
 def query(ctx: Context) -> int:
