@@ -37,6 +37,7 @@ import pytest
 
 import amigos
 from amigos.errors import DeployError
+from amigos.vm import gas
 
 CPU_BUDGET = 2.0
 """Seconds of CPU a single bomb may use (generous: see the module docstring)."""
@@ -133,6 +134,11 @@ def bomb(id: str, idea: str, source: str, gas: int = 10_000_000, allowed: frozen
     return pytest.param(Bomb(id, idea, textwrap.dedent(source).strip() + "\n", gas, allowed), id=id)
 
 
+def assigned_forever(expression: str) -> str:
+    """A service whose ``bomb()`` evaluates ``expression`` (over a global ``n = 1``) forever."""
+    return f"n = 1\n\ndef bomb():\n    while True:\n        x = {expression}\n"
+
+
 def run_in_worker(source: str, gas: int, repeat: int = 1) -> WorkerReport:
     """Deploy ``source`` and call ``bomb()`` (``repeat`` times) in a fresh, resource-capped
     interpreter."""
@@ -144,10 +150,16 @@ def run_in_worker(source: str, gas: int, repeat: int = 1) -> WorkerReport:
         "memory_limit": WORKER_MEMORY_LIMIT,
         "cpu_limit": WORKER_CPU_LIMIT,
     }
+    return run_script(WORKER, request)
+
+
+def run_script(script: str, request: dict[str, Any]) -> WorkerReport:
+    """Run ``script`` in a fresh interpreter with ``request`` as JSON on its stdin; its result is
+    the JSON it prints after ``RESULT ``."""
     started = time.monotonic()
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", WORKER],
+            [sys.executable, "-c", script],
             input=json.dumps(request),
             capture_output=True,
             text=True,
@@ -191,10 +203,8 @@ def assert_defused(b: Bomb, report: WorkerReport) -> None:
 # ------------------------------------------------------------------------------------------
 # The classic bombs: each is stopped by the meter or a hard limit.
 #
-# A few tight loops of cheap guarded operations (dict insertion, append, comprehensions over a
-# metered builtin) run at 20M gas: at 50M gas they take 1.3-2.2 s of CPU on a typical machine,
-# right at CPU_BUDGET, which would make them flaky. (That is itself 3-4x the "about half a second
-# at worst" that gas.MAX_GAS documents; the clearer calibration cases are in UNDERCHARGED_BOMBS.)
+# Tight loops of every guarded operation are held to the same bound by test_tight_loop_is_paid_for
+# below.
 
 CLASSIC_BOMBS = [
     bomb("while_true", "the simplest infinite loop", """
@@ -405,13 +415,13 @@ CLASSIC_BOMBS = [
             while True:
                 d[i] = i
                 i = i + 1
-    """, gas=20_000_000),
+    """, gas=50_000_000),
     bomb("dict_update_growth", "a dict doubling through update()", """
         def bomb():
             d = {0: 0}
             while True:
                 d.update({k + len(d): 0 for k in d})
-    """, gas=20_000_000),
+    """, gas=50_000_000),
     bomb("dict_comprehension_1e9", "a dict comprehension over a billion keys", """
         def bomb():
             return len({i: i for i in range(10**9)})
@@ -478,7 +488,7 @@ CLASSIC_BOMBS = [
             x = []
             while True:
                 x.append(0)
-    """, gas=20_000_000),
+    """, gas=50_000_000),
     bomb("append_big_chunks_forever", "keep appending 1M-element lists", """
         def bomb():
             keep = []
@@ -488,7 +498,7 @@ CLASSIC_BOMBS = [
     bomb("list_comprehension_forever", "an endless comprehension over an endless iterator", """
         def bomb():
             return [i for i in iter(int, 1)]
-    """, gas=20_000_000),
+    """, gas=50_000_000),
     bomb("map_lambda_forever", "an endless map of a lambda consumed by list()", """
         def bomb():
             return list(map(lambda i: i, range(10**12)))
@@ -847,6 +857,25 @@ UNDERCHARGED_BOMBS = [
             while True:
                 keep.append(s.split())
     """, gas=50_000_000),
+    # Straight-line code: one LOOP used to pay for a whole iteration, however long its body.
+    bomb("long_list_display", "a loop whose body builds a 5,000-element list display",
+         assigned_forever("[" + ", ".join(["n"] * 5_000) + "]"), gas=50_000_000),
+    bomb("long_constant_dict_display", "a loop building a dict display of 3,000 constant keys",
+         assigned_forever("{" + ", ".join(f"'k{i}': n" for i in range(3_000)) + "}"), gas=50_000_000),
+    bomb("long_boolean_chain", "a loop over `n and n and …` with 2,000 operands",
+         assigned_forever(" and ".join(["n"] * 2_000)), gas=50_000_000),
+    bomb("long_fstring", "a loop building an f-string of 3,000 plain fields",
+         assigned_forever('f"' + "{n}" * 3_000 + '"'), gas=50_000_000),
+    bomb("integer_sum_chain", "integer + used to be free: 90 of them per iteration",
+         assigned_forever(" + ".join(["n"] * 90)), gas=50_000_000),
+    bomb("many_statements", "a loop body of 5,000 assignments",
+         "n = 1\n\ndef bomb():\n    while True:\n" + "".join(f"        a{i} = n\n" for i in range(5_000)),
+         gas=50_000_000),
+    bomb("long_lambda_body", "a lambda called forever whose body is a 5,000-element tuple",
+         "n = 1\n\ndef bomb():\n    f = lambda: (" + ", ".join(["n"] * 5_000) + ")\n    while True:\n        f()\n",
+         gas=50_000_000),
+    bomb("long_comprehension_element", "a comprehension whose element is a 3,000-element list",
+         assigned_forever("[[" + ", ".join(["n"] * 3_000) + "] for i in range(1_000)]"), gas=50_000_000),
 ]
 
 
@@ -858,6 +887,99 @@ def test_classic_bomb_is_defused(b: Bomb) -> None:
 @pytest.mark.parametrize("b", UNDERCHARGED_BOMBS)
 def test_undercharged_bomb_is_defused(b: Bomb) -> None:
     assert_defused(b, run_in_worker(b.source, b.gas))
+
+
+# ------------------------------------------------------------------------------------------
+# Tight loops: each guarded operation, alone in a `while True` body, must not buy more CPU per
+# unit of gas than CPU_BUDGET allows at MAX_GAS. They all run in one worker (each costs about a
+# tenth of a second); benchmarks/gas_calibration.py prints the same figures with more precision.
+
+TIGHT_LOOP_GAS = 10_000_000
+TIGHT_LOOP_PRELUDE = """
+import std
+
+x = [1]
+s = "ab"
+b = b"ab"
+t = ["a", "b"]
+d = {1: 2}
+n = 12
+D = Decimal("1.5")
+m = std.Map()
+
+
+class Point:
+    def __init__(self, x: int, y: int) -> None:
+        self.x = x
+        self.y = y
+
+
+p = Point(1, 2)
+
+
+def f() -> int:
+    return 1
+"""
+TIGHT_LOOPS = [
+    "pass", "n + n", "n - n", "n * n", "n // 3", "n % 3", "n ** 2", "n << 2", "n & n", "n < n <= n",
+    "s == s", "s < s", "s + s", "x + x", "x * 1", "x[0]", "x[0:1]", "s[0]", "d[1]", "1 in x", "1 in d",
+    "p.x", "p.x = 1", "d[1] = 2", "f()", "(lambda: 1)()", "Point(1, 2)", "int()", "int(n)", "int('5')",
+    "int(D)", "str(n)", "repr(x)", "abs(n)", "len(x)", "min(1, 2)", "max(x)", "sum(x)", "sorted(x)",
+    "list(x)", "dict(d)", "tuple(x)", "range(1)", "enumerate(x)", "zip(x, x)", "map(abs, x)",
+    "filter(None, x)", "reversed(x)", "any(x)", "all(x)", "divmod(n, 3)", "round(D, 2)",
+    "isinstance(n, int)", "chr(65)", "ord('a')", "hex(n)", "s.upper()", "s.split()", "s.replace('a', 'b')",
+    "s.find('b')", "s.startswith('a')", "s.encode()", "b.decode()", "b.hex()", "s.join(t)", "d.get(1)",
+    "d.items()", "d.copy()", "x.copy()", "x.index(1)", "x.append(1) or x.pop()", 'f"{s}"', 'f"{n}"',
+    'f"{n:5}"', "Decimal(1)", "Decimal('1.5')", "D + D", "D * D", "D / D", "D < D", "[i for i in x]",
+    "{i: i for i in x}", "[*x]", "{**d}", "{1: n}", "m.get(1)", "m[n] = n",
+]
+TIGHT_LOOP_WORKER = r"""
+import json, resource, sys, time
+
+request = json.loads(sys.stdin.read())
+resource.setrlimit(resource.RLIMIT_AS, (request["memory_limit"], request["memory_limit"]))
+
+import amigos
+from amigos.errors import DeployError
+
+rt = amigos.LocalRuntime()
+out = {}
+for i, statement in enumerate(request["statements"]):
+    path = f"hub.amigos.dev/mallory/loop{i}"
+    source = request["prelude"] + "\n\ndef bomb():\n    while True:\n        " + statement + "\n"
+    try:
+        rt.deploy(path, source, signer="mallory")
+    except DeployError as exc:
+        out[statement] = {"deploy_error": str(exc)}
+        continue
+    start = time.process_time()
+    r = rt.call(path, "bomb", signer="mallory", gas=request["gas"])
+    out[statement] = {"cpu": time.process_time() - start, "gas_used": r.gas_used,
+                      "error_type": None if r.error is None else r.error.type}
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def tight_loops() -> dict[str, Any]:
+    request = {"statements": TIGHT_LOOPS, "prelude": TIGHT_LOOP_PRELUDE, "gas": TIGHT_LOOP_GAS,
+               "memory_limit": WORKER_MEMORY_LIMIT}
+    report = run_script(TIGHT_LOOP_WORKER, request)
+    assert not report.timed_out and report.returncode == 0 and report.data, describe(report)
+    return report.data
+
+
+@pytest.mark.parametrize("statement", TIGHT_LOOPS)
+def test_tight_loop_is_paid_for(tight_loops: dict[str, Any], statement: str) -> None:
+    result = tight_loops[statement]
+    assert "deploy_error" not in result, result["deploy_error"]
+    assert result["error_type"] in LIMIT_TYPES, result
+    budget = CPU_BUDGET * result["gas_used"] / gas.MAX_GAS
+    assert result["cpu"] < budget, (
+        f"`{statement}` in a loop took {result['cpu']:.3f}s of CPU for {result['gas_used']} gas: "
+        f"{result['cpu'] / result['gas_used'] * 1e9:.0f} ns per unit, the bound is "
+        f"{CPU_BUDGET / gas.MAX_GAS * 1e9:.0f}"
+    )
 
 
 def test_state_reads_do_not_retain_memory_across_calls() -> None:
@@ -1024,6 +1146,34 @@ def test_catching_interpreter_exceptions_is_rejected_at_deploy(runtime: amigos.L
     with pytest.raises(DeployError) as info:
         runtime.deploy("hub.amigos.dev/mallory/catch_base", source, signer="mallory")
     assert info.value.rule == "forbidden-name"
+
+
+DEEP_SHAPES = {
+    "negation": lambda depth: "-" * depth + "x",
+    "not": lambda depth: "not " * depth + "x",
+    "invert": lambda depth: "~" * depth + "x",
+    "sum": lambda depth: " + ".join(["x"] * depth),
+    "conditional": lambda depth: " if x else ".join(["x"] * depth),
+    "call": lambda depth: "abs(" * depth + "x" + ")" * depth,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(DEEP_SHAPES))
+@pytest.mark.parametrize("depth", [gas.MAX_NESTING + 1, 2_000, 20_000])
+def test_deeply_nested_code_is_a_deploy_error(runtime: amigos.LocalRuntime, shape: str, depth: int) -> None:
+    """Checking, rewriting and compiling recurse once per level of the syntax tree: a deep one
+    used to escape the deploy as a raw RecursionError. Every depth is refused cleanly."""
+    source = f"def bomb(x: int) -> int:\n    return {DEEP_SHAPES[shape](depth)}\n"
+    with pytest.raises(DeployError) as info:
+        runtime.deploy("hub.amigos.dev/mallory/deep", source, signer="mallory")
+    assert info.value.rule in ("too-deep", "syntax"), info.value
+
+
+@pytest.mark.parametrize("shape", sorted(DEEP_SHAPES))
+def test_code_nested_within_the_limit_runs(runtime: amigos.LocalRuntime, shape: str) -> None:
+    source = f"def bomb(x: int) -> int:\n    return {DEEP_SHAPES[shape](gas.MAX_NESTING // 3)}\n"
+    runtime.deploy(f"hub.amigos.dev/mallory/nested_{shape}", source, signer="mallory")
+    assert runtime.call(f"hub.amigos.dev/mallory/nested_{shape}", "bomb", 0, signer="mallory").ok
 
 
 def test_runtime_healthy_after_in_process_bombs(runtime: amigos.LocalRuntime) -> None:

@@ -100,6 +100,20 @@ def test_namespaces_belong_to_the_first_deployer() -> None:
     assert receipt.error.type == "DeployFailed" and "namespace-owner" in receipt.error.message
 
 
+def test_a_deeply_nested_deploy_fails_its_transaction_not_the_block() -> None:
+    """A deploy whose syntax nests thousands of levels deep used to raise RecursionError out of
+    the block; now it is one failed receipt and the block goes on."""
+    ledger = new_ledger()
+    deep = "def f(x):\n    return " + "-" * 1_000 + "x\n"
+    result = ledger.apply_block([
+        signed(ALICE, 1, Deploy(path(ALICE), deep)),
+        signed(ALICE, 2, Deploy(path(ALICE), COUNTER)),
+    ])
+    failed, deployed = result.receipts
+    assert failed.error.type == "DeployFailed" and "too-deep" in failed.error.message
+    assert deployed.ok and ledger.runtime.state(path(ALICE))["globals"] == {"count": 0}
+
+
 def test_consistency_between_heads() -> None:
     ledger = new_ledger()
     first = ledger.apply_block([signed(ALICE, 1, Deploy(path(ALICE), COUNTER))]).head.head

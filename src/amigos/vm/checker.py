@@ -166,7 +166,8 @@ def check_service(source: str, std_names: frozenset[str]) -> Analysis:
     except SyntaxError as exc:
         raise DeployError(f"syntax error: {exc.msg}", line=exc.lineno, rule="syntax") from None
     except (ValueError, MemoryError, RecursionError) as exc:
-        raise fail(None, "syntax", f"source cannot be parsed: {exc}") from None
+        raise fail(None, "syntax", f"source cannot be parsed: {str(exc) or 'it nests too deeply'}") from None
+    _check_nesting(tree)
     analysis = Analysis(tree=tree, doc=ast.get_docstring(tree))
     _check_top_level(tree, analysis, std_names)
     _check_nodes(tree)
@@ -322,6 +323,18 @@ def _is_constant(node: ast.expr) -> bool:
 
 
 # ---------------------------------------------------------------- node-by-node rules
+
+
+def _check_nesting(tree: ast.Module) -> None:
+    """Refuse trees deeper than MAX_NESTING before anything walks them recursively."""
+    stack: list[tuple[ast.AST, int, int | None]] = [(tree, 1, None)]
+    while stack:
+        node, depth, line = stack.pop()
+        line = getattr(node, "lineno", line)
+        if depth > gas.MAX_NESTING:
+            message = f"code nests more than {gas.MAX_NESTING} levels deep"
+            raise DeployError(message, line=line, rule="too-deep")
+        stack.extend((child, depth + 1, line) for child in ast.iter_child_nodes(node))
 
 
 def _check_nodes(tree: ast.Module) -> None:

@@ -2,10 +2,11 @@
 
 Gas is charged for work the *service language* does, never for what the host happens to do:
 the same call on the same state costs the same gas on any machine, Python version or hash seed.
-One unit buys at most about 30 nanoseconds of CPU (service code that only calls guarded
-operations runs at 15-30 ns per unit, a builtin working in C far faster) or 10 bytes of memory:
-:data:`MAX_GAS` bounds one call to about 1.5 seconds of CPU and 500 MB. The bomb suite
-(tests/test_bombs.py) holds every operation to that.
+One unit buys at most about 25 nanoseconds of CPU (a loop of guarded operations runs at 5-25 ns
+per unit, a builtin working in C far faster) or 10 bytes of memory: :data:`MAX_GAS` bounds one
+call to about a second of CPU and 500 MB. ``benchmarks/gas_calibration.py`` prints the figure for
+each kind of operation; the bomb suite (tests/test_bombs.py) holds every one of them, and every
+known way around the meter, to 40 ns per unit.
 """
 
 from __future__ import annotations
@@ -16,25 +17,32 @@ CALL = 20
 """Entering a function or lambda the service defines."""
 LOOP = 10
 """One iteration of ``for``/``while``, one element of a comprehension."""
-OP = 8
-"""One guarded operation: arithmetic, comparison, subscript, attribute, method call."""
+NODE = 1
+"""Each statement or expression a function call, loop iteration or comprehension element may
+run before the next charge, paid up front (every branch counted as taken): so a body that is
+one long line, ``x = [a, a, a, …]``, costs what it runs. Each is at most a few bytecodes."""
+OP = 20
+"""One guarded operation: arithmetic (integer ``+``/``-`` too), comparison, subscript, attribute,
+method call, builtin call. Each runs a helper in Python (200-500 ns), so it costs what
+entering a service function costs."""
 ELEMENT = 1
 """Each element a builtin walks, compares, copies or creates (``sum``, ``sorted``, ``join``…)."""
 BYTE_DIVISOR = 8
 """Strings and bytes are charged one ELEMENT per this many characters/bytes created or walked."""
 SORT_FACTOR = 2
 """``sorted``/``sort`` charge ``n * ceil(log2 n) * SORT_FACTOR`` elements."""
-NEW_OBJECT = 10
+NEW_OBJECT = 20
 """Each new object a builtin creates per element (an int of ``range``, a tuple of ``zip``, a
-word of ``split``…): about 50 bytes of memory each."""
+word of ``split``…): about 50 bytes of memory each, and millions of them make the garbage
+collector walk them again and again (``list(zip(range(4_000_000)))`` takes about a second)."""
 WALK_NODE = 40
 """Each container or object the host walks in Python (to price a repr, a comparison, a hash)."""
 HANDLER = 50
 """Entering an ``except`` or ``finally`` block: unwinding the stack is not free."""
 
-DECIMAL_OP = 10
-"""Decimal ``+ - * %`` and comparisons (about 70 ns each)."""
-DECIMAL_DIV = 30
+DECIMAL_OP = 24
+"""Decimal ``+ - * %`` and comparisons (a guarded operation plus about 70 ns of arithmetic)."""
+DECIMAL_DIV = 40
 """Decimal ``/`` and ``//``."""
 DECIMAL_ROOT = 300
 """``Decimal.sqrt`` and Decimal powers with an integral exponent (microseconds)."""
@@ -62,7 +70,7 @@ COPY_BYTE_DIVISOR = 4
 DEFAULT_GAS = 10_000_000
 """Gas given to a call when the caller does not say."""
 MAX_GAS = 50_000_000
-"""The most gas one call may be given (about 1.5 seconds of CPU at worst)."""
+"""The most gas one call may be given (about a second of CPU at worst)."""
 QUERY_GAS = 10_000_000
 """Gas given to read-only queries and ``render``."""
 DEPLOY_GAS = 20_000_000
@@ -78,6 +86,9 @@ MAX_CALL_DEPTH = 160
 """Most nested Python frames a call may use (service functions plus guarded builtins)."""
 MAX_SOURCE_BYTES = 256 * 1024
 """Largest service source file."""
+MAX_NESTING = 100
+"""Deepest a service's syntax tree may nest (``- - - x``, ``not not x``…): checking, rewriting
+and compiling a tree recurse once per level. Real code stays under 25."""
 MAX_EVENTS = 1024
 """Most events one call may emit."""
 MAX_FORMAT_WIDTH = 10_000

@@ -359,6 +359,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
 
     def op_Add(a: Any, b: Any) -> Any:
         if type(a) is int and type(b) is int:
+            charge(gas.OP)
             r = a + b
             if -INT_LIMIT < r < INT_LIMIT:
                 return r
@@ -372,6 +373,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
 
     def op_Sub(a: Any, b: Any) -> Any:
         if type(a) is int and type(b) is int:
+            charge(gas.OP)
             r = a - b
             if -INT_LIMIT < r < INT_LIMIT:
                 return r
@@ -384,6 +386,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
         if type(n) not in (int, bool):
             return
         total = len(seq) * max(int(n), 0)
+        charge(gas.OP)  # sizing the result before it is made
         charge_size(type(seq), total)
 
     def op_Mult(a: Any, b: Any) -> Any:
@@ -453,7 +456,8 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
             if bits > gas.MAX_INT_BITS:
                 raise limit(f"integer larger than {gas.MAX_INT_BITS} bits")
             cost_bits = min(abs(a).bit_length() * b, 2 * gas.MAX_INT_BITS)
-            charge(int_product_cost(cost_bits, cost_bits))
+            # OP more than a product: sizing the result up front is itself work.
+            charge(gas.OP + int_product_cost(cost_bits, cost_bits))
             return check_int(a**b)
         if ta is Decimal or tb is Decimal:
             integral = tb in (int, bool) or (tb is Decimal and b.is_finite() and b == b.to_integral_value())
@@ -477,11 +481,12 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
 
     def op_dictlike(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         def apply(a: Any, b: Any) -> Any:
+            if type(a) is int and type(b) is int:  # never wider than the wider operand
+                charge(gas.OP + (max(a.bit_length(), b.bit_length()) >> 4))
+                return op(a, b)
             refuse_views(a, b)
             if type(a) is dict and type(b) is dict:
                 charge_len(len(a) + len(b))
-            elif type(a) is int and type(b) is int:
-                charge(gas.OP + (max(a.bit_length(), b.bit_length()) >> 4))
             else:
                 charge(gas.OP)
             return check_result(op(a, b))
@@ -607,6 +612,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
     }
 
     def chain(left: Any, *pairs: Any) -> bool:
+        charge(gas.OP)  # the chain calls back for each right operand
         for i in range(0, len(pairs), 2):
             right = pairs[i + 1]()
             if not compare[pairs[i]](left, right):
@@ -617,6 +623,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
     # -------------------------------------------------------------- subscripts
 
     def mkslice(lower: Any, upper: Any, step: Any) -> slice:
+        charge(gas.OP)
         return slice(lower, upper, step)
 
     def slice_length(obj: Any, key: slice) -> int:
@@ -708,6 +715,8 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
         cost = table.get(name)
         if cost is None:
             raise AttributeError(f"'{t.__name__}' object has no attribute '{name}'")
+        # The dispatch is a guarded operation of its own, before the method's cost function.
+        charge(gas.OP)
         return cost(obj, name, args, kwargs)
 
     # ---- method cost functions: (obj, name, args, kwargs) -> result
@@ -951,6 +960,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
         return scrub(repr(value) if use_repr else str(value))
 
     def fmt(value: Any, conversion: int, spec: str) -> str:
+        charge(gas.OP)
         if conversion in (ord("r"), ord("a")):
             value = to_text(value, use_repr=True)
         elif conversion == ord("s"):
@@ -1031,12 +1041,15 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
             n = len(value)
             charge(gas.OP + n // gas.BYTE_DIVISOR + n * n // 256)  # parsing is quadratic
         elif t is Decimal:
+            charge(gas.OP)
             int_from_decimal(value)
         else:
             charge(gas.OP)
         if t not in (int, bool, str, bytes, Decimal):
             raise TypeError(f"int() argument must be a string, bytes or a number, not '{t.__name__}'")
-        return check_int(int(value, *args, **kwargs))
+        if args or kwargs:  # a base: int("ff", 16)
+            return check_int(int(value, *args, **kwargs))
+        return check_int(int(value))
 
     def b_bool(value: Any = False) -> bool:
         charge(gas.OP)
@@ -1051,7 +1064,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
             raise TypeError(f"Decimal() argument must be str, int or Decimal, not '{t.__name__}'")
         elif t is tuple and (len(value) != 3 or type(value[1]) is not tuple or len(value[1]) > 2 * DECIMAL_DIGITS):
             raise ValueError(f"Decimal((sign, digits, exponent)) takes at most {2 * DECIMAL_DIGITS} digits")
-        charge(gas.OP)
+        charge(gas.OP + gas.DECIMAL_OP)  # the conversion, then fitting it to the context
         try:
             return fit_decimal(Decimal(value))
         except decimal.Overflow as exc:
@@ -1059,6 +1072,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
 
     def b_sum(iterable: Any, /, start: Any = 0) -> Any:
         items = materialize(iterable)
+        charge(gas.OP)  # the scan of the items' types below
         kinds = set(map(type, items))
         if type(start) is int and kinds <= INT_KINDS:
             charge(sum(map(int.bit_length, items)) >> 4)
@@ -1080,6 +1094,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
     def extreme(pick: Callable[..., Any]) -> Callable[..., Any]:
         def run(*args: Any, **kwargs: Any) -> Any:
             items = materialize(args[0]) if len(args) == 1 else args
+            charge(gas.OP)  # the scan of the items' types below
             charge_len(len(items))
             if not CHEAP_TYPES.issuperset(map(type, items)):
                 measure(items)  # each comparison may walk a whole element

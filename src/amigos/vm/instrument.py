@@ -5,10 +5,10 @@ The rewriting is mechanical; what each helper does lives in :mod:`amigos.vm.guar
 =============================  ===============================================================
 service code                   becomes
 =============================  ===============================================================
-``def f(…): body``             ``def f(…): __am_g__(CALL); body``
-``lambda …: e``                ``lambda …: __am_g__(CALL) or e``
-``for``/``while`` body         ``__am_g__(LOOP)`` first in every iteration
-``[e for x in xs if c]``       ``[e for x in xs if __am_tick__(LOOP) if c]``
+``def f(…): body``             ``def f(…): __am_g__(CALL + n); body``
+``lambda …: e``                ``lambda …: __am_g__(CALL + n) or e``
+``for``/``while`` body         ``__am_g__(LOOP + n)`` first in every iteration
+``[e for x in xs if c]``       ``[e for x in xs if __am_tick__(LOOP + n) if c]``
 ``a + b`` (any binary op)      ``__am_op_Add__(a, b)``
 ``a += b``                     ``a = __am_iop_Add__(a, b)`` / ``__am_aug_item__`` / ``__am_aug_attr__``
 ``a < b`` (not trivially cheap)  ``__am_cmp_Lt__(a, b)``; chains through ``__am_chain__``
@@ -24,6 +24,11 @@ service code                   becomes
 ``import``/``from … import``   ``name = __am_import__("target")``
 ``class C:``                   ``class C(__am_Object__):`` (deterministic repr)
 =============================  ===============================================================
+
+``n`` is the :func:`straight_line_size` of what the charge pays for, times ``NODE``: the
+statements and expressions that may run before the next charge. Without it a loop whose body
+is one long line (``x = [a, a, a, …]``, ``a and a and …``) would run thousands of bytecodes for
+one ``LOOP``.
 
 Names that start with ``__am`` cannot appear in service source (the checker rejects double
 underscores), so service code cannot reach or shadow the helpers.
@@ -67,6 +72,47 @@ def _is_cheap_operand(node: ast.expr) -> bool:
     return isinstance(value, (str, bytes)) and len(value) <= SMALL_CONSTANT
 
 
+def _runs_on_entry(node: ast.AST) -> list[ast.AST]:
+    """The children of ``node`` that run when ``node`` runs, short of a charge point of their own."""
+    if isinstance(node, (ast.FunctionDef, ast.Lambda)):
+        return [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]
+    if isinstance(node, ast.ClassDef):
+        return [*node.bases, *node.keywords, *node.body]
+    if isinstance(node, ast.For):
+        return [node.iter, *node.orelse]
+    if isinstance(node, ast.While):
+        return [node.test, *node.orelse]
+    if isinstance(node, (ast.ListComp, ast.DictComp, ast.GeneratorExp)):
+        return [node.generators[0].iter]
+    return list(ast.iter_child_nodes(node))
+
+
+def straight_line_size(nodes: list[ast.AST]) -> int:
+    """How many statement and expression nodes of ``nodes`` may run before the next charge:
+    nested loops, functions and comprehensions pay for their own bodies, and every branch is
+    counted as taken. Measured on the source before it is rewritten (helpers charge for
+    themselves)."""
+    count = 0
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.stmt, ast.expr)):
+            count += 1
+        stack.extend(_runs_on_entry(node))
+    return count
+
+
+def _element_parts(node: ast.ListComp | ast.DictComp | ast.GeneratorExp) -> list[ast.AST]:
+    """What a comprehension runs per element: its element, every ``if`` and target, and the
+    iterables of its inner ``for`` clauses."""
+    parts: list[ast.AST] = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+    for i, generator in enumerate(node.generators):
+        parts += [generator.target, *generator.ifs]
+        if i:
+            parts.append(generator.iter)
+    return parts
+
+
 class Instrumenter(ast.NodeTransformer):
     def __init__(self, std_names: frozenset[str] = frozenset()) -> None:
         self._temps = 0
@@ -80,6 +126,7 @@ class Instrumenter(ast.NodeTransformer):
     # ------------------------------------------------------------ functions and loops
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
+        size = straight_line_size(node.body)
         self.generic_visit(node)
         _strip_annotations(node.args)
         node.returns = None
@@ -90,29 +137,41 @@ class Instrumenter(ast.NodeTransformer):
             and isinstance(node.body[0].value.value, str)
         )
         at = 1 if has_doc else 0
-        node.body.insert(at, _charge(gas.CALL))
+        node.body.insert(at, _charge(gas.CALL + gas.NODE * size))
         return node
 
     def visit_Lambda(self, node: ast.Lambda) -> ast.Lambda:
+        cost = gas.CALL + gas.NODE * straight_line_size([node.body])
         self.generic_visit(node)
-        node.body = ast.BoolOp(op=ast.Or(), values=[_call("__am_g__", _const(gas.CALL)), node.body])
+        node.body = ast.BoolOp(op=ast.Or(), values=[_call("__am_g__", _const(cost)), node.body])
         return node
 
     def visit_For(self, node: ast.For) -> ast.For:
+        cost = gas.LOOP + gas.NODE * straight_line_size([node.target, *node.body])
         self.generic_visit(node)
         if _has_starred(node.target):
             node.iter = _call("__am_spread__", node.iter)
-        node.body.insert(0, _charge(gas.LOOP))
+        node.body.insert(0, _charge(cost))
         return node
 
     def visit_While(self, node: ast.While) -> ast.While:
+        cost = gas.LOOP + gas.NODE * straight_line_size([node.test, *node.body])
         self.generic_visit(node)
-        node.body.insert(0, _charge(gas.LOOP))
+        node.body.insert(0, _charge(cost))
         return node
 
-    def visit_comprehension(self, node: ast.comprehension) -> ast.comprehension:
+    def _tick_per_element(self, node: ast.ListComp | ast.DictComp | ast.GeneratorExp) -> None:
+        cost = gas.LOOP + gas.NODE * straight_line_size(_element_parts(node))
         self.generic_visit(node)
-        node.ifs.insert(0, _call("__am_tick__", _const(gas.LOOP)))
+        for generator in node.generators:
+            generator.ifs.insert(0, _call("__am_tick__", _const(cost)))
+
+    def visit_ListComp(self, node: ast.ListComp) -> ast.expr:
+        self._tick_per_element(node)
+        return node
+
+    def visit_GeneratorExp(self, node: ast.GeneratorExp) -> ast.expr:
+        self._tick_per_element(node)
         return node
 
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
@@ -215,7 +274,7 @@ class Instrumenter(ast.NodeTransformer):
         return node
 
     def visit_DictComp(self, node: ast.DictComp) -> ast.expr:
-        self.generic_visit(node)
+        self._tick_per_element(node)
         node.key = _checked_key(node.key)
         return node
 
@@ -347,8 +406,10 @@ class Instrumenter(ast.NodeTransformer):
 
 
 def _checked_key(key: ast.expr | None) -> ast.expr | None:
-    # A tuple key is hashed recursively in C: the helper refuses one nested too deeply.
-    if key is None or isinstance(key, ast.Constant):
+    # Every key is an insertion the helper charges for (constant ones too: a display of
+    # thousands of constant keys is work), and a tuple key is hashed recursively in C: the
+    # helper refuses one nested too deeply.
+    if key is None:
         return key
     return _call("__am_key__", key)
 
