@@ -35,6 +35,9 @@ NEW_OBJECT = 20
 """Each new object a builtin creates per element (an int of ``range``, a tuple of ``zip``, a
 word of ``split``…): about 50 bytes of memory each, and millions of them make the garbage
 collector walk them again and again (``list(zip(range(4_000_000)))`` takes about a second)."""
+WALK_ELEMENT = 3
+"""Each element of a value walked to price it (for a ``repr``, a comparison, a hash, a copy):
+sizing reads it twice, then the operation reads it again."""
 WALK_NODE = 40
 """Each container or object the host walks in Python (to price a repr, a comparison, a hash)."""
 HANDLER = 50

@@ -188,8 +188,8 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
 
         The walk sees the value as ``repr``, ``==``, hashing and copying do: as a tree, so a
         structure shared ``n`` times is paid ``n`` times (a self-referencing one runs into the
-        limits). Flat runs of ints or strs are sized at C speed; every container or object
-        costs WALK_NODE. With ``max_depth``, nesting deeper than that is refused.
+        limits). Flat runs of ints or strs are sized at C speed (WALK_ELEMENT each); every
+        container or object costs WALK_NODE. With ``max_depth``, nesting deeper than that is refused.
         """
         size = 0
         elements = 0
@@ -246,7 +246,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
             elements += 1
         if size > 4 * gas.MAX_SEQUENCE:
             raise limit("text representation too large")
-        charge(gas.OP + elements * gas.ELEMENT + (walked & 255) * gas.WALK_NODE + size // gas.BYTE_DIVISOR)
+        charge(gas.OP + elements * gas.WALK_ELEMENT + (walked & 255) * gas.WALK_NODE + size // gas.BYTE_DIVISOR)
         return size
 
     def compare_cost(item: Any) -> int:
@@ -336,9 +336,10 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
         return gas.OP + ((a_bits * b_bits) >> 12) + ((a_bits + b_bits) >> 4)
 
     def int_text_cost(n: int) -> int:
-        # int <-> decimal text is quadratic in CPython (4096 bits: about 19 us).
+        # int <-> decimal text is quadratic in CPython (4096 bits: about 19 us), and the
+        # text is scrubbed after: two steps.
         bits = n.bit_length()
-        return gas.OP + (bits >> 4) + ((bits * bits) >> 13)
+        return 2 * gas.OP + (bits >> 4) + ((bits * bits) >> 13)
 
     def int_from_decimal(d: Decimal) -> None:
         """Before converting a Decimal to an int: refuse huge results, pay for the digits."""
@@ -346,7 +347,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
             digits = d.adjusted() + 1
             if digits > INT_DIGITS:
                 raise limit(f"integer larger than {gas.MAX_INT_BITS} bits")
-            charge(gas.OP + max(digits, 0) ** 2 // 256)
+            charge(gas.OP + gas.DECIMAL_OP + max(digits, 0) ** 2 // 256)
 
     def numeric_cost(a: Any, b: Any) -> int:
         return gas.DECIMAL_OP if type(a) is Decimal or type(b) is Decimal else gas.OP
@@ -956,6 +957,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
         elif value is None or t is Decimal:
             charge(gas.OP)
         else:
+            charge(gas.OP)  # measuring is one step, writing the text another
             measure(value)
         return scrub(repr(value) if use_repr else str(value))
 
@@ -1037,9 +1039,13 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
 
     def b_int(value: Any = 0, *args: Any, **kwargs: Any) -> int:
         t = type(value)
+        if t is int and not args and not kwargs:  # int(0), int(n): nothing to convert
+            charge(gas.OP)
+            return value
         if t is str or t is bytes:
             n = len(value)
-            charge(gas.OP + n // gas.BYTE_DIVISOR + n * n // 256)  # parsing is quadratic
+            # Parsing is a second step after the checks, and quadratic in the digits.
+            charge(2 * gas.OP + n // gas.BYTE_DIVISOR + n * n // 256)
         elif t is Decimal:
             charge(gas.OP)
             int_from_decimal(value)
@@ -1072,7 +1078,7 @@ def make_builtins(meter: Meter, importer: Callable[[str], Any]) -> dict[str, Any
 
     def b_sum(iterable: Any, /, start: Any = 0) -> Any:
         items = materialize(iterable)
-        charge(gas.OP)  # the scan of the items' types below
+        charge(2 * gas.OP)  # the scan of the items' types and sizes below
         kinds = set(map(type, items))
         if type(start) is int and kinds <= INT_KINDS:
             charge(sum(map(int.bit_length, items)) >> 4)
