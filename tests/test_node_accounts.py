@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from amigos.accounts.recovery import DEFAULT_RECOVERY_TIMELOCK
+from amigos.accounts.recovery import DEFAULT_RECOVERY_TIMELOCK, MIN_TAKEOVER_TIMELOCK
 from amigos.accounts.sessions import DAY
 from amigos.crypto.keys import Account
 from amigos.errors import UsageError
@@ -332,6 +332,52 @@ async def test_a_session_with_ip_ranges_is_refused_from_elsewhere_before_the_seq
         assert (await chain.run(PHONE, send, account=ALICE, ip=ELSEWHERE)).status_code == 200
     finally:
         chain.node.stop()
+
+
+async def test_a_revoked_session_keeps_no_ip_ranges_on_the_node(chain: Chain) -> None:
+    """The node forgets a session's ranges when it is revoked, one by one or all at once: the
+    ledger then refuses the key as revoked (not the node as out of range), and a node with no
+    ranged session left checks no submission."""
+    send = act("send", to=STRANGER.address, amount=1)
+    for revoking in (act("revoke_session", public_key=PHONE.public_key), act("revoke_all_sessions")):
+        await chain.ok(ALICE, grant(PHONE, "SEND_UNLIMITED", ip_ranges=["203.0.113.0/24"]))
+        assert chain.node.policies.restricts_ips
+        await chain.ok(ALICE, revoking)
+        assert_problem(await chain.run(PHONE, send, account=ALICE, ip=ELSEWHERE), 403, "session-revoked")
+        assert not chain.node.policies.restricts_ips
+
+
+@pytest.mark.parametrize("restart", [False, True])
+async def test_a_recovered_master_is_not_held_to_the_ranges_of_its_old_session(tmp_path: Path, restart: bool) -> None:
+    """Recovery revokes every session. If the new master key was one of them, its old session's
+    ranges must not follow it: the master signs from anywhere (also on a restarted node)."""
+    chain = Chain(tmp_path / "node")
+    try:
+        await chain.ok(ALICE, grant(PHONE, "SEND_UNLIMITED", ip_ranges=["203.0.113.0/24"]),
+                       act("set_guardians", guardians=[BOB.address], threshold=1, timelock=DEFAULT_RECOVERY_TIMELOCK))
+        await chain.ok(BOB, act("approve_recovery", account=ALICE.address, new_key=PHONE.public_key))
+        chain.clock.now += DEFAULT_RECOVERY_TIMELOCK
+        await chain.ok(CAROL, act("finalize_recovery", account=ALICE.address))
+        if restart:
+            chain.restart()
+        send = act("send", to=STRANGER.address, amount=1)
+        assert (await chain.run(PHONE, send, account=ALICE, ip=ELSEWHERE)).status_code == 200
+        assert not chain.node.policies.restricts_ips
+    finally:
+        chain.node.stop()
+
+
+async def test_an_expired_ranged_session_leaves_nothing_once_the_ledger_drops_it(chain: Chain) -> None:
+    """A grant drops the account's expired sessions from the state; the node drops their
+    ranges with them, so the key may take another role (here: the recovery key) without them."""
+    await chain.ok(ALICE, act("grant_session", public_key=PHONE.public_key, device="phone", permissions=["SEND_UNLIMITED"],
+                              expires_at=T0 + DAY, ip_ranges=["203.0.113.0/24"]))
+    chain.clock.now += DAY
+    await chain.ok(ALICE, grant(WATCH, "READ_ONLY", name="watch"))
+    assert not chain.node.policies.restricts_ips
+    await chain.ok(ALICE, act("set_recovery_key", public_key=PHONE.public_key, timelock=MIN_TAKEOVER_TIMELOCK))
+    announce = act("announce_takeover", new_key=NEW_MASTER.public_key)
+    assert (await chain.run(PHONE, announce, account=ALICE, ip=ELSEWHERE)).status_code == 200
 
 
 # --------------------------------------------------------------------------- webhooks
