@@ -9,12 +9,13 @@ import http.server
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
@@ -40,6 +41,7 @@ from amigos.node.problems import PROBLEM_BASE
 from amigos.node.webhooks import (
     KEY_HEADER,
     SIGNATURE_HEADER,
+    Delivery,
     WebhookSender,
     verify_webhook,
 )
@@ -529,6 +531,81 @@ def test_redirects_are_not_followed_and_private_addresses_not_posted_to(receiver
         assert (sender.failed, public_only.failed) == (1, 2) and receiver.posts == []
     finally:
         redirecting.close()
+
+
+PUBLIC = "93.184.216.34"  # a global address: a stub resolver answers it, nothing connects to it
+
+
+def rebinding_dns(monkeypatch: pytest.MonkeyPatch, name: str, *answers: str) -> list[str]:
+    """Make ``socket.getaddrinfo`` (what the node and httpx resolve with) answer ``name`` with
+    ``answers`` in turn, one per lookup (the last one repeats), as a rebinding DNS server
+    does. There is no network in the tests: connecting to PUBLIC fails as an unreachable host
+    would. Returns the hosts looked up, in order."""
+    real = socket.getaddrinfo
+    lookups: list[str] = []
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(host)
+        if host == PUBLIC:
+            raise socket.gaierror(socket.EAI_NONAME, "no network in the tests")
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        answer = answers[min(lookups.count(name), len(answers)) - 1]
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (answer, port or 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return lookups
+
+
+def wait_until(done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_webhook_host_that_rebinds_to_a_private_address_is_not_posted_to(monkeypatch: pytest.MonkeyPatch,
+                                                                         receiver: Receiver) -> None:
+    """DNS rebinding: the host resolves to a public address for the check, then to 127.0.0.1.
+    The post must go to the address that was checked, never to the second answer."""
+    port = receiver.server.server_address[1]
+    lookups = rebinding_dns(monkeypatch, "rebind.test", PUBLIC, "127.0.0.1")
+    sender = WebhookSender(Account.from_seed(bytes([9]) * 32), allow_private=False, attempts=2, backoff=0.01)
+    sender.start()
+    sender.offer(f"http://rebind.test:{port}/hook", b"{}")
+    wait_until(lambda: sender.failed == 1)
+    sender.stop()
+    assert receiver.posts == [] and sender.failed == 1
+    assert [host for host in lookups if host in ("rebind.test", PUBLIC)] == ["rebind.test", PUBLIC, PUBLIC]
+
+
+def test_a_webhook_is_posted_to_the_checked_address_with_its_own_host_name(monkeypatch: pytest.MonkeyPatch,
+                                                                           receiver: Receiver) -> None:
+    """The connection goes to the address resolved once; the receiver still sees its own name
+    in ``Host`` (a later lookup of the name would fail, so only the first answer can work)."""
+    port = receiver.server.server_address[1]
+    lookups = rebinding_dns(monkeypatch, "hooks.test", "127.0.0.1", PUBLIC)
+    sender = WebhookSender(Account.from_seed(bytes([9]) * 32), allow_private=True, attempts=1)
+    sender.start()
+    sender.offer(f"http://hooks.test:{port}/hook?to=alice", b'{"n":1}')
+    (path, headers, body), = receiver.wait_for(1)
+    sender.stop()
+    assert (path, headers["Host"], body) == ("/hook?to=alice", f"hooks.test:{port}", b'{"n":1}')
+    assert lookups.count("hooks.test") == 1
+
+
+def test_an_https_webhook_names_its_host_in_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over https the checked address is connected to with the host's name as SNI, which is
+    also the name the certificate is checked for (httpx's ``sni_hostname``); an IPv6 address
+    is written in brackets. Seen as the request httpx builds (no TLS server in the tests)."""
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *args, **kwargs: [
+        (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("2606:2800:220:1::", 0, 0, 0))])
+    sent: list[httpx.Request] = []
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: sent.append(request) or httpx.Response(204)))
+    sender = WebhookSender(Account.from_seed(bytes([9]) * 32), allow_private=False)
+    assert sender._deliver(Delivery("https://Hooks.Example/in", b"{}"), client.post)
+    request, = sent
+    assert str(request.url) == "https://[2606:2800:220:1::]/in"
+    assert request.headers["Host"] == "hooks.example" and request.extensions["sni_hostname"] == "hooks.example"
 
 
 # --------------------------------------------------------------------------- the faucet
