@@ -9,17 +9,18 @@ import http.server
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
 
-from amigos.accounts.recovery import DEFAULT_RECOVERY_TIMELOCK
+from amigos.accounts.recovery import DEFAULT_RECOVERY_TIMELOCK, MIN_TAKEOVER_TIMELOCK
 from amigos.accounts.sessions import DAY
 from amigos.crypto.keys import Account
 from amigos.errors import UsageError
@@ -40,6 +41,7 @@ from amigos.node.problems import PROBLEM_BASE
 from amigos.node.webhooks import (
     KEY_HEADER,
     SIGNATURE_HEADER,
+    Delivery,
     WebhookSender,
     verify_webhook,
 )
@@ -334,6 +336,52 @@ async def test_a_session_with_ip_ranges_is_refused_from_elsewhere_before_the_seq
         chain.node.stop()
 
 
+async def test_a_revoked_session_keeps_no_ip_ranges_on_the_node(chain: Chain) -> None:
+    """The node forgets a session's ranges when it is revoked, one by one or all at once: the
+    ledger then refuses the key as revoked (not the node as out of range), and a node with no
+    ranged session left checks no submission."""
+    send = act("send", to=STRANGER.address, amount=1)
+    for revoking in (act("revoke_session", public_key=PHONE.public_key), act("revoke_all_sessions")):
+        await chain.ok(ALICE, grant(PHONE, "SEND_UNLIMITED", ip_ranges=["203.0.113.0/24"]))
+        assert chain.node.policies.restricts_ips
+        await chain.ok(ALICE, revoking)
+        assert_problem(await chain.run(PHONE, send, account=ALICE, ip=ELSEWHERE), 403, "session-revoked")
+        assert not chain.node.policies.restricts_ips
+
+
+@pytest.mark.parametrize("restart", [False, True])
+async def test_a_recovered_master_is_not_held_to_the_ranges_of_its_old_session(tmp_path: Path, restart: bool) -> None:
+    """Recovery revokes every session. If the new master key was one of them, its old session's
+    ranges must not follow it: the master signs from anywhere (also on a restarted node)."""
+    chain = Chain(tmp_path / "node")
+    try:
+        await chain.ok(ALICE, grant(PHONE, "SEND_UNLIMITED", ip_ranges=["203.0.113.0/24"]),
+                       act("set_guardians", guardians=[BOB.address], threshold=1, timelock=DEFAULT_RECOVERY_TIMELOCK))
+        await chain.ok(BOB, act("approve_recovery", account=ALICE.address, new_key=PHONE.public_key))
+        chain.clock.now += DEFAULT_RECOVERY_TIMELOCK
+        await chain.ok(CAROL, act("finalize_recovery", account=ALICE.address))
+        if restart:
+            chain.restart()
+        send = act("send", to=STRANGER.address, amount=1)
+        assert (await chain.run(PHONE, send, account=ALICE, ip=ELSEWHERE)).status_code == 200
+        assert not chain.node.policies.restricts_ips
+    finally:
+        chain.node.stop()
+
+
+async def test_an_expired_ranged_session_leaves_nothing_once_the_ledger_drops_it(chain: Chain) -> None:
+    """A grant drops the account's expired sessions from the state; the node drops their
+    ranges with them, so the key may take another role (here: the recovery key) without them."""
+    await chain.ok(ALICE, act("grant_session", public_key=PHONE.public_key, device="phone", permissions=["SEND_UNLIMITED"],
+                              expires_at=T0 + DAY, ip_ranges=["203.0.113.0/24"]))
+    chain.clock.now += DAY
+    await chain.ok(ALICE, grant(WATCH, "READ_ONLY", name="watch"))
+    assert not chain.node.policies.restricts_ips
+    await chain.ok(ALICE, act("set_recovery_key", public_key=PHONE.public_key, timelock=MIN_TAKEOVER_TIMELOCK))
+    announce = act("announce_takeover", new_key=NEW_MASTER.public_key)
+    assert (await chain.run(PHONE, announce, account=ALICE, ip=ELSEWHERE)).status_code == 200
+
+
 # --------------------------------------------------------------------------- webhooks
 
 
@@ -483,6 +531,81 @@ def test_redirects_are_not_followed_and_private_addresses_not_posted_to(receiver
         assert (sender.failed, public_only.failed) == (1, 2) and receiver.posts == []
     finally:
         redirecting.close()
+
+
+PUBLIC = "93.184.216.34"  # a global address: a stub resolver answers it, nothing connects to it
+
+
+def rebinding_dns(monkeypatch: pytest.MonkeyPatch, name: str, *answers: str) -> list[str]:
+    """Make ``socket.getaddrinfo`` (what the node and httpx resolve with) answer ``name`` with
+    ``answers`` in turn, one per lookup (the last one repeats), as a rebinding DNS server
+    does. There is no network in the tests: connecting to PUBLIC fails as an unreachable host
+    would. Returns the hosts looked up, in order."""
+    real = socket.getaddrinfo
+    lookups: list[str] = []
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(host)
+        if host == PUBLIC:
+            raise socket.gaierror(socket.EAI_NONAME, "no network in the tests")
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        answer = answers[min(lookups.count(name), len(answers)) - 1]
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (answer, port or 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return lookups
+
+
+def wait_until(done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_webhook_host_that_rebinds_to_a_private_address_is_not_posted_to(monkeypatch: pytest.MonkeyPatch,
+                                                                         receiver: Receiver) -> None:
+    """DNS rebinding: the host resolves to a public address for the check, then to 127.0.0.1.
+    The post must go to the address that was checked, never to the second answer."""
+    port = receiver.server.server_address[1]
+    lookups = rebinding_dns(monkeypatch, "rebind.test", PUBLIC, "127.0.0.1")
+    sender = WebhookSender(Account.from_seed(bytes([9]) * 32), allow_private=False, attempts=2, backoff=0.01)
+    sender.start()
+    sender.offer(f"http://rebind.test:{port}/hook", b"{}")
+    wait_until(lambda: sender.failed == 1)
+    sender.stop()
+    assert receiver.posts == [] and sender.failed == 1
+    assert [host for host in lookups if host in ("rebind.test", PUBLIC)] == ["rebind.test", PUBLIC, PUBLIC]
+
+
+def test_a_webhook_is_posted_to_the_checked_address_with_its_own_host_name(monkeypatch: pytest.MonkeyPatch,
+                                                                           receiver: Receiver) -> None:
+    """The connection goes to the address resolved once; the receiver still sees its own name
+    in ``Host`` (a later lookup of the name would fail, so only the first answer can work)."""
+    port = receiver.server.server_address[1]
+    lookups = rebinding_dns(monkeypatch, "hooks.test", "127.0.0.1", PUBLIC)
+    sender = WebhookSender(Account.from_seed(bytes([9]) * 32), allow_private=True, attempts=1)
+    sender.start()
+    sender.offer(f"http://hooks.test:{port}/hook?to=alice", b'{"n":1}')
+    (path, headers, body), = receiver.wait_for(1)
+    sender.stop()
+    assert (path, headers["Host"], body) == ("/hook?to=alice", f"hooks.test:{port}", b'{"n":1}')
+    assert lookups.count("hooks.test") == 1
+
+
+def test_an_https_webhook_names_its_host_in_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over https the checked address is connected to with the host's name as SNI, which is
+    also the name the certificate is checked for (httpx's ``sni_hostname``); an IPv6 address
+    is written in brackets. Seen as the request httpx builds (no TLS server in the tests)."""
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *args, **kwargs: [
+        (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("2606:2800:220:1::", 0, 0, 0))])
+    sent: list[httpx.Request] = []
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: sent.append(request) or httpx.Response(204)))
+    sender = WebhookSender(Account.from_seed(bytes([9]) * 32), allow_private=False)
+    assert sender._deliver(Delivery("https://Hooks.Example/in", b"{}"), client.post)
+    request, = sent
+    assert str(request.url) == "https://[2606:2800:220:1::]/in"
+    assert request.headers["Host"] == "hooks.example" and request.extensions["sni_hostname"] == "hooks.example"
 
 
 # --------------------------------------------------------------------------- the faucet

@@ -5,8 +5,11 @@ bytewise; a failing apply leaves nothing; a commit survives reopening; garbage i
 from __future__ import annotations
 
 import random
+import socket
 import sqlite3
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import psycopg
 import pytest
@@ -400,6 +403,59 @@ def test_two_postgres_stores_see_each_others_commits(pg_db: str):
     finally:
         a.close()
         b.close()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """``host:port`` of a server that never answers: the socket listens, so the kernel
+    completes the TCP handshake, but nothing ever reads or writes (as a firewalled or hung
+    server looks to a client)."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(16)
+        yield f"127.0.0.1:{listening.getsockname()[1]}"
+
+
+def _opening_fails(url: str) -> BaseException:
+    """What opening ``url`` raises, from a thread, so a hang fails the test (after a minute)
+    instead of stalling the suite."""
+    outcome: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            PostgresStore(url).close()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=open_it, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), f"opening {url} hangs"
+    assert outcome, f"{url} opened"
+    return outcome[0]
+
+
+def test_a_server_that_never_answers_is_a_clear_error_after_the_connect_timeout(
+        black_hole: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    failure = _opening_fails(f"postgresql://amigos:pw-5678@{black_hole}/x?connect_timeout=3")
+    assert isinstance(failure, StoreError) and "did not answer within 3 s (connect_timeout)" in str(failure)
+    assert black_hole in str(failure) and "pw-5678" not in str(failure)
+    monkeypatch.setattr(PostgresStore, "CONNECT_TIMEOUT", 2)  # the default, when nothing sets it
+    failure = _opening_fails(f"postgresql://amigos:pw-5678@{black_hole}/x")
+    assert isinstance(failure, StoreError) and "within 2 s" in str(failure)
+    monkeypatch.setattr(PostgresStore, "CONNECT_TIMEOUT", 3600)
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", "2")  # libpq's variable, when the URL does not set it
+    failure = _opening_fails(f"postgresql://amigos:pw-5678@{black_hole}/x")
+    assert isinstance(failure, StoreError) and "within 2 s" in str(failure)
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "abc", "1.5", "%20"])
+def test_a_connect_timeout_that_would_wait_forever_or_is_not_one_is_refused(black_hole: str, timeout: str):
+    """libpq waits forever for 0 or less (psycopg: 130 s); garbage is not a timeout either."""
+    failure = _opening_fails(f"postgresql://amigos:pw-5678@{black_hole}/x?connect_timeout={timeout}")
+    assert isinstance(failure, StoreError), failure
+    assert "connect_timeout must be a whole number of seconds, at least 1" in str(failure)
 
 
 def test_scans_see_fresh_keys_whether_or_not_they_fold_them_in(tmp_path) -> None:

@@ -27,11 +27,11 @@ from ..ledger.ante import MAX_TX_GAS, intrinsic_gas
 from ..ledger.block import SignedTreeHead
 from ..ledger.tx import AccountMessage, Call, Deploy, Message, SignedTransaction, Transaction, sign
 from ..node.auth import sign_read
-from ..node.wire import MAX_BATCH, WireError, dump_json, head_from_json, head_to_json, parse_hex
+from ..node.wire import MAX_BATCH, WireError, dump_json, head_to_json, parse_hex
 from ..runtime import Call as RuntimeCall
 from ..vm.gas import DEFAULT_GAS, DEPLOY_GAS
 from ..vm.paths import validate_path
-from . import verify
+from . import statefile, verify
 from .accounts import account_to_read, call_message, signed_for
 from .receipt import Receipt, batch_receipts, deploy_failure
 
@@ -384,36 +384,24 @@ class Session:
 
     def _load_state(self) -> None:
         """Read the pinned key and last head for this URL from the state file, if any."""
-        if self.state_file is None or not self.state_file.exists():
+        if self.state_file is None:
             return
-        try:
-            saved = json.loads(self.state_file.read_text(encoding="utf-8")).get(self.url)
-        except (OSError, ValueError, AttributeError) as exc:
-            raise UsageError(f"cannot read the client state file {self.state_file}: {exc}") from None
-        if not saved:
+        saved = statefile.pinned(self.state_file, statefile.read_pins(self.state_file), self.url)
+        if saved is None:
             return
-        key = bytes.fromhex(saved["node_key"])
+        key, head = saved
         if self.node_key is not None and key != self.node_key:
             raise ForkDetected(f"{self.state_file} pinned another key for {self.url}: {key.hex()}")
         self.node_key = key
-        if saved.get("head") is not None:
-            head = head_from_json(saved["head"])
+        if head is not None:
             if head.node_key != key or not head.verify():
-                raise UsageError(f"the tree head saved in {self.state_file} is not signed by the pinned key")
+                raise statefile.damaged(self.state_file, f"the tree head saved for {self.url} is not signed by the pinned key")
             self.head, self.chain_id = head, head.head.chain_id
 
     def _save_state(self) -> None:
         if self.state_file is None or self.node_key is None:
             return
-        try:
-            everything = json.loads(self.state_file.read_text(encoding="utf-8")) if self.state_file.exists() else {}
-        except (OSError, ValueError):
-            everything = {}
-        everything[self.url] = {"node_key": self.node_key.hex(),
-                                "head": None if self.head is None else head_to_json(self.head)}
-        temporary = self.state_file.with_name(self.state_file.name + ".tmp")
-        temporary.write_text(json.dumps(everything, indent=2), encoding="utf-8")
-        os.replace(temporary, self.state_file)
+        statefile.save_pin(self.state_file, self.url, self.node_key, self.head)
 
 
 class SessionClient:

@@ -15,7 +15,7 @@ session key can be used against this node; it is not a rule of the chain.
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .. import codec
 from ..accounts.sessions import NOT_PERMITTED, Session
@@ -25,8 +25,15 @@ from ..errors import TransactionRefused
 from ..ledger.tx import Transaction
 
 
+REVOKING_EVERY_SESSION = frozenset({"sessions_revoked", "recovery_finalized", "takeover_finalized"})
+"""Account events after which the account has no live session (the kill switch, and a new
+master installed by a recovery): the node forgets the IP ranges of all of them, so a key that
+was one of them (say, the recovered master) is not held to its old session's ranges."""
+
+
 class AccountPolicies:
-    """IP ranges of sessions that have them, by (account, session key); webhooks by account."""
+    """IP ranges of the unrevoked sessions that have them, by (account, session key); webhooks
+    by account."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -38,7 +45,7 @@ class AccountPolicies:
         for key, value in view.scan(SESSION_PREFIX):
             account, _, public_key = key[len(SESSION_PREFIX):].partition(b"\x00")
             session = Session.from_value(public_key, codec.decode(value))
-            if session.ip_ranges is not None:
+            if session.ip_ranges is not None and session.revoked_at is None:
                 self._sessions[(account.decode(), public_key)] = session
         for key, value in view.scan(WEBHOOK_PREFIX):
             url = codec.decode(value)
@@ -49,21 +56,35 @@ class AccountPolicies:
         """Take in the account events of a committed block."""
         with self._lock:
             for event in events:
-                account, attrs = event["service"], event["attrs"]
-                if event["name"] == "session_granted":
-                    key = bytes.fromhex(attrs["public_key"])
-                    if attrs["ip_ranges"] is None:
-                        self._sessions.pop((account, key), None)
-                    else:
-                        self._sessions[(account, key)] = Session(
-                            public_key=key, device=attrs["device"], permissions=frozenset(attrs["permissions"]),
-                            granted_at=attrs["granted_at"], expires_at=attrs["expires_at"],
-                            ip_ranges=tuple(attrs["ip_ranges"]))
-                elif event["name"] == "webhook_set":
+                account, name, attrs = event["service"], event["name"], event["attrs"]
+                if name == "session_granted":
+                    self._granted(account, attrs)
+                elif name == "session_revoked":
+                    self._sessions.pop((account, bytes.fromhex(attrs["public_key"])), None)
+                elif name in REVOKING_EVERY_SESSION:
+                    self._forget_sessions(account, lambda session: True)
+                elif name == "webhook_set":
                     if attrs["url"] is None:
                         self._webhooks.pop(account, None)
                     else:
                         self._webhooks[account] = attrs["url"]
+
+    def _granted(self, account: str, attrs: dict[str, Any]) -> None:
+        """A grant first drops the account's revoked and expired sessions from the state
+        (``make_room``), so the expired ones go here too: what the node holds is then what it
+        would load from the state after a restart, and no key keeps ranges it no longer has."""
+        now = attrs["granted_at"]
+        self._forget_sessions(account, lambda session: session.expires_at <= now)
+        key = bytes.fromhex(attrs["public_key"])
+        self._sessions.pop((account, key), None)  # the new grant replaces whatever the key had
+        if attrs["ip_ranges"] is not None:
+            self._sessions[(account, key)] = Session(
+                public_key=key, device=attrs["device"], permissions=frozenset(attrs["permissions"]),
+                granted_at=now, expires_at=attrs["expires_at"], ip_ranges=tuple(attrs["ip_ranges"]))
+
+    def _forget_sessions(self, account: str, which: Callable[[Session], bool]) -> None:
+        for entry in [e for e, session in self._sessions.items() if e[0] == account and which(session)]:
+            del self._sessions[entry]
 
     def check_client(self, tx: Transaction, client_ip: str | None) -> None:
         """Refuse (not-permitted) a transaction signed by a session key whose IP ranges do not

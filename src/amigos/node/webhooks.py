@@ -18,6 +18,11 @@ receiver holds up only the URLs that share its thread):
 * unless the node allows private addresses (a dev node, tests), a URL whose host resolves to a
   loopback, private, link-local or otherwise non-global address is not posted to, so accounts
   cannot make the node probe the network it runs in.
+* the host is resolved once per delivery and the delivery connects to an address that was
+  checked, with the URL's host in ``Host`` and in TLS's SNI (and the certificate checked for it):
+  a name that resolves to a public address for the check and to a private one a moment later
+  (DNS rebinding) cannot steer the post. Connections are not kept open between posts, since a
+  connection to one address could otherwise carry the post of another host sharing it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ import socket
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 from ..crypto.keys import Account, verify_signature
 
@@ -73,14 +77,26 @@ def verify_webhook(node_key: bytes, body: bytes, signature_hex: str) -> bool:
     return verify_signature(node_key, WEBHOOK_DOMAIN + body, signature)  # False for any length but 64 bytes
 
 
-def is_public_host(host: str) -> bool:
-    """Whether every address ``host`` resolves to is a global one (False if it resolves to none)."""
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def resolve_host(host: str) -> list[IPAddress]:
+    """The addresses ``host`` (an IDNA-encoded name or an address) resolves to, in the
+    resolver's order of preference; none if it does not resolve."""
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
-        return False
-    addresses = {ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos}
-    return bool(addresses) and all(a.is_global for a in addresses)
+        return []
+    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
+
+
+def allowed_addresses(host: str, allow_private: bool) -> list[IPAddress]:
+    """The addresses a delivery to ``host`` may connect to: all it resolves to, if every one is
+    a global address (or private ones are allowed); none otherwise."""
+    addresses = resolve_host(host)
+    if allow_private or all(a.is_global for a in addresses):
+        return addresses
+    return []
 
 
 class WebhookSender:
@@ -137,7 +153,8 @@ class WebhookSender:
     def _run(self, deliveries: queue.Queue[Delivery | None]) -> None:
         import httpx
 
-        with httpx.Client(follow_redirects=False, timeout=self.timeout, trust_env=False) as client:
+        no_reuse = httpx.Limits(max_keepalive_connections=0)  # see the module's docstring
+        with httpx.Client(follow_redirects=False, timeout=self.timeout, trust_env=False, limits=no_reuse) as client:
             while not self._stopping.is_set():
                 delivery = deliveries.get()
                 if delivery is None:
@@ -157,29 +174,32 @@ class WebhookSender:
         import httpx
 
         try:  # the ledger only checks that a webhook starts with http(s)://
-            parts = urlsplit(delivery.url)
-            host = parts.hostname
-        except ValueError:
+            url = httpx.URL(delivery.url)
+        except httpx.InvalidURL:
             return False
-        if parts.scheme not in ("http", "https") or not host:
+        if url.scheme not in ("http", "https") or not url.raw_host:
             return False
-        if not self.allow_private and not is_public_host(host):
-            log.info("webhook %s: not posting to a non-public address", delivery.url)
+        host = url.raw_host.decode("ascii")
+        addresses = allowed_addresses(host, self.allow_private)
+        if not addresses:
+            log.info("webhook %s: its host does not resolve, or not only to public addresses", delivery.url)
             return False
-        headers = {"Content-Type": "application/json", KEY_HEADER: self.key.public_key.hex(),
-                   SIGNATURE_HEADER: sign_webhook(self.key, delivery.body)}
+        headers = {"Host": url.netloc.decode("ascii"), "Content-Type": "application/json",
+                   KEY_HEADER: self.key.public_key.hex(), SIGNATURE_HEADER: sign_webhook(self.key, delivery.body)}
         pause = self.backoff
         for attempt in range(self.attempts):
             if attempt:
                 if self._stopping.wait(pause):
                     return False
                 pause *= 2
+            address = addresses[attempt % len(addresses)]  # a retry tries the host's next address
             try:
-                response = post(delivery.url, content=delivery.body, headers=headers)
+                response = post(url.copy_with(host=str(address)), content=delivery.body, headers=headers,
+                                extensions={"sni_hostname": host})
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                log.info("webhook %s: %s", delivery.url, exc)
+                log.info("webhook %s (%s): %s", delivery.url, address, exc)
                 continue
             if 200 <= response.status_code < 300:
                 return True
-            log.info("webhook %s answered %s", delivery.url, response.status_code)
+            log.info("webhook %s (%s) answered %s", delivery.url, address, response.status_code)
         return False

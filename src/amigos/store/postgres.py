@@ -24,6 +24,7 @@ same row.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any, Sequence
 
@@ -61,7 +62,8 @@ class PostgresStore:
     password, host, port, database and query parameters such as ``sslmode``)."""
 
     CONNECT_TIMEOUT = 10
-    """Seconds to wait for the server when the URL does not set ``connect_timeout``."""
+    """Seconds to wait for the server when neither the URL's ``connect_timeout`` nor
+    ``$PGCONNECT_TIMEOUT`` sets it."""
 
     def __init__(self, url: str, *, max_connections: int = 8) -> None:
         if not isinstance(url, str):
@@ -75,14 +77,17 @@ class PostgresStore:
             params = _conninfo.conninfo_to_dict(url)
         except psycopg.Error as exc:
             raise self._failure("invalid PostgreSQL URL", exc) from None
-        kwargs: dict[str, Any] = {"autocommit": True}
-        if "connect_timeout" not in params:
-            kwargs["connect_timeout"] = self.CONNECT_TIMEOUT
+        timeout = self._connect_timeout(params.get("connect_timeout", os.environ.get("PGCONNECT_TIMEOUT")))
+        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": timeout}
         try:  # one connection first: its error says why (a pool would only time out)
             with psycopg.connect(url, **kwargs) as conn:
                 conn.execute(SCHEMA)
+        except psycopg.errors.ConnectionTimeout:
+            raise StoreError(f"cannot open the PostgreSQL store ({self.url}): the server did not answer within "
+                             f"{max(timeout, LIBPQ_MIN_TIMEOUT)} s (connect_timeout)") from None
         except psycopg.Error as exc:
             raise self._failure("cannot open the PostgreSQL store", exc) from None
+        pool_wait = float(max(timeout, self.CONNECT_TIMEOUT))  # time for a busy pool, then a connection
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url,
             kwargs=kwargs,
@@ -91,10 +96,10 @@ class PostgresStore:
             open=False,
             configure=_configure,
             name="amigos-state",
-            timeout=float(kwargs.get("connect_timeout") or self.CONNECT_TIMEOUT),
+            timeout=pool_wait,
         )
         try:
-            self._pool.open(wait=True, timeout=float(kwargs.get("connect_timeout") or self.CONNECT_TIMEOUT))
+            self._pool.open(wait=True, timeout=pool_wait)
         except psycopg.Error as exc:
             self._pool.close()
             raise self._failure("cannot open the PostgreSQL store", exc) from None
@@ -166,6 +171,23 @@ class PostgresStore:
 
     # ------------------------------------------------------------ errors
 
+    def _connect_timeout(self, given: object) -> int:
+        """The seconds a connection may take: ``given`` (the URL's or the environment's
+        ``connect_timeout``), else CONNECT_TIMEOUT. libpq reads 0 or less as "wait forever"
+        (psycopg as 130 s), so a node pointed at a server that never answers would hang:
+        those are refused."""
+        if given is None:
+            return self.CONNECT_TIMEOUT
+        try:
+            timeout = int(str(given).strip())
+        except ValueError:
+            timeout = 0
+        if timeout <= 0:
+            raise StoreError(f"connect_timeout must be a whole number of seconds, at least 1 (0 would wait "
+                             f"forever), not {given!r} ({self.url})")
+        return timeout
+
+
     def _failure(self, what: str, exc: BaseException) -> StoreError:
         """A StoreError naming the server by its redacted URL, with any password scrubbed from
         the driver's message (libpq may echo parts of a malformed URL)."""
@@ -174,6 +196,9 @@ class PostgresStore:
             message = message.replace(secret, "***")
         return StoreError(f"{what} ({self.url}): {message}")
 
+
+LIBPQ_MIN_TIMEOUT = 2
+"""libpq (and psycopg) wait at least this long, whatever a smaller connect_timeout says."""
 
 _POOL_ERRORS = (PoolClosed, PoolTimeout, TooManyRequests)
 """The pool's own failures: retrying the read on another connection would not help."""
