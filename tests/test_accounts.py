@@ -536,6 +536,17 @@ def test_the_recovery_key_takes_over_only_after_its_time_lock(chain: Chain) -> N
     assert chain.run(NEW_MASTER, send(BOB, 1), account=ALICE).ok
 
 
+def test_a_former_session_key_can_serve_as_the_recovery_key(chain: Chain) -> None:
+    """A revoked session's record stays in state; the key may then become the recovery key, and
+    it must be identified as that, not refused as the dead session it once was."""
+    assert chain.run(ALICE, grant(RESCUE, "SEND_UNLIMITED")).ok
+    assert chain.run(ALICE, act("revoke_session", public_key=RESCUE.public_key)).ok
+    assert refused(chain.run(RESCUE, send(BOB, 1), account=ALICE), "session-revoked")
+    assert chain.run(ALICE, act("set_recovery_key", public_key=RESCUE.public_key)).ok
+    assert chain.run(RESCUE, act("announce_takeover", new_key=NEW_MASTER.public_key), account=ALICE).ok
+    assert refused(chain.run(RESCUE, send(BOB, 1), account=ALICE), "not-permitted")
+
+
 def test_only_the_recovery_key_announces(chain: Chain) -> None:
     assert chain.run(ALICE, act("set_recovery_key", public_key=RESCUE.public_key)).ok
     assert refused(chain.run(ALICE, act("announce_takeover", new_key=NEW_MASTER.public_key)), "not-permitted")

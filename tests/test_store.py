@@ -342,12 +342,16 @@ def test_postgres_errors_are_store_errors_without_the_password(pg_url: str):
         "postgresql://amigos:wrong-pw-1234@127.0.0.1:notaport/x": "port",
         "postgresql://amigos:wrong-pw-1234@h/x?no_such_option=1": "no_such_option",
         "postgres://amigos:wrong%2Dpw%2D1234@127.0.0.1:1/x?password=wrong-pw-1234&connect_timeout=2": "refused",
+        # A one-letter password is not scrubbed from every word ("r***fus***d"), only where it stands.
+        "postgresql://amigos:e@127.0.0.1:1/x?connect_timeout=2": "refused",
+        "postgresql://amigos:e@127.0.0.1:1/x?password=e&connect_timeout=2": "refused",
     }
     for url, says in cases.items():
         with pytest.raises(StoreError, match=says) as info:
             PostgresStore(url)
         text = str(info.value)
         assert "wrong-pw-1234" not in text and "wrong%2Dpw" not in text, text
+        assert ":e@" not in text and "password=e" not in text, text
         assert _password(pg_url) not in text
         assert info.value.__cause__ is None and "***" in text  # no chained driver error to leak it
     with pytest.raises(StoreError, match="not a PostgreSQL URL"):

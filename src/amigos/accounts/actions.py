@@ -369,12 +369,14 @@ def identify_signer(view: View, account: str, public_key: bytes, now: int) -> Si
     """Which role ``public_key`` has for ``account`` at block time ``now``, or refuse it."""
     if is_master(view, account, public_key):
         return Signer(MASTER)
+    # The recovery key before sessions: a revoked or expired session's record outlives it, and
+    # its key may since have become the recovery key (a live session never can).
+    if recovery.recovery_key_of(view, account) == public_key:
+        return Signer(RECOVERY_KEY)
     session = sessions.load_session(view, account, public_key)
     if session is not None:
         check_session_live(session, now)
         return Signer(SESSION, session)
-    if recovery.recovery_key_of(view, account) == public_key:
-        return Signer(RECOVERY_KEY)
     if view.get(master_key_key(account)) is not None and address_bytes(public_key) == parse_address(account):
         raise TransactionRefused(UNKNOWN_KEY, f"this key stopped being the master of {account} when it was recovered")
     raise TransactionRefused(UNKNOWN_KEY, f"key {public_key.hex()} may not sign for account {account}")

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 from ..errors import StoreError
 from .base import Writes, check_key, check_writes, scan_range
-from .urls import redact, secrets_in
+from .urls import redact, redact_in, secrets_in
 
 try:
     import psycopg
@@ -191,9 +191,7 @@ class PostgresStore:
     def _failure(self, what: str, exc: BaseException) -> StoreError:
         """A StoreError naming the server by its redacted URL, with any password scrubbed from
         the driver's message (libpq may echo parts of a malformed URL)."""
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
+        message = redact_in(" ".join(str(exc).split()) or type(exc).__name__, self._secrets)
         return StoreError(f"{what} ({self.url}): {message}")
 
 

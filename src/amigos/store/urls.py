@@ -21,6 +21,22 @@ def redact(url: str) -> str:
     return f"{scheme}{sep}{netloc}{tail}"
 
 
+MIN_SCRUBBED = 4
+"""Shorter passwords are not scrubbed from free text (a one-letter password would mangle every
+word holding that letter); :func:`redact_in` still removes them wherever they stand as one."""
+
+
+def redact_in(text: str, secrets: list[str]) -> str:
+    """``text`` (a driver's message) with every URL in it redacted, every ``password=…`` value
+    hidden, and then ``secrets`` (from :func:`secrets_in`) of MIN_SCRUBBED characters or more."""
+    text = re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+", lambda m: redact(m.group(0)), text)
+    text = re.sub(r"(?i)(password\s*=\s*)(?!\*\*\*)[^\s'\"&]+", r"\1***", text)
+    for secret in secrets:
+        if len(secret) >= MIN_SCRUBBED:
+            text = text.replace(secret, "***")
+    return text
+
+
 def secrets_in(url: str) -> list[str]:
     """The password in ``url`` as written and decoded, longest first, to scrub from messages."""
     found: set[str] = set()
