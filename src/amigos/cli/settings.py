@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..client import statefile
 from ..crypto.keys import Account
 from ..errors import UsageError
 from ..keystore import Keystore, KeystoreError, make_private_folder, write_private_file
@@ -89,21 +90,14 @@ class Settings:
         make_private_folder(self.folder)
         write_private_file(self.file, (json.dumps(saved, indent=2) + "\n").encode(), replace=True)
 
-    def _pinned(self) -> dict[str, Any]:
-        return read_json_object(self.nodes_file)
-
     def pinned_key(self, url: str) -> str | None:
         """The node key (hex) pinned for ``url``, if any."""
-        entry = self._pinned().get(url)
-        return entry.get("node_key") if type(entry) is dict else None
+        saved = statefile.pinned(self.nodes_file, url)
+        return None if saved is None else saved[0].hex()
 
     def forget_node(self, url: str) -> bool:
         """Drop the key pinned for ``url`` (after the node was reset on purpose)."""
-        pinned = self._pinned()
-        if pinned.pop(url, None) is None:
-            return False
-        write_private_file(self.nodes_file, json.dumps(pinned, indent=2).encode(), replace=True)
-        return True
+        return statefile.forget_pin(self.nodes_file, url)
 
     def unlock(self, name: str) -> Account:
         """The keystore account ``name``, able to sign; its passphrase (if it has one) read

@@ -386,7 +386,7 @@ class Session:
         """Read the pinned key and last head for this URL from the state file, if any."""
         if self.state_file is None:
             return
-        saved = statefile.pinned(self.state_file, statefile.read_pins(self.state_file), self.url)
+        saved = statefile.pinned(self.state_file, self.url)
         if saved is None:
             return
         key, head = saved

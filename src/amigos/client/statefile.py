@@ -10,11 +10,11 @@ rewritten: the user decides whether to repair it or remove it.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..keystore import write_private_file
 from ..ledger.block import SignedTreeHead
 from ..node.wire import WireError, head_from_json, head_to_json, parse_hex
 
@@ -47,9 +47,10 @@ def read_pins(path: Path) -> Pins:
     return pins
 
 
-def pinned(path: Path, pins: Pins, url: str) -> tuple[bytes, SignedTreeHead | None] | None:
-    """The node key and tree head saved for ``url`` (the head's signature is not checked
-    here); None if the file has no entry for it."""
+def pinned(path: Path, url: str) -> tuple[bytes, SignedTreeHead | None] | None:
+    """The node key and tree head saved for ``url`` in the state file at ``path`` (the head's
+    signature is not checked here); None if the file has no entry for it."""
+    pins = read_pins(path)
     if url not in pins:
         return None
     entry = pins[url]
@@ -65,16 +66,24 @@ def pinned(path: Path, pins: Pins, url: str) -> tuple[bytes, SignedTreeHead | No
 
 def save_pin(path: Path, url: str, node_key: bytes, head: SignedTreeHead | None) -> None:
     """Write the entry for ``url`` into the state file, keeping the others. The file is
-    read again first (another client may have written it) and replaced whole, so a crash
-    leaves the old file or the new one, never half of one."""
+    read again first (another client may have written it) and replaced whole (mode 0600), so a
+    crash leaves the old file or the new one, never half of one."""
     pins = read_pins(path)
     pins[url] = {"node_key": node_key.hex(), "head": None if head is None else head_to_json(head)}
-    temporary = path.with_name(path.name + ".tmp")
+    _write_pins(path, pins)
+
+
+def forget_pin(path: Path, url: str) -> bool:
+    """Drop the entry for ``url`` (after its node was reset on purpose); False if there was none."""
+    pins = read_pins(path)
+    if pins.pop(url, None) is None:
+        return False
+    _write_pins(path, pins)
+    return True
+
+
+def _write_pins(path: Path, pins: Pins) -> None:
     try:
-        with open(temporary, "w", encoding="utf-8") as file:
-            json.dump(pins, file, indent=2)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
+        write_private_file(path, json.dumps(pins, indent=2).encode("utf-8"), replace=True)
     except OSError as exc:
         raise UsageError(f"cannot write the client state file {path}: {exc.strerror or exc}") from None

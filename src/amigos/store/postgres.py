@@ -187,7 +187,6 @@ class PostgresStore:
                              f"forever), not {given!r} ({self.url})")
         return timeout
 
-
     def _failure(self, what: str, exc: BaseException) -> StoreError:
         """A StoreError naming the server by its redacted URL, with any password scrubbed from
         the driver's message (libpq may echo parts of a malformed URL)."""
