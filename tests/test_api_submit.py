@@ -8,10 +8,13 @@ Requests are raw ASGI messages, so bodies come in pieces, clients disconnect, he
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import json
+import random
 from concurrent.futures import Future
+from decimal import Decimal
 from typing import Any, Awaitable, Callable
 
 import pytest
@@ -19,11 +22,12 @@ from starlette.applications import Starlette
 
 import amigos.node.app as app_module
 from amigos.crypto.keys import Account
-from amigos.errors import StoreError
+from amigos.errors import StoreError, TransactionRefused, execution_error
 from amigos.ledger.tx import Call
 from amigos.node import Node
 from amigos.node.app import MAX_BODY_BYTES, create_app
 from amigos.node.sequencer import Outcome
+from amigos.node.wire import dump_json
 from test_api import ALICE, COUNTER_PATH, anyio_backend, node, signed  # noqa: F401 - the module's fixtures
 
 pytestmark = pytest.mark.anyio
@@ -296,3 +300,56 @@ async def test_a_receipt_leaves_no_reference_cycle(node: Node) -> None:
         gc.garbage.clear()
         gc.enable()
     assert left == []
+
+
+ODD_VALUES: list[Any] = [
+    None, True, False, 0, -1, 2**64, -(2**200), "", "é ü 中 \u2028 \x00 \x1f \" \\ \n", "\ud800 lone", "\udfff",
+    b"", b"\x00\xff", Decimal("1.50"), Decimal("-0E+3"), (1, "a", ()), [], {}, {1: "x", "k": [1, {}], (2, 3): None},
+    {"$bytes": "zz"}, [[[[]]]],
+]
+
+
+def odd_value(rng: random.Random, depth: int = 0) -> Any:
+    """A service value of any kind, nested a little."""
+    if depth < 3 and rng.random() < 0.3:
+        items = [odd_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+        return rng.choice([items, tuple(items), {str(i) + rng.choice(["", "é", "\ud801"]): v for i, v in enumerate(items)}])
+    return rng.choice(ODD_VALUES)
+
+
+def odd_receipts(node: Node, rng: random.Random) -> list[Outcome]:
+    """Real outcomes of the node, made odd: results, events and errors of every kind, and refusals."""
+    account = Account.from_seed(bytes([64]) * 32)
+    start = node.ledger.last_nonce(account.address, account.public_key) + 1
+    raws = [bytes.fromhex(signed(account, start + i, Call(COUNTER_PATH, "increment", (1,)))) for i in range(6)]
+    outcomes = [future.result(timeout=10) for future in node.submit_many(raws)]
+    odd = []
+    for outcome in outcomes:
+        assert outcome.receipt is not None
+        texts = [v for v in ODD_VALUES if type(v) is str]  # an event's service and name are str
+        events = [{"service": rng.choice(texts), "name": rng.choice(texts), "attrs": odd_value(rng)}
+                  for _ in range(rng.randrange(3))]
+        if rng.random() < 0.3:
+            events.append({"service": COUNTER_PATH, "name": "no attrs"})
+        error = rng.choice([None, execution_error("ServiceError", "boom \ud800 é"), execution_error("OutOfGas", "")])
+        receipt = dataclasses.replace(outcome.receipt, results=[odd_value(rng) for _ in range(rng.randrange(3))],
+                                      events=events, error=error, ok=error is None,
+                                      failed_message=None if error is None else rng.randrange(3))
+        odd.append(dataclasses.replace(outcome, receipt=receipt))
+    refusals = [Outcome(None, TransactionRefused("bad-nonce", "nonce 3 \ud800 é")), Outcome(None, TransactionRefused("malformed", "x"))]
+    return odd + refusals
+
+
+def test_the_written_out_answer_is_the_general_one_byte_for_byte(node: Node) -> None:
+    """Api.receipts_answer writes receipts out itself: it gives the bytes dump_json gives the
+    general form, whatever the receipts hold (lone surrogates make both escape the whole answer)."""
+    api = app_module.Api(node)
+    rng = random.Random(4)
+    outcomes = odd_receipts(node, rng)
+    for _ in range(40):
+        if rng.random() < 0.2:
+            outcomes = odd_receipts(node, rng)
+        chosen = rng.sample(outcomes, rng.randrange(1, len(outcomes) + 1))
+        single = len(chosen) == 1
+        since = rng.choice([None, 0, 1, node.size, node.size + 5])
+        assert api.receipts_answer(single, chosen, since) == dump_json(api.receipts_body(single, chosen, since)).encode()

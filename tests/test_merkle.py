@@ -25,6 +25,7 @@ The property tests check every proof of every tree up to 64 leaves, and its corr
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 import pytest
@@ -46,7 +47,7 @@ from amigos.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from amigos.merkle.proof import consistency_proof_length, inclusion_proof_length
+from amigos.merkle.proof import audit_paths, consistency_proof_length, inclusion_proof_length
 
 h = bytes.fromhex
 
@@ -393,6 +394,39 @@ def test_every_inclusion_proof_up_to_64_leaves():
             assert len(proof) == inclusion_proof_length(index, size)
             verify_inclusion(MANY[index], proof, index=index, size=size, root=root)
             assert_inclusion_corruptions_fail(MANY[index], proof, index, size, root)
+
+
+def test_audit_paths_are_the_inclusion_proofs_of_each_leaf():
+    rng = random.Random(6962)
+
+    def mth(start: int, end: int) -> bytes:
+        return merkle_root(MANY[start:end])
+
+    for size in [*range(1, 40), 64, 65, 127, 200, 300]:
+        everyone = audit_paths(mth, range(size), size)
+        assert everyone == {i: inclusion_proof(MANY, i, size) for i in range(size)}
+        for _ in range(5):
+            some = [rng.randrange(size) for _ in range(rng.randrange(1, 12))]  # unsorted, repeated
+            assert audit_paths(mth, some, size) == {i: everyone[i] for i in some}
+    assert audit_paths(mth, [], 5) == {}
+
+
+def test_audit_paths_ask_for_each_shared_hash_once():
+    asked: list[tuple[int, int]] = []
+
+    def mth(start: int, end: int) -> str:
+        asked.append((start, end))
+        return merkle_root(MANY[start:end]).hex()
+
+    paths = audit_paths(mth, range(100, 200), 300)
+    assert len(asked) == len(set(asked)) < 2 * 100 + 2 * 9
+    assert paths[150] == [h.hex() for h in inclusion_proof(MANY, 150, 300)]
+
+
+@pytest.mark.parametrize("indexes, size", [([5], 5), ([-1], 5), ([0, 7], 7), ([0], 0)])
+def test_audit_paths_refuse_leaves_outside_the_tree(indexes, size):
+    with pytest.raises(ProofError):
+        audit_paths(lambda a, b: b"", indexes, size)
 
 
 def test_every_consistency_proof_up_to_64_leaves():

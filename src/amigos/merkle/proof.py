@@ -16,8 +16,10 @@ Leaf indexes are 0-based, as in RFC 9162.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import TypeVar
 
 from ..errors import ProofError
 from ._checks import check_count, check_hash, check_proof_hashes
@@ -26,6 +28,7 @@ from .tree import LeafHashes, largest_power_of_two_below, leaf_reader, mth
 
 RangeHash = Callable[[int, int], bytes]
 """The Merkle tree hash of the leaves ``[start, end)``."""
+H = TypeVar("H")
 
 # ---------------------------------------------------------------------------------------------
 # Proof lengths. Both depend on the sizes alone, so verification knows how many hashes to
@@ -82,6 +85,36 @@ def audit_path(range_hash: RangeHash, m: int, start: int, end: int) -> list[byte
     if m < k:
         return audit_path(range_hash, m, start, start + k) + [range_hash(start + k, end)]
     return audit_path(range_hash, m - k, start + k, end) + [range_hash(start, start + k)]
+
+
+def audit_paths(range_hash: Callable[[int, int], H], indexes: Sequence[int], size: int) -> dict[int, list[H]]:
+    """The audit path (:func:`audit_path`) of each of ``indexes`` in the tree of ``size`` leaves,
+    all at once: ``{index: path}``. The paths of leaves that are close share all but their lowest
+    hashes, so walking the tree once down to every leaf asked about asks ``range_hash`` for each
+    shared hash once (about two per leaf for a run of neighbours, not one per level). What
+    ``range_hash`` returns is kept as it is: a caller may have it return the hash in hex, say.
+    Every index must be below ``size``."""
+    wanted = sorted(set(indexes))
+    paths: dict[int, list[H]] = {}
+
+    def walk(start: int, end: int, low: int, high: int, above: list[H]) -> None:
+        # wanted[low:high] are the leaves asked about in [start, end); ``above`` holds the
+        # siblings of this subtree and its ancestors, top down (a path lists them bottom up).
+        if end - start == 1:
+            paths[wanted[low]] = above[::-1]
+            return
+        k = largest_power_of_two_below(end - start)
+        split = bisect_left(wanted, start + k, low, high)
+        if low < split:
+            walk(start, start + k, low, split, above + [range_hash(start + k, end)])
+        if split < high:
+            walk(start + k, end, split, high, above + [range_hash(start, start + k)])
+
+    if wanted and not 0 <= wanted[0] <= wanted[-1] < size:
+        raise ProofError(f"leaf indexes must be from 0 to {size - 1}")
+    if wanted:
+        walk(0, size, 0, len(wanted), [])
+    return paths
 
 
 def consistency_proof(leaves: LeafHashes, old_size: int, new_size: int) -> list[bytes]:

@@ -13,7 +13,7 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from ..errors import REFUSAL_CODES, ExecutionError, NotFound, TransactionRefused
 from .wire import dump_json
@@ -44,6 +44,12 @@ class Json(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return dump_json(content).encode()
+
+
+class JsonAnswer(Response):
+    """JSON already rendered to UTF-8 bytes (see ``Api.receipts_answer``)."""
+
+    media_type = "application/json"
 
 
 class Problem(Exception):

@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 
 from ..errors import ProofError
 from ..merkle import EMPTY_ROOT, node_hash
-from ..merkle.proof import audit_path, subproof
+from ..merkle.proof import audit_path, audit_paths, subproof
 from ..merkle.tree import largest_power_of_two_below
 
 MAX_REMEMBERED = 1 << 20
@@ -66,6 +66,12 @@ class LogProofs:
         if not 0 <= index < size:
             raise ProofError(f"leaf index {index} is not below tree size {size}")
         return audit_path(self.mth, index, 0, size)
+
+    def inclusions_hex(self, indexes: list[int], size: int) -> dict[int, list[str]]:
+        """The audit paths of leaves ``indexes`` in the tree of the first ``size`` leaves, their
+        hashes in hex: what one answer's receipts, all proven against one head, carry. They
+        share most hashes, which are looked up (and put in hex) once each."""
+        return audit_paths(lambda start, end: self.mth(start, end).hex(), indexes, size)
 
     def consistency(self, old_size: int, new_size: int) -> list[bytes]:
         """That the tree of ``old_size`` leaves is a prefix of the tree of ``new_size``."""
