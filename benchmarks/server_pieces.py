@@ -15,6 +15,7 @@ log leaf, hashing its writes, its inclusion proof and its JSON.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import tempfile
 import time
@@ -77,6 +78,9 @@ def main() -> None:
         count = args.batches * BATCH
         raws = [signed(clients[i % 64], 1 + i // 64, Call(TOKEN, "transfer", (f"r{i % 1000}", 1))) for i in range(count)]
         served(node, api, raws[:BATCH])  # warm up: workers loaded, caches full
+        gc.collect()  # the garbage collector as `amigos serve` sets it (see amigos.cli.node)
+        gc.freeze()
+        gc.set_threshold(10_000)
         start, cpu = time.perf_counter(), time.process_time()
         outcomes: list[Outcome] = []
         for first in range(BATCH, count, BATCH):

@@ -210,108 +210,135 @@ def describe_type(v: Any) -> str:
 def decode(data: bytes, ext: Extensions | None = None, max_depth: int = MAX_DEPTH) -> Any:
     """The value whose canonical bytes are ``data``; raises :class:`CodecError` otherwise."""
     if type(data) is bytes:
-        # Fast path for the commonest stored value: an int with a one-byte length. It accepts
-        # exactly what _decode_from does: a payload longer than one byte is canonical when it
-        # has the length int_bytes() gives (one value has one two's complement per length).
+        # Fast paths for the commonest stored values, an int, str or bytes with a one-byte
+        # length: read as _decode_items reads them, without setting up its loop. (An int that
+        # is not canonical goes on to _decode_items, to be refused there.)
         size = len(data) - 2
-        if 0 < size < 0x80 and data[0] == INT and data[1] == size:
-            value = int.from_bytes(data[2:], "big", signed=True)
-            if size == 1 or (value.bit_length() + 8) // 8 == size:
-                return value
+        if 0 <= size < 0x80 and data[1] == size:
+            tag = data[0]
+            if tag == INT:
+                value = int.from_bytes(data[2:], "big", signed=True)
+                if (value.bit_length() + 8) // 8 == size:
+                    return value
+            elif tag == STR:
+                try:
+                    return data[2:].decode("utf-8", "surrogatepass")
+                except UnicodeDecodeError as exc:
+                    raise CodecError("invalid UTF-8 in str") from exc
+            elif tag == BYTES:
+                return data[2:]
     elif not isinstance(data, (bytes, bytearray, memoryview)):
         raise CodecError("decode expects bytes")
     else:
         data = bytes(data)
-    value, pos = _decode_from(data, 0, ext, max_depth)
+    (value,), pos = _decode_items(data, 0, 1, ext, max_depth)
     if pos != len(data):
         raise CodecError("trailing bytes after value")
     return value
 
 
-def _take(data: bytes, pos: int) -> tuple[bytes, int]:
-    if pos < len(data) and data[pos] < 0x80:  # a one-byte length: the common case, inline
-        n = data[pos]
-        pos += 1
-    else:
-        n, pos = _read_varint(data, pos)
-    end = pos + n
-    if end > len(data):
-        raise CodecError("truncated value")
-    return data[pos:end], end
+_SIZED = frozenset((INT, STR, BYTES, DECIMAL))
+"""Tags of a varint length and that many bytes."""
+_CONSTANTS = (None, False, True)
+"""The values of tags 00, 01 and 02."""
 
 
-def _decode_from(data: bytes, pos: int, ext: Extensions | None, depth: int) -> tuple[Any, int]:
-    if pos >= len(data):
-        raise CodecError("truncated value")
-    tag = data[pos]
-    pos += 1
-    if tag == INT:
-        raw, pos = _take(data, pos)
-        if not raw or (len(raw) > 1 and raw != int_bytes(int.from_bytes(raw, "big", signed=True))):
-            raise CodecError("non-canonical int")
-        return int.from_bytes(raw, "big", signed=True), pos
-    if tag == STR:
-        raw, pos = _take(data, pos)
-        try:
-            return raw.decode("utf-8", "surrogatepass"), pos
-        except UnicodeDecodeError as exc:
-            raise CodecError("invalid UTF-8 in str") from exc
-    if tag == NONE:
-        return None, pos
-    if tag == FALSE:
-        return False, pos
-    if tag == TRUE:
-        return True, pos
-    if tag == BYTES:
-        return _take(data, pos)
-    if tag == LIST or tag == TUPLE or tag == DICT:
-        if depth <= 1:
-            raise NestingTooDeep("value nested too deeply")
-        if pos < len(data) and data[pos] < 0x80:
-            count = data[pos]
-            pos += 1
-        else:
-            count, pos = _read_varint(data, pos)
-        if count > len(data) - pos:
-            raise CodecError("container count exceeds data")
-        if tag == DICT:
-            result: dict[Any, Any] = {}
-            for _ in range(count):
-                key, pos = _decode_from(data, pos, ext, depth - 1)
-                item, pos = _decode_from(data, pos, ext, depth - 1)
+def _decode_items(data: bytes, pos: int, count: int, ext: Extensions | None, depth: int) -> tuple[list[Any], int]:
+    """The ``count`` values from ``pos`` on (a container's items, at nesting ``depth``), and
+    where they end. Scalars are read here, in the loop, not by a call each: most values are
+    scalars inside a container, and a call costs more than reading one."""
+    items: list[Any] = []
+    append = items.append
+    end = len(data)
+    for _ in range(count):
+        if pos >= end:
+            raise CodecError("truncated value")
+        tag = data[pos]
+        if tag in _SIZED:
+            if pos + 1 < end and data[pos + 1] < 0x80:  # a one-byte length: the common case
+                start = pos + 2
+                n = data[pos + 1]
+            else:
+                n, start = _read_varint(data, pos + 1)
+            pos = start + n
+            if pos > end:
+                raise CodecError("truncated value")
+            raw = data[start:pos]
+            if tag == BYTES:
+                append(raw)
+            elif tag == STR:
                 try:
-                    if key in result:
-                        raise CodecError("duplicate dict key")
-                    result[key] = item
-                except TypeError as exc:
-                    raise CodecError("unhashable dict key") from exc
-            return result, pos
-        items = []
-        for _ in range(count):
-            item, pos = _decode_from(data, pos, ext, depth - 1)
-            items.append(item)
-        return (items if tag == LIST else tuple(items)), pos
-    if tag == DECIMAL:
-        raw, pos = _take(data, pos)
+                    append(raw.decode("utf-8", "surrogatepass"))
+                except UnicodeDecodeError as exc:
+                    raise CodecError("invalid UTF-8 in str") from exc
+            elif tag == INT:
+                value = int.from_bytes(raw, "big", signed=True)
+                # One value has one two's complement per length: the payload is canonical when
+                # it has the length int_bytes() gives. (One byte is not always enough: -128 is
+                # ff 80, as int_bytes() writes it, and the lone byte 80 is refused.)
+                if (value.bit_length() + 8) // 8 != n:
+                    raise CodecError("non-canonical int")
+                append(value)
+            else:
+                append(_decimal(raw))
+        elif tag <= TRUE:
+            append(_CONSTANTS[tag])
+            pos += 1
+        elif tag == LIST or tag == TUPLE or tag == DICT:
+            if depth <= 1:
+                raise NestingTooDeep("value nested too deeply")
+            pos += 1
+            if pos < end and data[pos] < 0x80:
+                size = data[pos]
+                pos += 1
+            else:
+                size, pos = _read_varint(data, pos)
+            if size > end - pos:
+                raise CodecError("container count exceeds data")
+            if tag == DICT:
+                result, pos = _decode_dict(data, pos, size, ext, depth - 1)
+                append(result)
+            else:
+                inner, pos = _decode_items(data, pos, size, ext, depth - 1)
+                append(inner if tag == LIST else tuple(inner))
+        elif ext is not None and tag == MAP:
+            map_id, pos = _read_varint(data, pos + 1)
+            append(ext.make_map(map_id))
+        elif ext is not None and tag == OBJECT:
+            if depth <= 1:
+                raise NestingTooDeep("value nested too deeply")
+            (name,), pos = _decode_items(data, pos + 1, 1, None, depth - 1)
+            (attrs,), pos = _decode_items(data, pos, 1, ext, depth - 1)
+            if type(name) is not str or type(attrs) is not dict:
+                raise CodecError("malformed object")
+            append(ext.make_object(name, attrs))
+        else:
+            raise CodecError(f"unknown tag 0x{tag:02x}")
+    return items, pos
+
+
+def _decode_dict(data: bytes, pos: int, count: int, ext: Extensions | None, depth: int) -> tuple[dict[Any, Any], int]:
+    """``count`` key-value pairs from ``pos`` on, each pair checked as soon as it is read."""
+    result: dict[Any, Any] = {}
+    for _ in range(count):
+        (key, item), pos = _decode_items(data, pos, 2, ext, depth)
         try:
-            d = Decimal(raw.decode("ascii"))
-        except Exception as exc:
-            raise CodecError("invalid Decimal") from exc
-        if not d.is_finite() or str(d).encode("ascii") != raw:
-            raise CodecError("non-canonical Decimal")
-        return d, pos
-    if ext is not None and tag == MAP:
-        map_id, pos = _read_varint(data, pos)
-        return ext.make_map(map_id), pos
-    if ext is not None and tag == OBJECT:
-        if depth <= 1:
-            raise NestingTooDeep("value nested too deeply")
-        name, pos = _decode_from(data, pos, None, depth - 1)
-        attrs, pos = _decode_from(data, pos, ext, depth - 1)
-        if type(name) is not str or type(attrs) is not dict:
-            raise CodecError("malformed object")
-        return ext.make_object(name, attrs), pos
-    raise CodecError(f"unknown tag 0x{tag:02x}")
+            if key in result:
+                raise CodecError("duplicate dict key")
+            result[key] = item
+        except TypeError as exc:
+            raise CodecError("unhashable dict key") from exc
+    return result, pos
+
+
+def _decimal(raw: bytes) -> Decimal:
+    try:
+        d = Decimal(raw.decode("ascii"))
+    except Exception as exc:
+        raise CodecError("invalid Decimal") from exc
+    if not d.is_finite() or str(d).encode("ascii") != raw:
+        raise CodecError("non-canonical Decimal")
+    return d
 
 
 # --------------------------------------------------------------------------- Map keys
