@@ -336,19 +336,23 @@ class Api:
         head = answer_head(outcomes, self.node.latest_head)
         size = 0 if head is None else head.head.size
         paths = self.node.proofs.inclusions_hex([o.receipt.index for o in outcomes if o.receipt is not None], size)
-        entries: list[str] = []
+        # The answer is assembled from pieces joined once: a batch's is a megabyte, and each
+        # copy of it costs more than writing a receipt.
+        pieces: list[str] = [] if single else ['{"outcomes":[']
         for outcome in outcomes:
             if outcome.receipt is not None:
                 assert outcome.leaf is not None and outcome.transaction is not None
                 fields = receipt_fields_of(outcome.receipt, outcome.transaction)
                 proof = {"size": size, "hashes": paths[outcome.receipt.index]}
-                entries.append('{"receipt":' + receipt_text(outcome.leaf, fields, proof) + "}")
+                pieces += ('{"receipt":', receipt_text(outcome.leaf, fields, proof), "},")
             else:
                 assert outcome.refused is not None
-                entries.append(json_text({"refused": refusal_json(outcome.refused)}))
-        body = entries[0] if single else '{"outcomes":[' + ",".join(entries) + "]}"
-        # The head (and consistency proof) are members of the same object: ``{…}`` + ``{…}``.
-        text = body[:-1] + "," + json_text(self.head_members({}, head, since))[1:]
+                pieces += (json_text({"refused": refusal_json(outcome.refused)})[:-1], "},")
+        # The last outcome's object (a single answer's) or the list ends where the head and the
+        # consistency proof, members of the answer itself, begin: ``,"head":…}``.
+        pieces[-1] = "," if single else "}],"
+        pieces.append(json_text(self.head_members({}, head, since))[1:])
+        text = "".join(pieces)
         try:
             return text.encode()
         except UnicodeEncodeError:
