@@ -386,7 +386,8 @@ def test_merged_writes_leave_the_state_of_calls_applied_one_by_one(batch: int) -
 
 def test_a_workers_own_writes_leave_its_caches_warm() -> None:
     """Calls one by one (a node's way): what a worker wrote is not invalidated in it (only
-    what others changed is), and a worker that did not write it is told."""
+    what others changed is), and a worker that did not write it is told. What no worker
+    reads (the block's height and time here) is not logged at all."""
     from amigos.vm import keys
     from amigos.vm.channel import raw
 
@@ -395,12 +396,12 @@ def test_a_workers_own_writes_leave_its_caches_warm() -> None:
         assert rt.pool is not None
         rt.call(PATH, "bump", signer="bob")
         (worker,) = rt.pool.idle
-        stale = [raw(k) for k in rt.pool._changes_for(worker)]
-        assert stale and all(keys.service_holding(k) is None for k in stale)  # block height and time only
+        assert rt.pool._changes_for(worker) == []
         other = rt.pool._start()
         rt.pool.idle.append(other)
         rt.call(PATH, "bump", signer="bob")  # the new worker runs it
-        assert any(keys.service_holding(raw(k)) == PATH for k in rt.pool._changes_for(worker))
+        stale = [raw(k) for k in rt.pool._changes_for(worker)]
+        assert keys.global_(PATH, "count") in stale and all(k[2:].startswith(PATH.encode()) for k in stale)
         assert rt.query(PATH, "get") == 2
 
 
@@ -504,6 +505,37 @@ def test_a_results_message_applies_its_writes_merged() -> None:
     assert [(o.ok, o.result, o.gas_used) for o in outcomes] == [(True, 1, 10), (False, None, 5), (True, [2], 7)]  # type: ignore[attr-defined]
     assert outcomes[1].error.type == "ServiceError" and outcomes[1].error.line == 3  # type: ignore[attr-defined]
     assert [[e.name for e in o.events] for o in outcomes] == [["moved"], [], ["a", "b"]]  # type: ignore[attr-defined]
+
+
+def test_a_worker_reads_only_what_its_cache_is_kept_valid_for() -> None:
+    """The pool tells workers only of changes to service code and state: a worker that read
+    anything else could hold it stale, so it refuses to, before asking the parent."""
+    from amigos.vm.worker import RemoteReader
+
+    parent, child = channel_pair(5.0)
+    reader = RemoteReader(child)  # type: ignore[arg-type]
+    for key in (b"x/n/nonce", b"a/s/session", b"r/height", b"i/hub.amigos.dev/alice/counter", b""):
+        with pytest.raises(RuntimeError, match="service code and state only"):
+            reader.get(key)
+        with pytest.raises(RuntimeError, match="service code and state only"):
+            reader.scan(key)
+    assert parent.inbox == bytearray()  # type: ignore[attr-defined]  # nothing was asked
+
+
+def test_what_no_worker_reads_is_not_logged_for_workers() -> None:
+    """A ledger's nonces, log leaves and tree hashes (most of what a block writes) are not
+    sent to workers as invalidations; service state the host changes (a call's coins) is."""
+    from amigos.vm import keys
+    from amigos.vm.pool import SERVICE_READABLE
+
+    with amigos.LocalRuntime(isolation="process") as rt:
+        assert rt.pool is not None
+        (worker,) = rt.pool.idle
+        rt.view.apply({b"x/n/nonce": b"1", b"x/l/leaf": b"2", b"r/height": b"3"})
+        assert rt.pool._changes_for(worker) == []
+        rt.view.apply({b"x/n/nonce": b"4", keys.balance("alice"): b"5", keys.code(PATH): b"6"})
+        assert rt.pool._changes_for(worker) == [keys.balance("alice").decode(), keys.code(PATH).decode()]
+        assert all(key.startswith(SERVICE_READABLE) for key in (keys.global_(PATH, "x"), keys.map_sequence(PATH)))
 
 
 def channel_pair(timeout: float) -> tuple[object, object]:

@@ -6,9 +6,10 @@ The parent keeps the database: a worker asks it for every entry it reads (and ca
 sends back the calls' outcomes and their writes, which the parent applies before answering the
 next read, so a worker sees exactly what an in-process machine would.
 
-Caches stay valid through a change log: every key the parent's state view changes is logged
-with the worker that produced it, and a worker receives the keys changed by anyone else since
-its last batch before it runs the next one.
+Caches stay valid through a change log: every key the parent's state view changes that a
+worker could have read (:data:`~amigos.vm.keys.SERVICE_READABLE`: service code and state, not
+the ledger's nonces and log) is logged with the worker that produced it, and a worker receives
+the keys changed by anyone else since its last batch before it runs the next one.
 
 A worker that dies (a crash, a resource limit, a seccomp kill, a malformed or late message) is
 replaced. The calls of its batch that finished stand; the one it was running is re-run alone on
@@ -34,7 +35,7 @@ from ..errors import CodecError, ExecutionError, SandboxUnavailable, execution_e
 from .channel import SCALARS, Channel, ChannelClosed, pack, raw, text, to_columns, unpack
 from .confine import Limits, bwrap_command
 from .gas import Halt, OutOfGasHalt
-from .keys import BALANCE_PREFIX, MAX_AMOUNT
+from .keys import BALANCE_PREFIX, MAX_AMOUNT, SERVICE_READABLE, SERVICE_WRITABLE
 from .machine import Context, Event, Outcome, copy_plain
 from .service import CompiledService
 from .worker import FLUSH_MIN
@@ -312,10 +313,16 @@ class WorkerPool:
     # ------------------------------------------------------------ the change log
 
     def _changed(self, keys: Sequence[bytes] | None) -> None:
-        """Called by the state view: ``keys`` were written (None: everything may have changed)."""
+        """Called by the state view: ``keys`` were written (None: everything may have changed).
+        Only keys a worker reads are logged: a block's nonces and log leaves, most of what a
+        ledger writes, would cross to every worker for nothing."""
         if keys is None:
             self.forget()
             return
+        if self.producer is None:  # a worker's writes are all service state; the host's mostly not
+            keys = [key for key in keys if key.startswith(SERVICE_READABLE)]
+            if not keys:
+                return
         self.log.append((keys, self.producer))
         self.logged_keys += len(keys)
         if self.logged_keys > MAX_LOG:
@@ -419,11 +426,6 @@ def take_finished(worker: Worker, message: list[Any], outcomes: list[Any], expec
         for outcome, own in zip(taken, each):
             outcome.writes = own
     outcomes.extend(taken)
-
-
-SERVICE_WRITABLE = (b"g/", b"m/", b"n/", b"q/", BALANCE_PREFIX)
-"""What service code can change: globals, Maps, and (std.send) balances. Code, service
-records, namespace owners, the ledger's and the accounts' keys are written by the parent only."""
 
 
 def check_service_writes(worker: Worker, writes: Writes, view: Any) -> None:
