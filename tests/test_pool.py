@@ -386,7 +386,8 @@ def test_merged_writes_leave_the_state_of_calls_applied_one_by_one(batch: int) -
 
 def test_a_workers_own_writes_leave_its_caches_warm() -> None:
     """Calls one by one (a node's way): what a worker wrote is not invalidated in it (only
-    what others changed is), and a worker that did not write it is told."""
+    what others changed is), and a worker that did not write it is told. What no worker
+    reads (the block's height and time here) is not logged at all."""
     from amigos.vm import keys
     from amigos.vm.channel import raw
 
@@ -395,12 +396,12 @@ def test_a_workers_own_writes_leave_its_caches_warm() -> None:
         assert rt.pool is not None
         rt.call(PATH, "bump", signer="bob")
         (worker,) = rt.pool.idle
-        stale = [raw(k) for k in rt.pool._changes_for(worker)]
-        assert stale and all(keys.service_holding(k) is None for k in stale)  # block height and time only
+        assert rt.pool._changes_for(worker) == []
         other = rt.pool._start()
         rt.pool.idle.append(other)
         rt.call(PATH, "bump", signer="bob")  # the new worker runs it
-        assert any(keys.service_holding(raw(k)) == PATH for k in rt.pool._changes_for(worker))
+        stale = [raw(k) for k in rt.pool._changes_for(worker)]
+        assert keys.global_(PATH, "count") in stale and all(k[2:].startswith(PATH.encode()) for k in stale)
         assert rt.query(PATH, "get") == 2
 
 
@@ -504,6 +505,99 @@ def test_a_results_message_applies_its_writes_merged() -> None:
     assert [(o.ok, o.result, o.gas_used) for o in outcomes] == [(True, 1, 10), (False, None, 5), (True, [2], 7)]  # type: ignore[attr-defined]
     assert outcomes[1].error.type == "ServiceError" and outcomes[1].error.line == 3  # type: ignore[attr-defined]
     assert [[e.name for e in o.events] for o in outcomes] == [["moved"], [], ["a", "b"]]  # type: ignore[attr-defined]
+
+
+def bump_jobs(rt: amigos.LocalRuntime, n: int) -> list[list[object]]:
+    from amigos.vm.machine import Context
+    from amigos.vm.pool import call_job
+
+    return [call_job(PATH, "bump", (), {}, Context("bob", rt.height + 1, rt.time), 100_000, False) for _ in range(n)]
+
+
+def test_a_started_batch_runs_while_the_parent_works_and_ends_as_a_run_would() -> None:
+    """start() sends the jobs and returns at once; the worker runs them while the parent does
+    other work (here it writes a key no worker reads and sleeps); outcomes() then gives what
+    run() would have, and the state is the same."""
+    with amigos.LocalRuntime(isolation="process", clock=CLOCK) as rt, amigos.LocalRuntime(isolation="process", clock=CLOCK) as twin:
+        for runtime in (rt, twin):
+            runtime.deploy(PATH, COUNTER, signer="alice")
+        assert rt.pool is not None and twin.pool is not None
+        with rt.batch(), twin.batch():
+            running = rt.pool.start(bump_jobs(rt, 50), rt.view.apply, keep_writes=True)
+            rt.view.apply({b"x/n/not-read-by-services": b"1"})
+            time.sleep(0.2)  # the worker finishes meanwhile: its outcomes wait in the pipe
+            started = running.outcomes()
+            ran = twin.pool.run(bump_jobs(twin, 50), twin.view.apply, keep_writes=True)
+            rt.view.apply({b"x/n/not-read-by-services": None})
+        assert [(o.ok, o.result, o.writes) for o in started] == [(o.ok, o.result, o.writes) for o in ran]
+        assert [o.result for o in started] == list(range(1, 51))
+        assert rt.state_root() == twin.state_root()
+        assert rt.pool.running is None
+
+
+def test_a_batch_runs_against_the_state_it_was_sent_with() -> None:
+    """While a batch runs, the parent may not change what it could read (the pool refuses,
+    loudly, rather than let the worker see a change from its future), nor start another."""
+    from amigos.vm import keys
+
+    with amigos.LocalRuntime(isolation="process", clock=CLOCK) as rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        assert rt.pool is not None
+        with pytest.raises(RuntimeError, match="while a batch that may read it runs"), rt.batch():
+            running = rt.pool.start(bump_jobs(rt, 5), rt.view.apply)
+            with pytest.raises(RuntimeError, match="take its outcomes"):
+                rt.pool.start(bump_jobs(rt, 1), rt.view.apply)
+            rt.view.apply({keys.global_(PATH, "count"): b"\x03\x01\x07"})
+        assert rt.pool.running is None  # the failed block dropped the batch with its state
+        assert running.worker is None
+        assert rt.query(PATH, "get") == 0
+        assert [r.result for r in rt.call_many([amigos.Call(PATH, "bump", signer="bob")] * 3)] == [1, 2, 3]
+
+
+def test_a_started_batch_whose_worker_dies_before_its_outcomes_are_taken_recovers() -> None:
+    """SIGKILL while the batch is in flight and nobody reads the pipe: outcomes() replaces the
+    worker and runs the lost calls again, applying each exactly once."""
+    with amigos.LocalRuntime(isolation="process", clock=CLOCK) as rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        assert rt.pool is not None
+        with rt.batch():
+            running = rt.pool.start(bump_jobs(rt, 40), rt.view.apply)
+            assert running.worker is not None
+            os.killpg(running.worker.pid, signal.SIGKILL)
+            outcomes = running.outcomes()
+        assert [o.result for o in outcomes] == list(range(1, 41))
+        assert rt.query(PATH, "get") == 40
+
+
+def test_a_worker_reads_only_what_its_cache_is_kept_valid_for() -> None:
+    """The pool tells workers only of changes to service code and state: a worker that read
+    anything else could hold it stale, so it refuses to, before asking the parent."""
+    from amigos.vm.worker import RemoteReader
+
+    parent, child = channel_pair(5.0)
+    reader = RemoteReader(child)  # type: ignore[arg-type]
+    for key in (b"x/n/nonce", b"a/s/session", b"r/height", b"i/hub.amigos.dev/alice/counter", b""):
+        with pytest.raises(RuntimeError, match="service code and state only"):
+            reader.get(key)
+        with pytest.raises(RuntimeError, match="service code and state only"):
+            reader.scan(key)
+    assert parent.inbox == bytearray()  # type: ignore[attr-defined]  # nothing was asked
+
+
+def test_what_no_worker_reads_is_not_logged_for_workers() -> None:
+    """A ledger's nonces, log leaves and tree hashes (most of what a block writes) are not
+    sent to workers as invalidations; service state the host changes (a call's coins) is."""
+    from amigos.vm import keys
+    from amigos.vm.pool import SERVICE_READABLE
+
+    with amigos.LocalRuntime(isolation="process") as rt:
+        assert rt.pool is not None
+        (worker,) = rt.pool.idle
+        rt.view.apply({b"x/n/nonce": b"1", b"x/l/leaf": b"2", b"r/height": b"3"})
+        assert rt.pool._changes_for(worker) == []
+        rt.view.apply({b"x/n/nonce": b"4", keys.balance("alice"): b"5", keys.code(PATH): b"6"})
+        assert rt.pool._changes_for(worker) == [keys.balance("alice").decode(), keys.code(PATH).decode()]
+        assert all(key.startswith(SERVICE_READABLE) for key in (keys.global_(PATH, "x"), keys.map_sequence(PATH)))
 
 
 def channel_pair(timeout: float) -> tuple[object, object]:

@@ -492,6 +492,13 @@ class LocalRuntime:
         writes (what a ledger hashes into a receipt). Under process isolation the whole list
         goes to a worker in one round trip. The caller checked paths and signers (a ledger's
         transactions were)."""
+        return self.start_in_block(calls)()
+
+    def start_in_block(self, calls: Sequence[Call]) -> Callable[[], list[Outcome]]:
+        """:meth:`run_in_block` in two steps: start ``calls`` now, and get their outcomes (their
+        writes applied) from the function returned. Under process isolation a worker runs them
+        in between, while the caller goes on with work that changes no service code or state
+        (:meth:`amigos.vm.pool.WorkerPool.start`); in-process they have run already."""
         block = self._block
         if block is None:
             raise UsageError("run_in_block runs inside a batch")
@@ -499,9 +506,10 @@ class LocalRuntime:
         if self.pool is not None:
             jobs = [call_job(c.path, c.function, c.args, c.kwargs, context, check_gas(c.gas, DEFAULT_GAS), False)
                     for c, context in zip(calls, contexts)]
-            return self.pool.run(jobs, self.view.apply, keep_writes=True)
-        return [self._run_here(c.path, c.function, c.args, c.kwargs, context, check_gas(c.gas, DEFAULT_GAS))
-                for c, context in zip(calls, contexts)]
+            return self.pool.start(jobs, self.view.apply, keep_writes=True).outcomes
+        outcomes = [self._run_here(c.path, c.function, c.args, c.kwargs, context, check_gas(c.gas, DEFAULT_GAS))
+                    for c, context in zip(calls, contexts)]
+        return lambda: outcomes
 
     def _execute(self, path: str, function: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
                  signer: str, gas_limit: int, block: Context, coins: int = 0) -> Receipt:

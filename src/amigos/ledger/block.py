@@ -40,6 +40,7 @@ from ..runtime import LocalRuntime, StateView
 from ..vm import bank
 from ..vm.gas import MAX_GAS
 from ..vm.keys import MAX_AMOUNT
+from ..vm.machine import Outcome
 from .ante import ante_check, intrinsic_gas
 from .tx import AccountMessage, Call, Deploy, Message, SignedTransaction, Transaction, decode_signed
 
@@ -173,6 +174,9 @@ class BlockInProgress:
     subtrees: list[tuple[int, int, bytes]] = field(default_factory=list)
     plain_calls: list[PlainCall] = field(default_factory=list)
     """Admitted plain calls that wait to run."""
+    running: tuple[list[PlainCall], Callable[[], list[Outcome]]] | None = None
+    """Plain calls running (in a worker) while the ledger goes on, and how to take their
+    outcomes."""
 
     def refuse(self, raw: bytes, refusal: TransactionRefused) -> None:
         self.refused.append((raw, refusal))
@@ -381,7 +385,7 @@ class Ledger:
             for (raw, decoded), verdict in zip(items, verdicts):
                 plain = decoded is not None and is_plain_call(decoded.tx)
                 if not plain:  # it may depend on what the waiting calls do: they go first
-                    self._run_plain_calls(built)
+                    self._settle_plain_calls(built)
                 try:
                     stx = ante_check(decoded or raw, chain_id=self.chain_id, block_time=block.time, state=self,
                                      admitted=decoded is not None, signature_verdict=verdict)
@@ -395,7 +399,7 @@ class Ledger:
                         self._run_plain_calls(built)
                 else:
                     self._log(built, stx, self._apply_transaction(stx, block.height, block.time, built.tree.size))
-            self._run_plain_calls(built)
+            self._settle_plain_calls(built)
             tree = built.tree
             state_hash = hashlib.sha256(self.state_hash() + built.digest.digest()).digest()
             head = sign_head(TreeHead(self.chain_id, block.height, block.time, tree.size, tree.root(), state_hash))
@@ -469,22 +473,48 @@ class Ledger:
         return PlainCall(stx, position, intrinsic_gas(stx), signer.session)
 
     def _run_plain_calls(self, built: BlockInProgress) -> None:
-        """Run the plain calls admitted since the last other transaction, all in one go (one
-        round trip to a worker under process isolation), then log their receipts in order.
+        """Start the plain calls admitted since the last other transaction, all in one go (one
+        round trip to a worker under process isolation), then log the receipts of the ones
+        started before them: a worker runs the new calls meanwhile, and the ledger admits the
+        next ones while it still does.
 
         Each comes out exactly as :meth:`_apply_transaction` would make it. Running them after
         admitting them all changes nothing: a plain call moves no AMI out of its account, so no
         ante rule reads what the calls write, and the session it records use of is written the
         same by every successful call of a block (:func:`amigos.accounts.record_session_use`
         with nothing spent at one block time). So that is written only after a call succeeds,
-        as a failed one must leave no trace."""
+        as a failed one must leave no trace. Nor does logging and admitting while calls run:
+        both write only the ledger's and the accounts' keys, which service code cannot read
+        (the pool refuses any other write while a batch runs)."""
         waiting, built.plain_calls = built.plain_calls, []
-        if not waiting:
-            return
+        finished = self._take_running(built)
+        if waiting:
+            runnable = [p for p in waiting if p.budget > 0]
+            built.running = (waiting, self.runtime.start_in_block([p.runtime_call() for p in runnable]))
+        if finished is not None:
+            self._log_plain_calls(built, *finished)
+
+    def _settle_plain_calls(self, built: BlockInProgress) -> None:
+        """Run and log every plain call admitted so far: before a transaction of another kind,
+        which may depend on what they do, and at the end of the block."""
+        self._run_plain_calls(built)
+        finished = self._take_running(built)
+        if finished is not None:
+            self._log_plain_calls(built, *finished)
+
+    @staticmethod
+    def _take_running(built: BlockInProgress) -> tuple[list[PlainCall], list[Outcome]] | None:
+        """The plain calls that were running and their outcomes (their writes now applied)."""
+        if built.running is None:
+            return None
+        calls, outcomes = built.running
+        built.running = None
+        return calls, outcomes()
+
+    def _log_plain_calls(self, built: BlockInProgress, calls: list[PlainCall], outcomes: list[Outcome]) -> None:
         view = self.runtime.view
-        runnable = [p for p in waiting if p.budget > 0]
-        ran = iter(self.runtime.run_in_block([p.runtime_call() for p in runnable]))
-        for plain in waiting:
+        ran = iter(outcomes)
+        for plain in calls:
             outcome = next(ran) if plain.budget > 0 else None
             if outcome is None or not outcome.ok:
                 error = outcome.error if outcome is not None else no_gas_left()

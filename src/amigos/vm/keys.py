@@ -67,6 +67,14 @@ def balance(holder: str) -> bytes:
     return BALANCE_PREFIX + holder.encode()
 
 
+SERVICE_WRITABLE = (b"g/", b"m/", b"n/", b"q/", BALANCE_PREFIX)
+"""What service code can change: globals, Maps, and (std.send) balances. Code, service
+records, namespace owners, the ledger's and the accounts' keys are written by the host only."""
+SERVICE_READABLE = (b"c/", *SERVICE_WRITABLE)
+"""What running service code reads: the code of the services it loads, and what it can change.
+A sandbox worker reads nothing else, so only changes to these keys can leave its cache stale."""
+
+
 def service_address(path: str) -> str:
     """The address of the service at ``path``, which holds its AMI: a hash of the
     domain-separated path, so no key signs for it and no account collides with it."""

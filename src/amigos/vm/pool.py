@@ -6,9 +6,10 @@ The parent keeps the database: a worker asks it for every entry it reads (and ca
 sends back the calls' outcomes and their writes, which the parent applies before answering the
 next read, so a worker sees exactly what an in-process machine would.
 
-Caches stay valid through a change log: every key the parent's state view changes is logged
-with the worker that produced it, and a worker receives the keys changed by anyone else since
-its last batch before it runs the next one.
+Caches stay valid through a change log: every key the parent's state view changes that a
+worker could have read (:data:`~amigos.vm.keys.SERVICE_READABLE`: service code and state, not
+the ledger's nonces and log) is logged with the worker that produced it, and a worker receives
+the keys changed by anyone else since its last batch before it runs the next one.
 
 A worker that dies (a crash, a resource limit, a seccomp kill, a malformed or late message) is
 replaced. The calls of its batch that finished stand; the one it was running is re-run alone on
@@ -34,7 +35,7 @@ from ..errors import CodecError, ExecutionError, SandboxUnavailable, execution_e
 from .channel import SCALARS, Channel, ChannelClosed, pack, raw, text, to_columns, unpack
 from .confine import Limits, bwrap_command
 from .gas import Halt, OutOfGasHalt
-from .keys import BALANCE_PREFIX, MAX_AMOUNT
+from .keys import BALANCE_PREFIX, MAX_AMOUNT, SERVICE_READABLE, SERVICE_WRITABLE
 from .machine import Context, Event, Outcome, copy_plain
 from .service import CompiledService
 from .worker import FLUSH_MIN
@@ -173,6 +174,9 @@ class WorkerPool:
         self.logged_keys = 0
         """Keys in the log, which is kept to about MAX_LOG of them."""
         self.producer: Worker | None = None
+        """The worker whose writes are being applied (the parent's own: None)."""
+        self.running: RunningBatch | None = None
+        """The batch sent and not taken yet, if any (:meth:`start`)."""
         self.started = 0
         """Workers started over the pool's life (replacements included)."""
         view.watch(self._changed)
@@ -194,12 +198,17 @@ class WorkerPool:
         return self.run([job], lambda writes: None, keep_writes=True)[0]
 
     def forget(self, path: str | None = None) -> None:
-        """State changed in a way the log did not see (a rolled-back block): all caches go."""
+        """State changed in a way the log did not see (a rolled-back block): all caches go, and
+        a batch still running against the old state with them."""
+        if self.running is not None:
+            self.running.abandon()
         self.log_start = self._log_end() + 1  # past every worker's position
         self.log.clear()
         self.logged_keys = 0
 
     def close(self) -> None:
+        if self.running is not None:
+            self.running.abandon()
         for worker in self.idle:
             worker.stop()
         self.idle.clear()
@@ -212,79 +221,65 @@ class WorkerPool:
         later job reads state: it is where the caller makes them visible. Outcomes come back
         each made by ``build``; with ``keep_writes`` (and ``build`` an
         :class:`~amigos.vm.machine.Outcome`) each also holds its own job's writes."""
-        # Decoding a batch's messages allocates many small objects and no cycles; the
-        # collector would walk every live object of the host for nothing.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            refused = {i: outcome for i, job in enumerate(jobs) if (outcome := refuse_arguments(job, build)) is not None}
-            if not refused:
-                return self._run(jobs, apply, build, keep_writes)
-            ran = iter(self._run([job for i, job in enumerate(jobs) if i not in refused], apply, build, keep_writes))
-            return [refused[i] if i in refused else next(ran) for i in range(len(jobs))]
-        finally:
-            if collecting:
-                gc.enable()
+        return self.start(jobs, apply, build, keep_writes=keep_writes).outcomes()
 
-    def _run(self, jobs: list[Job], apply: Apply, build: Build, keep_writes: bool) -> list[Any]:
-        outcomes: list[Any] = []
-        alone = 0  # calls still to run one at a time: those a worker that died in a batch may have died of
-        while len(outcomes) < len(jobs):
-            start = len(outcomes)
-            batch = jobs[start:start + 1] if alone else jobs[start:]
-            worker = self._acquire()
-            try:
-                self._run_batch(worker, batch, outcomes, apply, build, keep_writes)
-            except WorkerDied as death:
-                self.producer = None
-                if alone:  # it died running this call by itself: the call is the cause
-                    outcomes.append(crash_outcome(death, build))
-                    alone = 0
-                else:
-                    alone = suspects(len(batch) - (len(outcomes) - start))
-                continue
-            alone = max(alone - 1, 0)
-            self._release(worker)
-        return outcomes
+    def start(self, jobs: list[Job], apply: Apply, build: Build = Outcome, *, keep_writes: bool = False) -> RunningBatch:
+        """:meth:`run`, in two steps: send ``jobs`` to a worker now, and take their outcomes
+        with :meth:`RunningBatch.outcomes`. Meanwhile the worker runs them and the caller may do
+        other work, as long as it changes no state they read (service code and state,
+        :data:`~amigos.vm.keys.SERVICE_READABLE`; the pool refuses such a write) and starts no
+        other batch: they run against the state as it was when they were sent."""
+        if self.running is not None:
+            raise RuntimeError("a batch is running: take its outcomes before starting another")
+        batch = RunningBatch(self, jobs, apply, build, keep_writes)
+        self.running = batch
+        batch.send_first()
+        return batch
 
-    def _run_batch(self, worker: Worker, batch: list[Job], outcomes: list[Any], apply: Apply, build: Build,
-                   keep_writes: bool) -> None:
-        expected = len(outcomes) + len(batch)
-        # The whole batch goes at once: the worker never waits for jobs, and the channel reads
-        # what the worker sends while a send waits for room, so large batches cannot deadlock.
+    def _send(self, worker: Worker, batch: list[Job]) -> None:
+        """Send a batch to ``worker``: all of it at once, so the worker never waits for jobs
+        (the channel reads what the worker sends while a send waits for room, so large
+        batches cannot deadlock)."""
         worker.send(["batch", self._changes_for(worker), jobs_to_wire(batch[:FIRST_JOBS]), len(batch)])
         for first in range(FIRST_JOBS, len(batch), CHUNK_JOBS):
             worker.send(["jobs", jobs_to_wire(batch[first:first + CHUNK_JOBS])])
         worker.synced = self._log_end()
-        self.producer = worker
-        try:
-            while True:
-                message = worker.receive()
-                kind = message[0]
-                if kind == "get":
-                    value = self.view.get(_key(worker, message, 1))
-                    worker.send(["value", None if value is None else text(value)])
-                elif kind == "scan":
-                    prefix = _key(worker, message, 1)
-                    start = None if message[2] is None else _key(worker, message, 2)
-                    limit = message[3]
-                    if limit is not None and (type(limit) is not int or limit < 0):
-                        raise worker.died("malformed scan")
-                    rows = self.view.scan(prefix, start, limit)
-                    worker.send(["rows", [text(part) for row in rows for part in row]])
-                elif kind == "results" and len(message) == 8:
-                    take_finished(worker, message, outcomes, expected, apply, self.view, build, keep_writes)
-                elif kind == "done" and len(message) == 9:
-                    take_finished(worker, message, outcomes, expected, apply, self.view, build, keep_writes)
-                    if len(outcomes) != expected:
-                        raise worker.died("batch ended early")
-                    worker.cpu_seconds = message[8] / 1000 if type(message[8]) is int else 0.0
-                    worker.synced = self._log_end()
-                    return
-                else:
-                    raise worker.died(f"unexpected message {kind!r}")
-        finally:
-            self.producer = None
+
+    def _receive(self, worker: Worker, expected: int, outcomes: list[Any], apply: Apply, build: Build,
+                 keep_writes: bool) -> None:
+        """Serve ``worker``'s reads and take its outcomes until it has sent ``expected`` of them."""
+        def apply_as_its_own(writes: Writes) -> None:
+            self.producer = worker  # what the worker wrote stays valid in its own caches
+            try:
+                apply(writes)
+            finally:
+                self.producer = None
+
+        while True:
+            message = worker.receive()
+            kind = message[0]
+            if kind == "get":
+                value = self.view.get(_key(worker, message, 1))
+                worker.send(["value", None if value is None else text(value)])
+            elif kind == "scan":
+                prefix = _key(worker, message, 1)
+                start = None if message[2] is None else _key(worker, message, 2)
+                limit = message[3]
+                if limit is not None and (type(limit) is not int or limit < 0):
+                    raise worker.died("malformed scan")
+                rows = self.view.scan(prefix, start, limit)
+                worker.send(["rows", [text(part) for row in rows for part in row]])
+            elif kind == "results" and len(message) == 8:
+                take_finished(worker, message, outcomes, expected, apply_as_its_own, self.view, build, keep_writes)
+            elif kind == "done" and len(message) == 9:
+                take_finished(worker, message, outcomes, expected, apply_as_its_own, self.view, build, keep_writes)
+                if len(outcomes) != expected:
+                    raise worker.died("batch ended early")
+                worker.cpu_seconds = message[8] / 1000 if type(message[8]) is int else 0.0
+                worker.synced = self._log_end()
+                return
+            else:
+                raise worker.died(f"unexpected message {kind!r}")
 
     # ------------------------------------------------------------ workers
 
@@ -312,10 +307,18 @@ class WorkerPool:
     # ------------------------------------------------------------ the change log
 
     def _changed(self, keys: Sequence[bytes] | None) -> None:
-        """Called by the state view: ``keys`` were written (None: everything may have changed)."""
+        """Called by the state view: ``keys`` were written (None: everything may have changed).
+        Only keys a worker reads are logged: a block's nonces and log leaves, most of what a
+        ledger writes, would cross to every worker for nothing."""
         if keys is None:
             self.forget()
             return
+        if self.producer is None:  # a worker's writes are all service state; the host's mostly not
+            keys = [key for key in keys if key.startswith(SERVICE_READABLE)]
+            if not keys:
+                return
+            if self.running is not None:
+                raise RuntimeError(f"{keys[0][:40]!r} changed while a batch that may read it runs")
         self.log.append((keys, self.producer))
         self.logged_keys += len(keys)
         if self.logged_keys > MAX_LOG:
@@ -337,6 +340,85 @@ class WorkerPool:
             if producer is not worker:
                 changed += map(text, keys)
         return changed
+
+
+class RunningBatch:
+    """Jobs sent to a worker (:meth:`WorkerPool.start`) whose outcomes are not taken yet."""
+
+    def __init__(self, pool: WorkerPool, jobs: list[Job], apply: Apply, build: Build, keep_writes: bool) -> None:
+        self.pool = pool
+        self.apply = apply
+        self.build = build
+        self.keep_writes = keep_writes
+        self.refused = {i: outcome for i, job in enumerate(jobs) if (outcome := refuse_arguments(job, build)) is not None}
+        self.jobs = [job for i, job in enumerate(jobs) if i not in self.refused] if self.refused else jobs
+        self.size = len(jobs)
+        self.worker: Worker | None = None
+        """The worker running the batch as first sent (None once its outcomes are being taken)."""
+        self.death: WorkerDied | None = None
+        """How the first sending failed, if it did."""
+
+    def send_first(self) -> None:
+        if not self.jobs:
+            return
+        self.worker = self.pool._acquire()
+        try:
+            self.pool._send(self.worker, self.jobs)
+        except WorkerDied as death:
+            self.death = death
+
+    def outcomes(self) -> list[Any]:
+        """Wait for the batch to finish (its writes applied as they arrive) and return its
+        outcomes, in order. A worker that dies is replaced, as :class:`WorkerPool` describes."""
+        # Decoding a batch's messages allocates many small objects and no cycles; the
+        # collector would walk every live object of the host for nothing.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            ran = iter(self._outcomes_of_jobs())
+            return [self.refused[i] if i in self.refused else next(ran) for i in range(self.size)]
+        finally:
+            if self.pool.running is self:
+                self.pool.running = None
+            if collecting:
+                gc.enable()
+
+    def _outcomes_of_jobs(self) -> list[Any]:
+        pool, jobs, build = self.pool, self.jobs, self.build
+        outcomes: list[Any] = []
+        alone = 0  # calls still to run one at a time: those a worker that died in a batch may have died of
+        worker, self.worker = self.worker, None
+        while len(outcomes) < len(jobs):
+            start = len(outcomes)
+            batch = jobs[start:start + 1] if alone else jobs[start:]
+            try:
+                if worker is None:
+                    worker = pool._acquire()
+                    pool._send(worker, batch)
+                elif self.death is not None:  # the first sending failed
+                    death, self.death = self.death, None
+                    raise death
+                pool._receive(worker, start + len(batch), outcomes, self.apply, build, self.keep_writes)
+            except WorkerDied as death:
+                worker = None
+                if alone:  # it died running this call by itself: the call is the cause
+                    outcomes.append(crash_outcome(death, build))
+                    alone = 0
+                else:
+                    alone = suspects(len(batch) - (len(outcomes) - start))
+                continue
+            alone = max(alone - 1, 0)
+            pool._release(worker)
+            worker = None
+        return outcomes
+
+    def abandon(self) -> None:
+        """Give up the batch (the state it ran against was dropped): its worker is killed."""
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        if self.pool.running is self:
+            self.pool.running = None
 
 
 def _key(worker: Worker, message: list[Any], index: int) -> bytes:
@@ -419,11 +501,6 @@ def take_finished(worker: Worker, message: list[Any], outcomes: list[Any], expec
         for outcome, own in zip(taken, each):
             outcome.writes = own
     outcomes.extend(taken)
-
-
-SERVICE_WRITABLE = (b"g/", b"m/", b"n/", b"q/", BALANCE_PREFIX)
-"""What service code can change: globals, Maps, and (std.send) balances. Code, service
-records, namespace owners, the ledger's and the accounts' keys are written by the parent only."""
 
 
 def check_service_writes(worker: Worker, writes: Writes, view: Any) -> None:

@@ -130,6 +130,7 @@ class RemoteReader:
             return self.cache[key]
         except KeyError:
             pass
+        check_readable(key)
         self.send_finished(["get", text(key)])
         carried = self.reply()[1]
         value = None if carried is None else raw(carried)
@@ -137,6 +138,7 @@ class RemoteReader:
         return value
 
     def scan(self, prefix: bytes, start: bytes | None = None, limit: int | None = None) -> list[tuple[bytes, bytes]]:
+        check_readable(prefix)
         self.send_finished(["scan", text(prefix), None if start is None else text(start), limit])
         flat = self.reply()[1]
         return [(raw(flat[i]), raw(flat[i + 1])) for i in range(0, len(flat), 2)]
@@ -167,6 +169,14 @@ class RemoteReader:
         for key, value in entries.items():
             if value is not None and len(key) + len(value) > CACHE_ITEM_BYTES:
                 del cache[key]
+
+
+def check_readable(key: bytes) -> None:
+    """Refuse to read what the pool does not keep this worker's cache valid for (it logs
+    changes to :data:`~amigos.vm.keys.SERVICE_READABLE` keys only): a machine that reads
+    anything else would serve stale state, so it must fail here, loudly, instead."""
+    if not key.startswith(keys.SERVICE_READABLE):
+        raise RuntimeError(f"a sandbox worker reads service code and state only, not {key[:40]!r}")
 
 
 def forget_changed(machine: Machine, reader: RemoteReader, invalidate: list[bytes] | None) -> None:
