@@ -292,6 +292,8 @@ class Ledger:
         self.chain_id = chain_id
         self.node_key = node_key
         self.genesis = logged_genesis(runtime.view) or genesis or Genesis()
+        self._checked_signer: tuple[Transaction, int, accounts.Signer] | None = None
+        """The last transaction the ante checks let sign, its block time and its signer."""
 
     # ------------------------------------------------------------ reading
 
@@ -300,7 +302,15 @@ class Ledger:
         return 0 if raw is None else int(codec.decode(raw))
 
     def check_signer(self, tx: Transaction, block_time: int) -> None:
-        accounts.check_may_sign(self.runtime.view, tx, block_time)
+        self._checked_signer = (tx, block_time, accounts.check_may_sign(self.runtime.view, tx, block_time))
+
+    def _signer(self, tx: Transaction, now: int) -> accounts.Signer:
+        """Who signed ``tx``: what the ante checks found just before it is applied (its nonce
+        bump, the only write in between, changes no signer), else identified again."""
+        checked = self._checked_signer
+        if checked is not None and checked[0] is tx and checked[1] == now:
+            return checked[2]
+        return accounts.identify_signer(self.runtime.view, tx.account, tx.public_key, now)
 
     def tree(self) -> CompactTree:
         raw = self.runtime.view.get(TREE_KEY)
@@ -469,8 +479,7 @@ class Ledger:
         so that the next transaction of the key sees it; the call waits to run with others."""
         tx = stx.tx
         self.runtime.view.apply(nonce_bump(tx))
-        signer = accounts.identify_signer(self.runtime.view, tx.account, tx.public_key, now)
-        return PlainCall(stx, position, intrinsic_gas(stx), signer.session)
+        return PlainCall(stx, position, intrinsic_gas(stx), self._signer(tx, now).session)
 
     def _run_plain_calls(self, built: BlockInProgress) -> None:
         """Start the plain calls admitted since the last other transaction, all in one go (one
@@ -542,7 +551,7 @@ class Ledger:
         view.apply(nonce_bump(tx))
         gas_used = intrinsic_gas(stx)
         view.savepoint()
-        signer = accounts.identify_signer(view, tx.account, tx.public_key, now)
+        signer = self._signer(tx, now)
         if signer.session is not None:
             accounts.record_session_use(view, tx.account, signer.session, accounts.outgoing_coins(tx.messages), now)
         results: list[Any] = []
