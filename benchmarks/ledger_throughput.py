@@ -67,15 +67,14 @@ def main() -> None:
     senders = [Account.from_seed(i.to_bytes(32, "big")) for i in range(100, 150)]
     setup = [tx(owner, 1, Deploy(token, SOURCE))]
     setup += [tx(owner, 2 + i, Call(token, "transfer", (s.address, 10**9))) for i, s in enumerate(senders)]
-    for future in sequencer.submit_many(setup):
-        assert future.result().receipt.ok
+    for outcome in sequencer.submit_many(setup).future.result():
+        assert outcome.receipt.ok
     print(f"signing {args.transfers:,} transfers...", file=sys.stderr)
     transfers = [tx(senders[i % 50], 1 + i // 50, Call(token, "transfer", (f"r{i % 1000}", 1)))
                  for i in range(args.transfers)]
     blocks_before = sequencer.blocks
     start = time.perf_counter()
-    futures = sequencer.submit_many(transfers)
-    outcomes = [f.result() for f in futures]
+    outcomes = sequencer.submit_many(transfers).future.result()
     elapsed = time.perf_counter() - start
     sequencer.stop()
     verifier.close()

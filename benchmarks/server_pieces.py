@@ -48,7 +48,7 @@ def signed(account: Account, nonce: int, message: Deploy | Call) -> bytes:
 
 def served(node: Node, api: Api, raws: list[bytes]) -> tuple[list[Outcome], bytes]:
     """What the API does with a batch: admit it, wait for its block, render the receipts."""
-    outcomes = [future.result() for future in node.submit_many(raws)]
+    outcomes = node.submit_many(raws).future.result()
     return outcomes, api.receipts_answer(False, outcomes, None)
 
 

@@ -33,7 +33,7 @@ from amigos.merkle import (
     verify_inclusion,
 )
 from amigos.node import Node
-from amigos.node.app import MAX_BODY_BYTES, all_resolved, create_app
+from amigos.node.app import MAX_BODY_BYTES, create_app, resolved_in_time
 from amigos.node.problems import PROBLEM_BASE
 from amigos.node.proofs import LogProofs
 from amigos.node.wire import WireError, parse_hex
@@ -219,18 +219,19 @@ def test_hex_reads_both_cases_and_sizes() -> None:
 
 
 async def test_waiting_for_receipts_wakes_once_and_cancels_nothing() -> None:
-    """all_resolved returns once every future is resolved (from another thread, or already);
-    on timeout it says so and leaves the futures for the sequencer to resolve."""
-    futures: list[Future[Any]] = [Future() for _ in range(300)]
-    futures[0].set_result(None)
-    resolver = threading.Timer(0.05, lambda: [f.set_result(None) for f in futures[1:]])
+    """resolved_in_time returns once the submission's future is resolved (from another thread,
+    or already); on timeout it says so and leaves the future for the sequencer to resolve."""
+    done: Future[Any] = Future()
+    done.set_result(None)
+    assert await resolved_in_time(done, 0)
+    later: Future[Any] = Future()
+    resolver = threading.Timer(0.05, lambda: later.set_result(None))
     resolver.start()
-    assert await all_resolved(futures, 10)
-    pending: list[Future[Any]] = [Future(), Future()]
-    pending[0].set_result(None)
-    assert not await all_resolved(pending, 0.05)
-    assert not pending[1].cancelled()
-    pending[1].set_result(None)  # the sequencer resolves it later: nobody fails
+    assert await resolved_in_time(later, 10)
+    pending: Future[Any] = Future()
+    assert not await resolved_in_time(pending, 0.05)
+    assert not pending.cancelled()
+    pending.set_result(None)  # the sequencer resolves it later: nobody fails
 
 
 async def test_without_waiting_the_receipt_comes_later(api: httpx.AsyncClient) -> None:

@@ -26,7 +26,7 @@ from amigos.errors import StoreError, TransactionRefused, execution_error
 from amigos.ledger.tx import Call
 from amigos.node import Node
 from amigos.node.app import MAX_BODY_BYTES, create_app
-from amigos.node.sequencer import Outcome
+from amigos.node.sequencer import Outcome, Submission
 from amigos.node.wire import dump_json
 from test_api import ALICE, COUNTER_PATH, anyio_backend, node, signed  # noqa: F401 - the module's fixtures
 
@@ -203,10 +203,15 @@ async def test_other_methods_and_paths_still_go_to_the_router(node: Node) -> Non
     assert problem(await answer(app, b'{"tx": "00"}', path="/v1/transaction"))[:2] == (404, "not-found")
 
 
-def sequence_with(monkeypatch: pytest.MonkeyPatch, node: Node, future: Callable[[], Future[Outcome]]) -> None:
-    """Make the node hand out ``future()`` for each transaction submitted to it."""
+def sequence_with(monkeypatch: pytest.MonkeyPatch, node: Node, future: Callable[[], Future[Any]]) -> None:
+    """Make the node hand out ``future()`` for each submission made to it."""
+    def submit_many(raws: list[bytes], client: str | None = None) -> Submission:
+        submission = Submission(len(raws))
+        submission.future = future()
+        return submission
+
     monkeypatch.setattr(node, "submit", lambda raw, client=None: future())
-    monkeypatch.setattr(node, "submit_many", lambda raws, client=None: [future() for _ in raws])
+    monkeypatch.setattr(node, "submit_many", submit_many)
 
 
 @pytest.mark.parametrize("fault, status, code, raised", [
@@ -322,7 +327,7 @@ def odd_receipts(node: Node, rng: random.Random) -> list[Outcome]:
     account = Account.from_seed(bytes([64]) * 32)
     start = node.ledger.last_nonce(account.address, account.public_key) + 1
     raws = [bytes.fromhex(signed(account, start + i, Call(COUNTER_PATH, "increment", (1,)))) for i in range(6)]
-    outcomes = [future.result(timeout=10) for future in node.submit_many(raws)]
+    outcomes = node.submit_many(raws).future.result(timeout=10)
     odd = []
     for outcome in outcomes:
         assert outcome.receipt is not None

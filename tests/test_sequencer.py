@@ -116,14 +116,14 @@ def test_a_batch_is_queued_as_one_and_split_only_at_the_block_limit() -> None:
         first = sequencer.submit_many([tx(OWNER, 1, Deploy(PATH, COUNTER))] +
                                       [tx(OWNER, n, Call(PATH, "bump")) for n in range(2, 701)] +
                                       [b"garbage", tx(OWNER, 701, Call(PATH, "bump"), chain="elsewhere")])
-        outcomes = [f.result(timeout=30) for f in first[:700]]
+        assert [o.refused.code for o in first.outcomes[700:]] == ["malformed", "wrong-chain"]  # type: ignore[union-attr]
+        outcomes = first.future.result(timeout=30)[:700]
         assert [o.receipt.results[0] for o in outcomes[1:]] == list(range(1, 700))  # type: ignore[union-attr]
         assert [o.receipt.height for o in outcomes[::100]] == [1, 1, 1, 2, 2, 2, 3]  # type: ignore[union-attr]
-        assert [f.result(timeout=0).refused.code for f in first[700:]] == ["malformed", "wrong-chain"]  # type: ignore[union-attr]
         last = sequencer.submit_many([tx(OWNER, n, Call(PATH, "bump")) for n in range(701, 1101)])
     finally:
         sequencer.stop()
-    assert [f.result(timeout=0).receipt.results[0] for f in last] == list(range(700, 1100))  # type: ignore[union-attr]
+    assert [o.receipt.results[0] for o in last.future.result(timeout=0)] == list(range(700, 1100))  # type: ignore[union-attr]
     assert ledger.runtime.height == 5
 
 
@@ -133,8 +133,8 @@ def test_a_stopped_sequencer_still_answers_refusals_and_refuses_to_queue() -> No
     ledger = Ledger(amigos.LocalRuntime(), CHAIN, NODE)
     sequencer = Sequencer(ledger)
     for raws in ([b"junk"], [b"junk", tx(OWNER, 1, Deploy(PATH, COUNTER), chain="other")]):
-        futures = sequencer.submit_many(raws)
-        assert [f.result(timeout=0).refused.code for f in futures] == ["malformed", "wrong-chain"][:len(raws)]  # type: ignore[union-attr]
+        outcomes = sequencer.submit_many(raws).future.result(timeout=0)
+        assert [o.refused.code for o in outcomes] == ["malformed", "wrong-chain"][:len(raws)]
     assert sequencer.submit(b"junk").result(timeout=0).refused.code == "malformed"  # type: ignore[union-attr]
     with pytest.raises(UsageError):
         sequencer.submit_many([b"junk", tx(OWNER, 1, Deploy(PATH, COUNTER))])

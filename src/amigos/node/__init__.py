@@ -7,7 +7,7 @@ node's faucet (:mod:`.faucet`)."""
 
 from .auth import sign_read
 from .node import Node
-from .sequencer import Outcome, Sequencer, admit_statelessly
+from .sequencer import Outcome, Sequencer, Submission, admit_statelessly
 from .webhooks import verify_webhook
 
-__all__ = ["Node", "Outcome", "Sequencer", "admit_statelessly", "sign_read", "verify_webhook"]
+__all__ = ["Node", "Outcome", "Sequencer", "Submission", "admit_statelessly", "sign_read", "verify_webhook"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import logging
 import re
 from concurrent.futures import Future
@@ -52,7 +51,7 @@ from .faucet import FAUCET_AMOUNT, RateLimited
 from .node import Node
 from .openapi import openapi_document
 from .problems import Json, JsonAnswer, Problem, execution_failed, http_problem, refused
-from .sequencer import Outcome
+from .sequencer import Outcome, Submission
 from .wire import (
     MAX_BATCH,
     WireError,
@@ -280,14 +279,14 @@ class Api:
             # block, in order).
             client = client_host(request)
             if single:
-                futures = [self.node.submit(raws[0], client)]
+                submission = self.node.submit_many(raws, client)
             else:
-                futures = await run_in_threadpool(self.node.submit_many, raws, client)
+                submission = await run_in_threadpool(self.node.submit_many, raws, client)
         except UsageError:
             raise not_accepting() from None
         if not wait:
-            return self.queued(single, raws, futures)
-        outcomes = await resolved_outcomes(futures)
+            return self.queued(single, raws, submission.outcomes)
+        outcomes = await resolved_outcomes(submission)
         if outcomes is None:
             raise Problem(504, "timeout", "no receipt yet; ask for it later by its transaction hash",
                           tx_hashes=[hashlib.sha256(raw).hexdigest() for raw in raws])
@@ -298,12 +297,12 @@ class Api:
         # Rendered in a worker thread too: a batch's JSON is large.
         return JsonAnswer(await run_in_threadpool(self.receipts_answer, single, outcomes, since))
 
-    def queued(self, single: bool, raws: list[bytes], futures: list[Any]) -> Response:
+    def queued(self, single: bool, raws: list[bytes], known: list[Outcome | None]) -> Response:
+        """The answer to transactions not waited for: their hashes, and the refusals known so far."""
         entries: list[dict[str, Any]] = []
-        for raw, future in zip(raws, futures):
+        for raw, outcome in zip(raws, known):
             tx_hash = hashlib.sha256(raw).hexdigest()
-            done = future.done() and future.exception() is None
-            refusal = future.result().refused if done else None
+            refusal = None if outcome is None else outcome.refused
             if refusal is not None and single:
                 raise refused(refusal, tx_hash=tx_hash)
             entries.append({"tx_hash": tx_hash} if refusal is None else {"tx_hash": tx_hash, "refused": refusal_json(refusal)})
@@ -581,12 +580,12 @@ class Api:
         address = canonical_address(body["address"])
         try:
             with faucet.lock:
-                future = self.node.submit(faucet.drip(address, client_host(request)))
+                submission = self.node.submit_many([faucet.drip(address, client_host(request))])
         except RateLimited as exc:
             raise Problem(429, "rate-limited", str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
         except UsageError:
             raise not_accepting() from None
-        outcomes = await resolved_outcomes([future])
+        outcomes = await resolved_outcomes(submission)
         if outcomes is None:
             raise Problem(504, "timeout", "the faucet's transaction has no receipt yet")
         outcome = outcomes[0]
@@ -650,45 +649,40 @@ def not_accepting() -> Problem:
     return Problem(503, "unavailable", "the node is not accepting transactions (stopping?)")
 
 
-async def resolved_outcomes(futures: list[Future[Outcome]]) -> list[Outcome] | None:
+async def resolved_outcomes(submission: Submission) -> list[Outcome] | None:
     """The outcomes of submitted transactions once the sequencer resolved them all; None if it
     has not within WAIT_SECONDS (they may still come), 503 if their block could not be committed."""
-    if not await all_resolved(futures, WAIT_SECONDS):
+    if not await resolved_in_time(submission.future, WAIT_SECONDS):
         return None
     try:
-        return [future.result() for future in futures]
+        return submission.future.result()
     except AmigosError as exc:
         raise Problem(503, "unavailable", f"the block could not be committed: {exc}") from None
 
 
-async def all_resolved(futures: list[Future[Outcome]], timeout: float) -> bool:
-    """Wait until the sequencer resolved every one of ``futures``, or ``timeout`` seconds
-    (False). The event loop is woken once, by the last of them, not once per future (a batch
-    has hundreds); and nothing cancels them, which would make the sequencer fail to resolve them.
+async def resolved_in_time(future: Future[Any], timeout: float) -> bool:
+    """Wait until the sequencer resolved ``future`` (a submission's), or ``timeout`` seconds
+    (False). Nothing cancels it, which would make the sequencer fail to resolve it.
 
-    A future keeps its done callbacks, so they must not refer to it (nor to ``futures``): the
-    reference cycle would keep each request's outcome alive until the garbage collector's
-    slowest pass, which then stops the node for tens of milliseconds."""
-    if all(future.done() for future in futures):  # refused at once, say
+    A future keeps its done callbacks, so they must not refer to it: the reference cycle would
+    keep each request's outcomes alive until the garbage collector's slowest pass, which then
+    stops the node for tens of milliseconds."""
+    if future.done():  # refused at once, say
         return True
     loop = asyncio.get_running_loop()
     done: asyncio.Future[bool] = loop.create_future()
-    total, resolved = len(futures), itertools.count(1)
 
     def settle(outcome: bool) -> None:
         if not done.done():
             done.set_result(outcome)
 
-    def one_resolved(_: object) -> None:  # in the sequencer's thread, or here if already resolved
-        if next(resolved) < total:  # one C call: atomic under the GIL, no lock needed
-            return
+    def resolved(_: object) -> None:  # in the sequencer's thread, or here if already resolved
         try:
             loop.call_soon_threadsafe(settle, True)
         except RuntimeError:  # the loop closed: nobody is waiting any more
             pass
 
-    for future in futures:
-        future.add_done_callback(one_resolved)
+    future.add_done_callback(resolved)
     timer = loop.call_later(timeout, settle, False)
     try:
         return await done  # cancelling `done` (the request's end) cancels nothing else

@@ -32,13 +32,13 @@ from .verifier import SignatureVerifier
 from ..errors import TransactionError, UsageError
 from ..jsonvalue import to_json
 from ..ledger.block import NONCE_PREFIX, BlockResult, Genesis, Ledger, SignedTreeHead, logged_genesis
-from ..ledger.tx import check_chain_id_form
+from ..ledger.tx import SignedTransaction, check_chain_id_form
 from ..merkle import complete_subtrees
 from ..runtime import LocalRuntime
 from .faucet import FAUCET_FILE, Faucet, faucet_genesis
 from .policies import AccountPolicies, account_events
 from .proofs import LogProofs
-from .sequencer import DEFAULT_BLOCK_INTERVAL, Outcome, Sequencer
+from .sequencer import DEFAULT_BLOCK_INTERVAL, Outcome, Sequencer, Submission
 from .webhooks import WebhookSender, webhook_body
 from .wire import load_json
 
@@ -245,13 +245,18 @@ class Node:
         """Queue one signed transaction; see :meth:`Sequencer.submit`. With ``client_ip`` (the
         address it came from), a transaction of a session whose IP ranges do not hold it is
         refused (not-permitted) before it is queued."""
-        return self.submit_many([raw], client_ip)[0]
+        return self.sequencer.submit(raw, self._client_check(client_ip))
 
-    def submit_many(self, raws: Sequence[bytes], client_ip: str | None = None) -> list[Future[Outcome]]:
+    def submit_many(self, raws: Sequence[bytes], client_ip: str | None = None) -> Submission:
         """:meth:`submit` for each of ``raws``, queued together (see :meth:`Sequencer.submit_many`)."""
+        return self.sequencer.submit_many(raws, self._client_check(client_ip))
+
+    def _client_check(self, client_ip: str | None) -> Callable[[SignedTransaction], None] | None:
+        """The check of a transaction from ``client_ip`` against its session's IP ranges, if any
+        session has some."""
         if client_ip is None or not self.policies.restricts_ips:
-            return self.sequencer.submit_many(raws)
-        return self.sequencer.submit_many(raws, check=lambda stx: self.policies.check_client(stx.tx, client_ip))
+            return None
+        return lambda stx: self.policies.check_client(stx.tx, client_ip)
 
     def _committed(self, result: BlockResult) -> None:
         self.proofs.remember(result.subtrees)

@@ -23,7 +23,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 import logging
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import MALFORMED, TransactionRefused, UsageError
 from ..ledger.ante import check_chain_id
@@ -54,6 +54,38 @@ class Outcome:
     transaction: SignedTransaction | None = None
 
 
+class Submission:
+    """What one submission brought: the outcome of each of its transactions, in order, as each
+    becomes known (a refusal at admission at once, the others when their block is durable),
+    and :attr:`future`, which resolves to all of them (or to the one outcome of a submission
+    made with :meth:`Sequencer.submit`). One future per submission, not per transaction: a
+    future costs microseconds and several objects for the garbage collector to follow, and a
+    batch has hundreds."""
+
+    def __init__(self, count: int, single: bool = False) -> None:
+        self.outcomes: list[Outcome | None] = [None] * count
+        self.future: Future[Any] = Future()
+        self._single = single
+        self._waiting = count
+
+    def settle(self, position: int, outcome: Outcome) -> None:
+        """Record the outcome of transaction ``position``: by admission before the submission is
+        queued, then by the sequencer thread alone."""
+        self.outcomes[position] = outcome
+        self._waiting -= 1
+        if not self._waiting:
+            self.future.set_result(self.outcomes[0] if self._single else self.outcomes)
+
+    def fail(self, exc: BaseException) -> None:
+        """The block of some of its transactions was lost: so is the submission."""
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+
+Queued = tuple[Admitted, Submission, int]
+"""A transaction waiting for its block: which submission brought it, at which position."""
+
+
 class Sequencer:
     def __init__(self, ledger: Ledger, *, block_interval: float = DEFAULT_BLOCK_INTERVAL,
                  max_block_transactions: int = DEFAULT_MAX_BLOCK_TRANSACTIONS) -> None:
@@ -62,11 +94,11 @@ class Sequencer:
         self.ledger = ledger
         self.block_interval = block_interval
         self.max_block_transactions = max_block_transactions
-        self._queue: queue.SimpleQueue[list[tuple[Admitted, Future[Outcome]]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[Queued] | None] = queue.SimpleQueue()
         """Each item is what one submission brought: one transaction, or a client's batch."""
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._leftover: list[tuple[Admitted, Future[Outcome]]] = []
+        self._leftover: list[Queued] = []
         """The part of a submission that did not fit in the last block."""
         self._stop_seen = False
         """The sequencer took the stop mark off the queue: it commits what it holds, then ends."""
@@ -87,31 +119,32 @@ class Sequencer:
         block is durable, or at once if it is refused without reading state. ``check`` is a
         node's own policy, run on the decoded transaction before it is queued (it raises
         TransactionRefused)."""
-        return self.submit_many([raw], check)[0]
+        return self._submit([raw], check, Submission(1, single=True)).future
 
     def submit_many(self, raws: Sequence[bytes],
-                    check: Callable[[SignedTransaction], None] | None = None) -> list[Future[Outcome]]:
+                    check: Callable[[SignedTransaction], None] | None = None) -> Submission:
         """:meth:`submit` for each of ``raws``, queued together: they go into one block (or
-        consecutive ones) in this order."""
-        futures: list[Future[Outcome]] = []
-        admitted: list[tuple[Admitted, Future[Outcome]]] = []
-        for raw in raws:
-            future: Future[Outcome] = Future()
-            futures.append(future)
+        consecutive ones) in this order. The submission's future resolves to their outcomes."""
+        return self._submit(raws, check, Submission(len(raws)))
+
+    def _submit(self, raws: Sequence[bytes], check: Callable[[SignedTransaction], None] | None,
+                submission: Submission) -> Submission:
+        admitted: list[Queued] = []
+        for position, raw in enumerate(raws):
             try:
                 stx = admit_statelessly(raw, self.ledger.chain_id)
                 if check is not None:
                     check(stx)
             except TransactionRefused as refusal:
-                refusal.__traceback__ = None  # it would hold this frame, which holds the future that holds it
-                future.set_result(Outcome(None, refusal))
+                refusal.__traceback__ = None  # it would hold this frame, which holds the submission that holds it
+                submission.settle(position, Outcome(None, refusal))
                 continue
-            admitted.append((Admitted(stx), future))
+            admitted.append((Admitted(stx), submission, position))
         if admitted:  # a refusal needs no sequencer: it comes back even from a stopped one
             if self._stopping or self._thread is None:
                 raise UsageError("the sequencer is not running")
             self._queue.put(admitted)
-        return futures
+        return submission
 
     # ------------------------------------------------------------ the sequencer thread
 
@@ -138,7 +171,7 @@ class Sequencer:
             if last:
                 return
 
-    def _next_batch(self) -> tuple[list[tuple[Admitted, Future[Outcome]]], bool]:
+    def _next_batch(self) -> tuple[list[Queued], bool]:
         """The next block's transactions, and whether the sequencer stops after it: block for
         the first submission, then let more gather for block_interval (not at all once there
         are FULL_ENOUGH), up to max_block_transactions; what is left of a submission beyond
@@ -170,12 +203,12 @@ class Sequencer:
         self._leftover = batch[self.max_block_transactions:]
         return batch[:self.max_block_transactions], self._stop_seen and not self._leftover
 
-    def _commit(self, batch: list[tuple[Admitted, Future[Outcome]]]) -> None:
+    def _commit(self, batch: list[Queued]) -> None:
         try:
-            result = self.ledger.apply_block([admitted for admitted, _ in batch])
+            result = self.ledger.apply_block([admitted for admitted, _, _ in batch])
         except BaseException as exc:  # noqa: BLE001 - the block is lost: tell every client
-            for _, future in batch:
-                future.set_exception(exc)
+            for _, submission, _ in batch:
+                submission.fail(exc)
             if not isinstance(exc, Exception):
                 raise
             return
@@ -186,11 +219,11 @@ class Sequencer:
             except Exception:  # noqa: BLE001 - a listener's bug must not stop the sequencer
                 log.exception("block listener %r failed", listener)
         leaves = iter(result.leaves)
-        for (admitted, future), outcome in zip(batch, result.outcomes):
+        for (admitted, submission, position), outcome in zip(batch, result.outcomes):
             if isinstance(outcome, TransactionRefused):
-                future.set_result(Outcome(None, outcome))
+                submission.settle(position, Outcome(None, outcome))
             else:
-                future.set_result(Outcome(outcome, None, next(leaves), result.head, admitted.stx))
+                submission.settle(position, Outcome(outcome, None, next(leaves), result.head, admitted.stx))
 
 
 def admit_statelessly(raw: object, chain_id: str) -> SignedTransaction:
