@@ -60,6 +60,8 @@ from .wire import (
     json_text,
     load_json,
     parse_hex,
+    proof_text,
+    quoted_hex,
     receipt_fields,
     receipt_fields_of,
     receipt_text,
@@ -334,7 +336,7 @@ class Api:
         takes the general way, which escapes the whole answer."""
         head = answer_head(outcomes, self.node.latest_head)
         size = 0 if head is None else head.head.size
-        paths = self.node.proofs.inclusions_hex([o.receipt.index for o in outcomes if o.receipt is not None], size)
+        paths = self.node.proofs.inclusions([o.receipt.index for o in outcomes if o.receipt is not None], size, quoted_hex)
         # The answer is assembled from pieces joined once: a batch's is a megabyte, and each
         # copy of it costs more than writing a receipt.
         pieces: list[str] = [] if single else ['{"outcomes":[']
@@ -342,7 +344,7 @@ class Api:
             if outcome.receipt is not None:
                 assert outcome.leaf is not None and outcome.transaction is not None
                 fields = receipt_fields_of(outcome.receipt, outcome.transaction)
-                proof = {"size": size, "hashes": paths[outcome.receipt.index]}
+                proof = proof_text(size, paths[outcome.receipt.index])
                 pieces += ('{"receipt":', receipt_text(outcome.leaf, fields, proof), "},")
             else:
                 assert outcome.refused is not None

@@ -13,13 +13,14 @@ hash: the same bytes as ``inclusion_proof`` and ``consistency_proof``.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, TypeVar
 
 from ..errors import ProofError
 from ..merkle import EMPTY_ROOT, node_hash
 from ..merkle.proof import audit_path, audit_paths, subproof
 from ..merkle.tree import largest_power_of_two_below
 
+T = TypeVar("T")
 MAX_REMEMBERED = 1 << 20
 """Range hashes kept (100 MB or so); past that the memory starts over."""
 
@@ -67,11 +68,12 @@ class LogProofs:
             raise ProofError(f"leaf index {index} is not below tree size {size}")
         return audit_path(self.mth, index, 0, size)
 
-    def inclusions_hex(self, indexes: list[int], size: int) -> dict[int, list[str]]:
-        """The audit paths of leaves ``indexes`` in the tree of the first ``size`` leaves, their
-        hashes in hex: what one answer's receipts, all proven against one head, carry. They
-        share most hashes, which are looked up (and put in hex) once each."""
-        return audit_paths(lambda start, end: self.mth(start, end).hex(), indexes, size)
+    def inclusions(self, indexes: list[int], size: int, form: Callable[[bytes], T]) -> dict[int, list[T]]:
+        """The audit paths of leaves ``indexes`` in the tree of the first ``size`` leaves, each
+        hash in the ``form`` the caller writes it in (hex, say): what one answer's receipts, all
+        proven against one head, carry. They share most hashes, which are looked up and put in
+        that form once each."""
+        return audit_paths(lambda start, end: form(self.mth(start, end)), indexes, size)
 
     def consistency(self, old_size: int, new_size: int) -> list[bytes]:
         """That the tree of ``old_size`` leaves is a prefix of the tree of ``new_size``."""

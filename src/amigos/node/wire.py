@@ -171,12 +171,13 @@ def receipt_to_json(leaf: bytes, fields: dict[str, Any] | None = None) -> dict[s
     }
 
 
-def receipt_text(leaf: bytes, fields: dict[str, Any], proof: dict[str, Any]) -> str:
-    """``json_text({**receipt_to_json(leaf, fields), "proof": proof})``, written out: a
+def receipt_text(leaf: bytes, fields: dict[str, Any], proof: str) -> str:
+    """``json_text({**receipt_to_json(leaf, fields), "proof": …})``, written out, where ``proof``
+    is the text of the proof (see :func:`proof_text`): a
     batch's answer is hundreds of receipts, and the encoder spends a good part of a microsecond
     on each value of each (it was the largest part of answering a batch). Only the values a
     service made (results, events) and their neighbours go through the encoder; the rest are
-    hex, ints and an address, whose JSON is their text. ``proof["hashes"]`` are hex strings.
+    hex, ints and an address, whose JSON is their text.
 
     The text may hold lone surrogates (from a service's strings): like ``dump_json``'s first
     attempt, it is valid JSON text that fails to encode to UTF-8, so a caller checks it the same
@@ -204,9 +205,19 @@ def receipt_text(leaf: bytes, fields: dict[str, Any], proof: dict[str, Any]) -> 
         ",", made[1:-1],
         ',"writes_hash":"', f["writes_hash"].hex(),
         '","leaf":"', leaf.hex(),
-        '","proof":{"size":', _scalar(proof["size"]),
-        ',"hashes":[', ",".join(['"%s"' % h for h in proof["hashes"]]), "]}}",
+        '","proof":', proof, "}",
     ))
+
+
+def proof_text(size: int, hashes: list[str]) -> str:
+    """``json_text({"size": size, "hashes": …})`` of an inclusion proof whose hashes are
+    given as their JSON texts (:func:`quoted_hex`)."""
+    return '{"size":%s,"hashes":[%s]}' % (_scalar(size), ",".join(hashes))
+
+
+def quoted_hex(raw: bytes) -> str:
+    """The JSON text of ``raw`` in hex."""
+    return '"%s"' % raw.hex()
 
 
 def _scalar(value: Any) -> str:
