@@ -147,10 +147,10 @@ class PostgresStore:
     # ------------------------------------------------------------ writes
 
     def apply(self, writes: Writes) -> None:
-        rows = check_writes(writes)
-        if not rows:
+        check_writes(writes)
+        if not writes:
             return
-        rows.sort()  # in key order: neighbouring keys share index pages
+        rows = sorted(writes.items())  # in key order: neighbouring keys share index pages
         deleted = [k for k, v in rows if v is None]
         keys = [k for k, v in rows if v is not None]
         values = [v for _, v in rows if v is not None]

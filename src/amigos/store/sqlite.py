@@ -26,7 +26,7 @@ import sqlite3
 import threading
 from bisect import bisect_left, bisect_right
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 from ..errors import StoreError
 from .base import Writes, check_key, check_writes, scan_range
@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS log (
 UPSERT = "INSERT INTO state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 
 Row = tuple[bytes, bytes]
+Rows = Collection[tuple[bytes, "bytes | None"]]
+"""Writes as (key, value) pairs: a mapping's items, or the log's rows (a key may repeat)."""
 FRESH_KEYS = 4096
 """New logged keys kept apart from the long sorted list, at least (see _sorted_recent_keys)."""
 
@@ -178,9 +180,10 @@ class SQLiteStore:
     # ------------------------------------------------------------ writes
 
     def apply(self, writes: Writes) -> None:
-        rows = check_writes(writes)
-        if not rows:
+        check_writes(writes)
+        if not writes:
             return
+        rows = writes.items()
         size = _size(rows)
         with self._lock:
             if self._log_rows + len(rows) >= self.MERGE_ROWS or self._log_bytes + size >= self.MERGE_BYTES:
@@ -188,11 +191,11 @@ class SQLiteStore:
             else:
                 self._append(rows, size)
 
-    def _append(self, rows: list[tuple[bytes, bytes | None]], size: int) -> None:
+    def _append(self, rows: Rows, size: int) -> None:
         self._transaction(lambda db: db.executemany("INSERT INTO log(key, value) VALUES (?, ?)", rows))
         self._remember_logged(rows, size)
 
-    def _merge(self, rows: list[tuple[bytes, bytes | None]]) -> None:
+    def _merge(self, rows: Rows) -> None:
         """Write the log and ``rows`` to ``state`` and empty the log, in one transaction."""
         latest = dict(self._recent)
         latest.update(rows)
@@ -227,7 +230,7 @@ class SQLiteStore:
                 db.execute("ROLLBACK")
             raise
 
-    def _remember_logged(self, rows: list[tuple[bytes, bytes | None]], size: int) -> None:
+    def _remember_logged(self, rows: Rows, size: int) -> None:
         """Record in memory the rows just appended to the log, in log order."""
         recent = self._recent
         self._new_keys.extend({k: None for k, _ in rows if k not in recent})
@@ -240,5 +243,5 @@ class SQLiteStore:
             self._db.close()
 
 
-def _size(rows: list[tuple[bytes, bytes | None]]) -> int:
+def _size(rows: Rows) -> int:
     return sum(len(k) + (0 if v is None else len(v)) for k, v in rows)
