@@ -25,6 +25,9 @@ from amigos.ledger.tx import (
     Deploy,
     SignedTransaction,
     Transaction,
+    Unusual,
+    read_signed,
+    read_usual_call,
     sign,
     signed_value,
 )
@@ -166,6 +169,63 @@ def test_decoding_accepts_only_the_canonical_bytes_of_what_it_decodes() -> None:
     body[-1][1][3] = tuple(body[-1][1][3])  # the call's args as a tuple: encodes differently
     with pytest.raises(TransactionError, match="args must be a list"):
         SignedTransaction.decode(codec.encode([body, signature]))
+
+
+USUAL_ARGS = [(), (2,), (-128, 2**63, True, None), ("é\ud800", b"\x00" * 200, Decimal("1.50")),
+              ([1, (2, [3])], {"k": {1: None}}), ("x" * 130,)]
+
+
+def usual_calls() -> list[bytes]:
+    """Transactions of one call without coins (what read_usual_call reads), of every sort."""
+    out = []
+    for i, args in enumerate(USUAL_ARGS):
+        for chain in (CHAIN, "c" * 64):
+            tx = make_tx(chain_id=chain, nonce=[1, 127, 128, 2**64 - 1][i % 4], gas_limit=[MAX_GAS, 5_000][i % 2],
+                         expires_at=[None, 0, NOW, 2**63][i % 4],
+                         messages=[Call(COUNTER if i % 2 else "hub.amigos.dev/" + "a" * 60 + "/b_c", "increment", args,
+                                        [{}, {"by": 1, "note": "é"}][i % 2])])
+            out.append(sign(tx, ALICE).encode())
+    return out
+
+
+def same_reading(data: bytes) -> bool:
+    """read_usual_call reads what read_signed reads, or leaves the bytes to it (False)."""
+    try:
+        fast = read_usual_call(data)
+    except (Unusual, IndexError):
+        return False
+    general = read_signed(data)  # it must not refuse what the fast way read
+    assert fast == general
+    assert codec.encode(signed_value(fast)) == codec.encode(signed_value(general))  # types too: 1 is not True
+    return True
+
+
+def test_the_usual_call_is_read_as_the_general_way_reads_it() -> None:
+    transactions = usual_calls()
+    for data in transactions:
+        assert same_reading(data)  # each is the usual form
+    others = [signed(messages=[Call(COUNTER, "pay", coins=5)]), signed(messages=[Deploy(COUNTER, "x = 1\n")]),
+              signed(messages=[Call(COUNTER, "a"), Call(COUNTER, "b")]), signed(chain_id="c" * 64, nonce=2**64 - 1)]
+    for stx in others[:3]:
+        with pytest.raises(Unusual):
+            read_usual_call(stx.encode())
+    rng = random.Random(5)
+    read = 0
+    for _ in range(6000):
+        mutated = bytearray(rng.choice(transactions))
+        for _ in range(rng.randint(1, 3)):
+            position = rng.randrange(len(mutated))
+            kind = rng.randrange(4)
+            if kind == 0:
+                mutated[position] = rng.randrange(256)
+            elif kind == 1:
+                mutated.insert(position, rng.choice([0, 1, 3, 4, 5, 6, 0x7F, 0x80, rng.randrange(256)]))
+            elif kind == 2:
+                del mutated[position]
+            else:
+                mutated[position] ^= 1 << rng.randrange(8)
+        read += same_reading(bytes(mutated))
+    assert read > 1000  # the mutations reach the fields, not only the framing
 
 
 def test_lists_are_accepted_where_tuples_are_kept() -> None:

@@ -237,6 +237,15 @@ def decode(data: bytes, ext: Extensions | None = None, max_depth: int = MAX_DEPT
     return value
 
 
+def decode_sequence(data: bytes, count: int, max_depth: int = MAX_DEPTH) -> list[Any]:
+    """The ``count`` values whose canonical bytes, one after the other, are ``data`` (each read
+    as :func:`decode` reads one, with ``max_depth``); raises :class:`CodecError` otherwise."""
+    items, pos = _decode_items(data, 0, count, None, max_depth)
+    if pos != len(data):
+        raise CodecError("trailing bytes after value")
+    return items
+
+
 _SIZED = frozenset((INT, STR, BYTES, DECIMAL))
 """Tags of a varint length and that many bytes."""
 _CONSTANTS = (None, False, True)
