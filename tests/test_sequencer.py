@@ -136,5 +136,6 @@ def test_a_stopped_sequencer_still_answers_refusals_and_refuses_to_queue() -> No
         outcomes = sequencer.submit_many(raws).future.result(timeout=0)
         assert [o.refused.code for o in outcomes] == ["malformed", "wrong-chain"][:len(raws)]
     assert sequencer.submit(b"junk").result(timeout=0).refused.code == "malformed"  # type: ignore[union-attr]
+    assert sequencer.submit_many([]).future.result(timeout=0) == []
     with pytest.raises(UsageError):
         sequencer.submit_many([b"junk", tx(OWNER, 1, Deploy(PATH, COUNTER))])

@@ -67,6 +67,8 @@ class Submission:
         self.future: Future[Any] = Future()
         self._single = single
         self._waiting = count
+        if not count:  # nothing to wait for
+            self.future.set_result(self.outcomes)
 
     def settle(self, position: int, outcome: Outcome) -> None:
         """Record the outcome of transaction ``position``: by admission before the submission is
