@@ -5,11 +5,12 @@ process (no HTTP): the microbenchmark behind issue 4's target (a).
 
 Starts a :class:`amigos.node.Node` in a temporary home (the token of hub/token.py deployed, 64
 accounts funded), then submits N batches of 500 pre-signed transfers the way the API does
-(``Node.submit_many``, then ``Api.receipts_body`` rendered to JSON) and prints the CPU time this
-process spent per transfer (all its threads: admission, the sequencer, the response; not the
-sandbox workers' or the signature verifier's). Then it times, per transfer, the pieces that
-path is made of, over the receipts it just made: decoding a signed transaction, encoding its
-log leaf, hashing its writes, its inclusion proof and its JSON.
+(``Node.submit_many``, then ``Api.receipts_answer``) and prints the CPU time this process spent
+per transfer (all its threads: admission, the sequencer, the answer; not the sandbox workers'
+or the signature verifier's), with the garbage collector set as ``amigos serve`` sets it. Then
+it times, per transfer, the pieces that path is made of, over the receipts it just made:
+decoding a signed transaction, encoding its log leaf, hashing its writes, its inclusion proof,
+and the answer, next to the general way of writing it (``Api.receipts_body``, ``dump_json``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from amigos.node import Node  # noqa: E402
 from amigos.node.app import Api  # noqa: E402
 from amigos.node.problems import Json  # noqa: E402
 from amigos.node.sequencer import Outcome  # noqa: E402
+from amigos.node.wire import quoted_hex  # noqa: E402
 
 CHAIN = "amigos-bench"
 SOURCE = (ROOT / "hub" / "token.py").read_text()
@@ -84,8 +86,7 @@ def main() -> None:
         start, cpu = time.perf_counter(), time.process_time()
         outcomes: list[Outcome] = []
         for first in range(BATCH, count, BATCH):
-            done, body = served(node, api, raws[first:first + BATCH])
-            outcomes += done
+            outcomes += served(node, api, raws[first:first + BATCH])[0]
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         assert all(o.receipt is not None and o.receipt.ok for o in outcomes)
         n = len(outcomes)
@@ -97,9 +98,11 @@ def main() -> None:
         per_item("encode_receipt (the log leaf)", pairs, lambda p: encode_receipt(*p))
         writes = {b"s/" + bytes(40): bytes(12), b"s/" + bytes(41): bytes(12), b"x/n/" + bytes(52): bytes(3)}
         per_item("hash_writes (3 writes)", [writes] * BATCH, hash_writes)
-        size = node.size
-        per_item("inclusion proof", [o.receipt.index for o in outcomes[-BATCH:]], lambda i: api.inclusion(i, size))
-        last = outcomes[-BATCH:]
+        size, last = node.size, outcomes[-BATCH:]
+        indexes = [o.receipt.index for o in last]
+        per_item("an inclusion proof, alone (hex)", indexes, lambda i: api.inclusion(i, size))
+        per_item("  one answer's proofs together (JSON)", [indexes],
+                 lambda i: node.proofs.inclusions(i, size, quoted_hex), BATCH)
         per_item("the answer (Api.receipts_answer)", [last], lambda b: api.receipts_answer(False, b, None), BATCH)
         per_item("  the general way (receipts_body, dump_json)", [last],
                  lambda b: Json(api.receipts_body(False, b, None)).body, BATCH)
