@@ -172,12 +172,12 @@ def receipt_to_json(leaf: bytes, fields: dict[str, Any] | None = None) -> dict[s
 
 
 def receipt_text(leaf: bytes, fields: dict[str, Any], proof: str) -> str:
-    """``json_text({**receipt_to_json(leaf, fields), "proof": …})``, written out, where ``proof``
-    is the text of the proof (see :func:`proof_text`): a
-    batch's answer is hundreds of receipts, and the encoder spends a good part of a microsecond
-    on each value of each (it was the largest part of answering a batch). Only the values a
-    service made (results, events) and their neighbours go through the encoder; the rest are
-    hex, ints and an address, whose JSON is their text.
+    """``json_text({**receipt_to_json(leaf, fields), "proof": …})`` written out, ``proof`` being
+    the proof's text (:func:`proof_text`). A batch's answer is hundreds of receipts, and the
+    encoder spends a good part of a microsecond on each value of each (it was the largest part
+    of answering a batch). Only the values a service made (results, events) and their
+    neighbours go through the encoder; the rest are hex, ints and an address, whose JSON is
+    their text.
 
     The text may hold lone surrogates (from a service's strings): like ``dump_json``'s first
     attempt, it is valid JSON text that fails to encode to UTF-8, so a caller checks it the same
