@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, ClassVar, Union
 
 from .. import codec
@@ -177,10 +176,14 @@ class SignedTransaction:
         """The signed transaction whose canonical bytes are ``data``; strict."""
         return decode_signed(data)
 
-    @cached_property
+    @property
     def tx_hash(self) -> bytes:
-        """SHA-256 of :meth:`encode`: the name of this transaction in receipts and the log."""
-        return hashlib.sha256(self.encode()).digest()
+        """SHA-256 of :meth:`encode`: the name of this transaction in receipts and the log.
+        Computed once (kept like the encoding: functools.cached_property takes a lock)."""
+        hashed = self.__dict__.get("_hash")
+        if hashed is None:
+            hashed = self.__dict__["_hash"] = hashlib.sha256(self.encode()).digest()
+        return hashed
 
     def signing_bytes(self) -> bytes:
         return self.tx.signing_bytes()
