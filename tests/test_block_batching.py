@@ -250,3 +250,26 @@ def test_workers_dying_among_many_plain_calls_change_nothing(monkeypatch: pytest
     finally:
         together.ledger.runtime.close()
         alone.ledger.runtime.close()
+
+
+def test_a_log_filtered_by_account_shows_what_others_signed_about_it() -> None:
+    """A guardian signs the approval of Alice's recovery; its event is about Alice. Read from a
+    log (``amigos events --account``) it is among Alice's, as the node's stream shows it."""
+    from amigos.cli.logs import leaf_events
+    from amigos.node.wire import concerns_account, receipt_fields
+
+    chain = Chain("none")
+    new_key = Account.from_seed(bytes([7]) * 32)
+    guarded = chain.ledger.apply_block([chain.tx(ALICE, act("set_guardians", guardians=[BOB.address], threshold=1,
+                                                            timelock=86_400))])
+    assert guarded.receipts[0].ok, guarded.receipts[0].error
+    result = chain.ledger.apply_block([chain.tx(BOB, act("approve_recovery", account=ALICE.address,
+                                                          new_key=new_key.public_key))])
+    (leaf,) = result.leaves
+    fields = receipt_fields(leaf)
+    assert fields["transaction"].tx.account == BOB.address
+    assert concerns_account(fields, ALICE.address) and concerns_account(fields, BOB.address)
+    about_alice = ["recovery_approved", "recovery_started"]  # a threshold of one starts it
+    assert [e["name"] for e in leaf_events(leaf, ALICE.address, None)] == about_alice
+    assert [e["name"] for e in leaf_events(leaf, BOB.address, None)] == about_alice  # the signer sees its receipt's
+    assert leaf_events(leaf, NODE.address, None) == []

@@ -19,7 +19,7 @@ from ..jsonvalue import to_json
 from ..ledger.block import LogMismatch, SignedTreeHead
 from ..ledger.tx import Call, Deploy
 from ..node.verify import LocalLog, LogSource, RemoteLog, verify_log
-from ..node.wire import head_to_json, receipt_fields, receipt_to_json, touched_services
+from ..node.wire import concerns_account, head_to_json, receipt_fields, receipt_to_json, touched_services
 from ..runtime import ISOLATIONS
 from ..vm.paths import validate_path
 from . import Commands
@@ -33,7 +33,8 @@ POLL_SECONDS = 0.3
 def register(commands: Commands) -> None:
     p = commands.add("events", "print the events services emitted, from the log; --follow for new ones", events,
                      takes=TARGET, epilog="With --json: one JSON object per line.")
-    p.add_argument("--account", metavar="ADDRESS", help="only transactions signed for this account")
+    p.add_argument("--account", metavar="ADDRESS",
+                   help="only receipts of transactions signed for this account, or with events about it")
     p.add_argument("--service", metavar="PATH", help="only this service's events")
     p.add_argument("--from", dest="start", type=int, metavar="INDEX",
                    help="start at this log index (default: the beginning; with --follow: what commits from now on)")
@@ -100,7 +101,7 @@ def event_filter(ctx: Context) -> tuple[str | None, str | None]:
 def leaf_events(leaf: bytes, account: str | None, service: str | None) -> list[dict[str, Any]]:
     """The events of one receipt under the filters, as the node's event stream shows them."""
     fields = receipt_fields(leaf)
-    if account is not None and fields["transaction"].tx.account != account:
+    if account is not None and not concerns_account(fields, account):
         return []
     if service is not None and service not in touched_services(fields):
         return []

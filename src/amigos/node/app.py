@@ -55,6 +55,7 @@ from .sequencer import Outcome, Submission
 from .wire import (
     MAX_BATCH,
     WireError,
+    concerns_account,
     dump_json,
     head_to_json,
     json_text,
@@ -710,12 +711,6 @@ def receipt_messages(index: int, leaf: bytes, account: str | None, service: str 
     for number, (kind, data) in enumerate(messages, 1):
         out.append(f"event: {kind}\n" + (f"id: {index}\n" if number == len(messages) else "") + f"data: {dump_json(data)}\n\n")
     return out
-
-
-def concerns_account(fields: dict[str, Any], account: str) -> bool:
-    """Whether a receipt is of a transaction signed for ``account`` or emitted an event about it
-    (a guardian's approval of its recovery, say)."""
-    return fields["transaction"].tx.account == account or any(e["service"] == account for e in fields["events"])
 
 
 def client_host(request: Request) -> str | None:

@@ -233,6 +233,12 @@ def _scalar(value: Any) -> str:
     return json_text(value)
 
 
+def concerns_account(fields: dict[str, Any], account: str) -> bool:
+    """Whether a receipt is of a transaction signed for ``account`` or emitted an event about it
+    (a guardian's approval of its recovery, say): what a stream or log filtered by account shows."""
+    return fields["transaction"].tx.account == account or any(e["service"] == account for e in fields["events"])
+
+
 def touched_services(fields: dict[str, Any]) -> set[str]:
     """Paths of the services a receipt's transaction deployed or called, or that emitted its events."""
     paths = {m.path for m in fields["transaction"].tx.messages if hasattr(m, "path")}

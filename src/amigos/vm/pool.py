@@ -319,7 +319,7 @@ class WorkerPool:
                 return
             if self.running is not None:
                 raise RuntimeError(f"{keys[0][:40]!r} changed while a batch that may read it runs")
-        self.log.append((keys, self.producer))
+        self.log.append((tuple(keys), self.producer))  # a tuple of bytes: untracked by the collector
         self.logged_keys += len(keys)
         if self.logged_keys > MAX_LOG:
             drop = 0
