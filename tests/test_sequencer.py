@@ -14,7 +14,7 @@ import pytest
 
 import amigos
 from amigos.crypto.keys import Account
-from amigos.errors import UsageError
+from amigos.errors import StoreError, UsageError
 from amigos.ledger.block import Ledger, decode_leaf, replay
 from amigos.ledger.tx import Call, Deploy, SignedTransaction, Transaction, sign
 from amigos.node import Sequencer
@@ -125,6 +125,35 @@ def test_a_batch_is_queued_as_one_and_split_only_at_the_block_limit() -> None:
         sequencer.stop()
     assert [o.receipt.results[0] for o in last.future.result(timeout=0)] == list(range(700, 1100))  # type: ignore[union-attr]
     assert ledger.runtime.height == 5
+
+
+class LosesItsFirstBlock(Ledger):
+    """A ledger whose first block cannot be committed (a full disk, say), and later ones can."""
+
+    lost = False
+
+    def apply_block(self, transactions, time=None):  # type: ignore[no-untyped-def]
+        if not self.lost:
+            self.lost = True
+            raise StoreError("the disk is full")
+        return super().apply_block(transactions, time)
+
+
+def test_a_batch_whose_first_block_is_lost_fails_and_the_sequencer_goes_on() -> None:
+    """A batch split over two blocks, the first lost: the batch fails (its clients learn it),
+    the rest of it still goes through the next block, and the sequencer keeps committing."""
+    ledger = LosesItsFirstBlock(amigos.LocalRuntime(clock=lambda: 1_700_000_000), CHAIN, NODE)
+    sequencer = Sequencer(ledger, block_interval=0.01, max_block_transactions=3)
+    sequencer.start()
+    try:
+        split = sequencer.submit_many([tx(OWNER, 1, Deploy(PATH, COUNTER))] +
+                                      [tx(OWNER, n, Call(PATH, "bump")) for n in range(2, 6)])
+        with pytest.raises(StoreError):
+            split.future.result(timeout=30)
+        later = sequencer.submit_many([tx(OWNER, 1, Deploy(PATH, COUNTER)), tx(OWNER, 2, Call(PATH, "bump"))])
+        assert later.future.result(timeout=30)[1].receipt.results == [1]  # type: ignore[union-attr]
+    finally:
+        sequencer.stop()
 
 
 def test_a_stopped_sequencer_still_answers_refusals_and_refuses_to_queue() -> None:
