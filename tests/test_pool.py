@@ -569,6 +569,29 @@ def test_a_started_batch_whose_worker_dies_before_its_outcomes_are_taken_recover
         assert rt.query(PATH, "get") == 40
 
 
+def test_a_batch_whose_reads_fail_leaves_no_worker_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read the parent cannot serve (its database went away, say) fails the block; the
+    worker it left mid-batch is stopped, not left waiting for an answer for ever."""
+    from amigos.errors import StoreError
+
+    def unreadable(key: bytes) -> bytes | None:
+        raise StoreError("the database went away")
+
+    with amigos.LocalRuntime(isolation="process", clock=CLOCK) as rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        assert rt.pool is not None
+        rt.pool.forget()  # the worker's caches go: the batch must read the code and the globals
+        with pytest.raises(StoreError), rt.batch():
+            running = rt.pool.start(bump_jobs(rt, 3), rt.view.apply)
+            worker = running.worker
+            assert worker is not None
+            monkeypatch.setattr(rt.view, "get", unreadable)
+            running.outcomes()
+        assert worker.process.poll() is not None
+        monkeypatch.undo()
+        assert rt.call(PATH, "bump", signer="bob").result == 1
+
+
 def test_a_worker_reads_only_what_its_cache_is_kept_valid_for() -> None:
     """The pool tells workers only of changes to service code and state: a worker that read
     anything else could hold it stale, so it refuses to, before asking the parent."""
