@@ -407,6 +407,10 @@ class RunningBatch:
                 else:
                     alone = suspects(len(batch) - (len(outcomes) - start))
                 continue
+            except BaseException:  # the parent failed (a read it could not serve, say)
+                if worker is not None:
+                    worker.stop()  # mid-batch, it would wait for an answer for ever
+                raise
             alone = max(alone - 1, 0)
             pool._release(worker)
             worker = None
