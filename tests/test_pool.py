@@ -592,6 +592,20 @@ def test_a_batch_whose_reads_fail_leaves_no_worker_behind(monkeypatch: pytest.Mo
         assert rt.call(PATH, "bump", signer="bob").result == 1
 
 
+def test_a_batch_no_worker_could_start_for_leaves_the_pool_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No worker could start for a batch (its warm one gone, and processes refused, say): the
+    call fails clearly, and the next one, once workers start again, runs."""
+    with amigos.LocalRuntime(isolation="process", clock=CLOCK) as rt:
+        rt.deploy(PATH, COUNTER, signer="alice")
+        assert rt.pool is not None
+        rt.pool.close()  # its warm worker is gone
+        monkeypatch.setattr(rt.pool, "worker_module", "no_such_worker_module")
+        with pytest.raises(amigos.errors.SandboxUnavailable, match="could not start"):
+            rt.query(PATH, "get")
+        monkeypatch.undo()
+        assert rt.query(PATH, "get") == 0
+
+
 def test_a_worker_reads_only_what_its_cache_is_kept_valid_for() -> None:
     """The pool tells workers only of changes to service code and state: a worker that read
     anything else could hold it stale, so it refuses to, before asking the parent."""
