@@ -232,8 +232,8 @@ class WorkerPool:
         if self.running is not None:
             raise RuntimeError("a batch is running: take its outcomes before starting another")
         batch = RunningBatch(self, jobs, apply, build, keep_writes)
+        batch.send_first()  # if no worker could take it, no batch is running
         self.running = batch
-        batch.send_first()
         return batch
 
     def _send(self, worker: Worker, batch: list[Job]) -> None:
@@ -361,11 +361,15 @@ class RunningBatch:
     def send_first(self) -> None:
         if not self.jobs:
             return
-        self.worker = self.pool._acquire()
+        worker = self.pool._acquire()
         try:
-            self.pool._send(self.worker, self.jobs)
+            self.pool._send(worker, self.jobs)
         except WorkerDied as death:
             self.death = death
+        except BaseException:
+            worker.stop()  # it may hold part of the batch
+            raise
+        self.worker = worker
 
     def outcomes(self) -> list[Any]:
         """Wait for the batch to finish (its writes applied as they arrive) and return its
