@@ -379,6 +379,8 @@ class RunningBatch:
         collecting = gc.isenabled()
         gc.disable()
         try:
+            if not self.refused:  # the common case: every job went to the worker
+                return self._outcomes_of_jobs()
             ran = iter(self._outcomes_of_jobs())
             return [self.refused[i] if i in self.refused else next(ran) for i in range(self.size)]
         finally:
