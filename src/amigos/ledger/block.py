@@ -500,22 +500,20 @@ class Ledger:
         if waiting:
             runnable = [p for p in waiting if p.budget > 0]
             built.running = (waiting, self.runtime.start_in_block([p.runtime_call() for p in runnable]))
-        if finished is not None:
-            self._log_plain_calls(built, *finished)
+        self._log_plain_calls(built, *finished)
 
     def _settle_plain_calls(self, built: BlockInProgress) -> None:
         """Run and log every plain call admitted so far: before a transaction of another kind,
         which may depend on what they do, and at the end of the block."""
         self._run_plain_calls(built)
-        finished = self._take_running(built)
-        if finished is not None:
-            self._log_plain_calls(built, *finished)
+        self._log_plain_calls(built, *self._take_running(built))
 
     @staticmethod
-    def _take_running(built: BlockInProgress) -> tuple[list[PlainCall], list[Outcome]] | None:
-        """The plain calls that were running and their outcomes (their writes now applied)."""
+    def _take_running(built: BlockInProgress) -> tuple[list[PlainCall], list[Outcome]]:
+        """The plain calls that were running and their outcomes (their writes now applied);
+        none if none were."""
         if built.running is None:
-            return None
+            return [], []
         calls, outcomes = built.running
         built.running = None
         return calls, outcomes()
