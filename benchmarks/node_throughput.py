@@ -157,7 +157,7 @@ def measure(url: str, pid: int | None, transfers: int) -> Figures:
         rate_a = len(batch) / (time.perf_counter() - start)
         cpu_a = cpu_per_transfer(cpu, tree_cpu_seconds(pid), len(batch))
     # (b) 64 concurrent clients, one transaction per request
-    per_client = max(1, transfers // 64 // 4)
+    per_client = max(1, transfers // 64)
     used = [len(range(i, transfers, 64)) for i in range(64)]  # nonces each spent in (a)
     latencies: list[float] = []
     # The 64 clients are asyncio tasks with one keep-alive connection each, speaking just

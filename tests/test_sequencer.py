@@ -168,3 +168,38 @@ def test_a_stopped_sequencer_still_answers_refusals_and_refuses_to_queue() -> No
     assert sequencer.submit_many([]).future.result(timeout=0) == []
     with pytest.raises(UsageError):
         sequencer.submit_many([b"junk", tx(OWNER, 1, Deploy(PATH, COUNTER))])
+
+
+def test_signatures_are_checked_while_a_block_gathers() -> None:
+    """The sequencer hands what has arrived to the signature verifier while it waits for more,
+    so a block rarely waits for its signatures; a forgery among them is refused all the same."""
+    from amigos.node.verifier import SignatureVerifier
+
+    verifier = SignatureVerifier()
+    ledger = Ledger(amigos.LocalRuntime(clock=lambda: 1_700_000_000), CHAIN, NODE, verifier=verifier)
+    checked_before_their_block: list[bool] = []
+    apply_block = ledger.apply_block
+
+    def watched(transactions, time=None):  # type: ignore[no-untyped-def]
+        checked_before_their_block.extend(item.verdict is not None for item in transactions)
+        return apply_block(transactions, time)
+
+    ledger.apply_block = watched  # type: ignore[method-assign]
+    sequencer = Sequencer(ledger, block_interval=0.2)
+    sequencer.start()
+    try:
+        assert sequencer.submit(tx(OWNER, 1, Deploy(PATH, COUNTER))).result().receipt.ok
+        good = [tx(OWNER, nonce, Call(PATH, "bump")) for nonce in range(2, 7)]
+        forged = Transaction(chain_id=CHAIN, account=OWNER.address, public_key=OWNER.public_key, nonce=7,
+                             gas_limit=2_000_000, messages=[Call(PATH, "bump")])
+        futures = [sequencer.submit(raw) for raw in good]
+        time.sleep(0.05)  # the block is gathering: these were handed to the verifier already
+        futures.append(sequencer.submit(SignedTransaction(forged, bytes(64)).encode()))
+        outcomes = [f.result(timeout=10) for f in futures]
+    finally:
+        sequencer.stop()
+        verifier.close()
+    assert [o.receipt.results[0] for o in outcomes[:5]] == [1, 2, 3, 4, 5]
+    assert outcomes[5].receipt is None and outcomes[5].refused.code == "bad-signature"
+    assert sequencer.blocks == 2  # the deploy's block, then one for the rest
+    assert checked_before_their_block == [True] * 7

@@ -145,3 +145,31 @@ def test_a_helper_that_stops_answering_is_given_up(verifier: SignatureVerifier, 
     verdicts = verifier.verify_ahead(batch)
     assert {i for i in range(len(batch)) if not verdicts[i]} == bad
     assert verifier.verify_ahead(signed(8))[7]  # and a fresh helper serves the next batch
+
+
+def test_signatures_checked_before_their_block_give_the_same_block(verifier: SignatureVerifier) -> None:
+    """A sequencer hands the signatures of what arrives to the verifier while the block gathers
+    (Ledger.verify_ahead): a forgery checked that way is refused all the same, and a block mixing
+    transactions checked ahead, checked with it, and given as bytes comes out as without help,
+    even when the helper that checked some of them ahead died meanwhile."""
+    from amigos.ledger.block import Admitted
+    from amigos.node.sequencer import admit_statelessly
+
+    node = Account.from_seed(bytes([9]) * 32)
+    expected = None
+    for kill in (False, True, None):
+        ledger = Ledger(amigos.LocalRuntime(clock=lambda: 1_700_000_000), "c", node,
+                        verifier=None if kill is None else verifier)
+        txs = transfer_block(ledger, 40, tamper=20)
+        items: list[bytes | Admitted] = [Admitted(admit_statelessly(raw, "c")) for raw in txs[:30]]
+        ledger.verify_ahead(items[:25])  # the forgery at nonce 20 among them
+        assert all((item.verdict is not None) == (kill is not None) for item in items[:25])
+        if kill:
+            assert verifier._process is not None
+            verifier._process.kill()
+        items += txs[30:]
+        result = ledger.apply_block(items)
+        outcome = ([r.code for _, r in result.refused], result.head, result.leaves)
+        expected = expected or outcome
+        assert outcome == expected
+    assert expected[0] == ["bad-signature"] + ["bad-nonce"] * 21

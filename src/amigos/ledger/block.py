@@ -112,12 +112,15 @@ class SignedTreeHead:
         return verify_signature(self.node_key, self.head.signing_bytes(), self.signature)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Admitted:
     """A transaction this process decoded from its bytes, so it is well formed (see
     :func:`amigos.node.sequencer.admit_statelessly`): the ledger does not check that twice."""
 
     stx: SignedTransaction
+    verdict: Callable[[], bool] | None = None
+    """The verifier's verdict on its signature, when :meth:`Ledger.verify_ahead` asked for it
+    before its block began."""
 
 
 @dataclass(frozen=True)
@@ -391,7 +394,7 @@ class Ledger:
             built = BlockInProgress(block.height, block.time, self.tree())
             built.digest.update(self._begin_block(block.height, block.time))
             items = [decode_item(item) for item in transactions]
-            verdicts = self._verify_ahead([decoded for _, decoded in items])
+            verdicts = self._verdicts(transactions, [decoded for _, decoded in items])
             for (raw, decoded), verdict in zip(items, verdicts):
                 plain = decoded is not None and is_plain_call(decoded.tx)
                 if not plain:  # it may depend on what the waiting calls do: they go first
@@ -421,18 +424,35 @@ class Ledger:
         outcomes = cast("list[TxReceipt | TransactionRefused]", built.outcomes)
         return BlockResult(built.receipts, built.refused, head, outcomes, built.leaves, built.subtrees)
 
-    def _verify_ahead(self, decoded: list[SignedTransaction | None]) -> list[Callable[[], bool] | None]:
-        """For each transaction, how to get the verdict on its signature from the verifier
-        (None: the ante checks verify it themselves). Worth it from a few transactions on."""
-        known = [(i, stx) for i, stx in enumerate(decoded) if stx is not None]
-        if self.verifier is None or len(known) < VERIFY_AHEAD_FROM:
-            return [None] * len(decoded)
-        verdicts = self.verifier.verify_ahead([(stx.tx.public_key, stx.tx.signing_bytes(), stx.signature)
-                                               for _, stx in known])
-        asks: list[Callable[[], bool] | None] = [None] * len(decoded)
-        for number, (i, _) in enumerate(known):
-            asks[i] = partial(verdicts.__getitem__, number)
+    def verify_ahead(self, admitted: Sequence[Admitted]) -> None:
+        """Hand the signatures of transactions bound for a later block to the verifier now
+        (each keeps how to get its verdict): a sequencer gathering a block has them checked
+        while more arrive, and the block does not wait for them. Without a verifier, or
+        already asked: nothing to do."""
+        todo = [item for item in admitted if item.verdict is None]
+        if self.verifier is None or not todo:
+            return
+        for item, ask in zip(todo, self._ask_verifier([item.stx for item in todo])):
+            item.verdict = ask
+
+    def _verdicts(self, transactions: Sequence[bytes | Admitted],
+                  decoded: list[SignedTransaction | None]) -> list[Callable[[], bool] | None]:
+        """For each of a block's transactions, how to get the verdict on its signature from the
+        verifier (None: the ante checks verify it themselves): asked for before the block or
+        now, which is worth it from a few transactions on."""
+        asks = [item.verdict if type(item) is Admitted else None for item in transactions]
+        todo = [i for i, stx in enumerate(decoded) if stx is not None and asks[i] is None]
+        if self.verifier is None or len(todo) < VERIFY_AHEAD_FROM:
+            return asks
+        for i, ask in zip(todo, self._ask_verifier([cast(SignedTransaction, decoded[i]) for i in todo])):
+            asks[i] = ask
         return asks
+
+    def _ask_verifier(self, signed: list[SignedTransaction]) -> list[Callable[[], bool]]:
+        assert self.verifier is not None
+        verdicts = self.verifier.verify_ahead([(stx.tx.public_key, stx.tx.signing_bytes(), stx.signature)
+                                               for stx in signed])
+        return [partial(verdicts.__getitem__, number) for number in range(len(signed))]
 
     def _log(self, built: BlockInProgress, stx: SignedTransaction, receipt: TxReceipt, position: int | None = None) -> None:
         """Append ``receipt`` to the log: its leaf, the subtrees it completes, its transaction's
