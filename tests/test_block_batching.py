@@ -210,10 +210,17 @@ def send_bad_writes() -> int:
 FAULTY_PATH = "hub.amigos.dev/shop/faulty"
 
 
-def apply_long_block(together: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Chain, list[Any]]:
-    """Blocks of more than PLAIN_CALLS_PER_RUN plain calls (some by a session), among them
-    calls that kill their worker or make it send malformed writes, with account actions
-    between them, under process isolation with the test-only faulty worker."""
+LONG = 2 * block_module.PLAIN_CALLS_PER_RUN + 20
+"""Plain calls in a block that runs them in groups of PLAIN_CALLS_PER_RUN; a block of 40 runs
+them in smaller groups (FEWEST_CALLS_PER_RUN and up)."""
+BAD_WRITES_AT = {LONG: 70, 40: 30}
+SEND_AFTER = {LONG: (49, 99), 40: (24,)}
+
+
+def apply_long_block(together: bool, monkeypatch: pytest.MonkeyPatch, calls: int = LONG) -> tuple[Chain, list[Any]]:
+    """A block of ``calls`` plain calls (some by a session), among them calls that kill their
+    worker or make it send malformed writes, with account actions between them, under
+    process isolation with the test-only faulty worker."""
     import amigos.runtime as runtime_module
     from amigos.vm.pool import WorkerPool
 
@@ -225,28 +232,29 @@ def apply_long_block(together: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[C
         chain = Chain("process")
         setup = setup_block(chain) + [chain.tx(BOB, Deploy(FAULTY_PATH, FAULTY))]
         long = []
-        for i in range(2 * block_module.PLAIN_CALLS_PER_RUN + 20):
-            name = {10: "crash_worker", 70: "send_bad_writes"}.get(i, "bump")  # each in its own run of calls
+        for i in range(calls):
+            name = {10: "crash_worker", BAD_WRITES_AT[calls]: "send_bad_writes"}.get(i, "bump")  # each in its own group
             if i % 7 == 0:
                 long.append(chain.tx(PHONE, Call(FAULTY_PATH, name), account=ALICE))
             else:
                 long.append(chain.tx([ALICE, BOB][i % 2], Call(FAULTY_PATH, name)))
-            if i % 50 == 49:
+            if i in SEND_AFTER[calls]:
                 long.append(chain.tx(ALICE, act("send", to=BOB.address, amount=1)))
         results = [chain.ledger.apply_block(txs) for txs in (setup, long)]
     return chain, results
 
 
-def test_workers_dying_among_many_plain_calls_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    together, batched = apply_long_block(True, monkeypatch)
-    alone, single = apply_long_block(False, monkeypatch)
+@pytest.mark.parametrize("calls", [LONG, 40])
+def test_workers_dying_among_many_plain_calls_change_nothing(calls: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    together, batched = apply_long_block(True, monkeypatch, calls)
+    alone, single = apply_long_block(False, monkeypatch, calls)
     try:
         assert [summary(r) for r in batched] == [summary(r) for r in single]
         assert together.ledger.runtime.state_items() == alone.ledger.runtime.state_items()
         errors = [None if o.ok else o.error.type for o in batched[1].outcomes]
-        assert [i for i, e in enumerate(errors) if e is not None] == [10, 71]  # the first send shifts the second
+        assert [i for i, e in enumerate(errors) if e is not None] == [10, BAD_WRITES_AT[calls] + 1]  # a send shifts it
         assert set(errors) == {None, "WorkerCrashed"}
-        assert batched[1].outcomes[-1].results == [2 * block_module.PLAIN_CALLS_PER_RUN + 20 - 2]
+        assert batched[1].outcomes[-1].results == [calls - 2]
     finally:
         together.ledger.runtime.close()
         alone.ledger.runtime.close()

@@ -59,6 +59,9 @@ GENESIS_STATE_HASH = hashlib.sha256(b"amigos/genesis").digest()
 PLAIN_CALLS_PER_RUN = 64
 """Most plain calls run in one go. Enough that a worker round trip costs little per call, few
 enough that the calls run while the verifier is still checking the block's later signatures."""
+FEWEST_CALLS_PER_RUN = 16
+"""Fewest plain calls run in one go while more wait: a block of fewer than 128 runs them in two
+groups or more, so a worker runs one while the ledger admits and logs the others."""
 VERIFY_AHEAD_FROM = 8
 """Fewest transactions in a block whose signatures go to the verifier: for fewer, the round
 trip costs about what checking them here does."""
@@ -392,6 +395,7 @@ class Ledger:
         rt = self.runtime
         with rt.batch(time=time) as block:
             built = BlockInProgress(block.height, block.time, self.tree())
+            per_run = min(PLAIN_CALLS_PER_RUN, max(FEWEST_CALLS_PER_RUN, len(transactions) // 2))
             built.digest.update(self._begin_block(block.height, block.time))
             items = [decode_item(item) for item in transactions]
             verdicts = self._verdicts(transactions, [decoded for _, decoded in items])
@@ -408,7 +412,7 @@ class Ledger:
                 if plain:
                     built.plain_calls.append(self._admit_plain_call(stx, block.time, len(built.outcomes)))
                     built.outcomes.append(None)  # its receipt comes when the waiting calls run
-                    if len(built.plain_calls) == PLAIN_CALLS_PER_RUN:
+                    if len(built.plain_calls) == per_run:
                         self._run_plain_calls(built)
                 else:
                     self._log(built, stx, self._apply_transaction(stx, block.height, block.time, built.tree.size))
