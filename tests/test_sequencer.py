@@ -203,3 +203,22 @@ def test_signatures_are_checked_while_a_block_gathers() -> None:
     assert outcomes[5].receipt is None and outcomes[5].refused.code == "bad-signature"
     assert sequencer.blocks == 2  # the deploy's block, then one for the rest
     assert checked_before_their_block == [True] * 7
+
+
+def test_a_failure_to_check_signatures_ahead_leaves_it_to_the_block() -> None:
+    ledger = Ledger(amigos.LocalRuntime(clock=lambda: 1_700_000_000), CHAIN, NODE)
+
+    def broken(admitted):  # type: ignore[no-untyped-def]
+        raise RuntimeError("verifier bug")
+
+    ledger.verify_ahead = broken  # type: ignore[method-assign]
+    sequencer = Sequencer(ledger, block_interval=0.01)
+    sequencer.start()
+    try:
+        assert sequencer.submit(tx(OWNER, 1, Deploy(PATH, COUNTER))).result(timeout=10).receipt.ok
+        forged = Transaction(chain_id=CHAIN, account=OWNER.address, public_key=OWNER.public_key, nonce=2,
+                             gas_limit=2_000_000, messages=[Call(PATH, "bump")])
+        assert sequencer.submit(SignedTransaction(forged, bytes(64)).encode()).result(timeout=10).refused.code == "bad-signature"
+        assert sequencer.submit(tx(OWNER, 2, Call(PATH, "bump"))).result(timeout=10).receipt.results == [1]
+    finally:
+        sequencer.stop()

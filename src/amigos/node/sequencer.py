@@ -198,12 +198,20 @@ class Sequencer:
                 break
             # The verifier checks what has arrived while more does, so the block need not wait
             # for signatures; what arrives meanwhile waits in the queue, waking nobody.
-            self.ledger.verify_ahead([admitted for admitted, _, _ in batch])
+            self._verify_ahead(batch)
             time.sleep(min(pause, GATHER_STEP))
             self._take_queued(batch)
         self._take_queued(batch)
         self._leftover = batch[self.max_block_transactions:]
         return batch[:self.max_block_transactions], self._stop_seen and not self._leftover
+
+    def _verify_ahead(self, batch: list[Queued]) -> None:
+        """Have the block's signatures checked while it gathers. Only a head start: if that
+        fails, the block checks them itself, and the sequencer must go on either way."""
+        try:
+            self.ledger.verify_ahead([admitted for admitted, _, _ in batch])
+        except Exception:  # noqa: BLE001 - a bug here must not stop the sequencer
+            log.exception("checking signatures ahead failed")
 
     def _take_queued(self, batch: list[Queued]) -> None:
         """Add what waits in the queue to ``batch``, up to a full block (a submission whole)."""
