@@ -7,16 +7,18 @@ Starts a node on 127.0.0.1 (SQLite in a temporary home, ``--db postgresql://…`
 PostgreSQL server with ``--postgres``), deploys hub/token.py and funds 64 accounts, then
 measures in the same run:
 
-(a) batches of 500 pre-signed transfers per request (one client): transfers/s;
-(b) one transfer per request from 64 concurrent clients (asyncio): transfers/s and p50/p99
-    latency to the durable receipt;
+(a) N transfers, pre-signed, in batches of 500 per request (one client): transfers/s;
+(b) then about N more, one per request from 64 concurrent clients (asyncio): transfers/s and
+    p50/p99 latency to the durable receipt (a run of seconds: a shorter one's p99 moves by
+    tens of ms from run to run);
 and PyNaCl Ed25519 verifications/s on one core, printing (a)/verify (issue 4's targets:
 (a) >= 0.5 of verify, (b) >= 2,000 tx/s with p99 under 50 ms). It also prints the CPU time the
 node's processes (the server and its sandbox workers and signature verifier) spent per
 transfer, and the server process's own share (its one GIL serialises HTTP, admission, the
-ledger and the commit): on a shared machine these move less than throughput does. The node runs with its defaults (process isolation);
-``--isolation both`` measures an in-process node too; ``--node URL`` measures a fresh node
-started by hand (chain ``amigos-bench``), under a profiler say.
+ledger and the commit): on a shared machine these move less than throughput does. The node
+runs with its defaults (process isolation); ``--isolation both`` measures an in-process node
+too; ``--node URL`` measures a fresh node started by hand (chain ``amigos-bench``), under a
+profiler say.
 """
 
 from __future__ import annotations
