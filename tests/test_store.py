@@ -344,6 +344,7 @@ def test_sqlite_agrees_with_a_dict_while_it_writes_the_log_back(tmp_path, monkey
     from amigos.store import sqlite
 
     monkeypatch.setattr(sqlite, "WRITEBACK_SLICE", 1)
+    monkeypatch.setattr(sqlite, "SCAN_STRETCH", 2)  # scans merge the generations a stretch at a time
     rng = random.Random(merge_rows)
     path = tmp_path / "state.sqlite"
     store = SQLiteStore(path, background=False)

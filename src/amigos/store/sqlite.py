@@ -69,6 +69,8 @@ FRESH_KEYS = 4096
 WRITEBACK_SLICE = 256
 """Keys written back (or log rows removed) per transaction: about a millisecond, the longest
 a commit waits for the thread doing it (reads never do: it has a connection of its own)."""
+SCAN_STRETCH = 256
+"""Logged keys of each generation a scan merges at a time while a write-back is under way."""
 WRITEBACK_PAUSE = 0.0005
 """Seconds the writing-back thread lets go of the store between slices."""
 
@@ -88,12 +90,6 @@ class Writeback:
 
     def done(self) -> bool:
         return self.trimmed >= self.last_seq
-
-    def pending_keys(self, low: bytes, high: bytes | None) -> list[bytes]:
-        """Its keys from ``low`` to ``high`` not in ``state`` yet, in order."""
-        first = max(self.written, bisect_left(self.keys, low))
-        end = len(self.keys) if high is None else bisect_left(self.keys, high)
-        return self.keys[first:end]
 
 
 class SQLiteStore:
@@ -164,15 +160,32 @@ class SQLiteStore:
             return []
         with self._lock:
             keys = self._sorted_recent_keys(low, high)
-            first = bisect_left(keys, low)
-            end = len(keys) if high is None else bisect_left(keys, high)
-            older = [] if self._writeback is None else self._writeback.pending_keys(low, high)
-            if older:  # both generations logged keys here: their union, in order
-                keys = sorted(set(keys[first:end]).union(older))
-                first, end = 0, len(keys)
-            if first == end:  # nothing logged in the range: the table alone answers
-                return self._scan_state(low, high, limit)
-            return self._scan_merged(low, high, limit, keys, first, end)
+            writeback = self._writeback
+            if writeback is None:
+                return self._scan_logged(low, high, limit, keys, 0, len(keys))
+            # Both generations may have logged keys here. Their union is built a stretch at a
+            # time, as far as the scan reads: a short scan of a long range stays short.
+            out: list[Row] = []
+            while True:
+                end, logged = union_stretch(keys, writeback.keys, writeback.written, low, high, SCAN_STRETCH)
+                want = None if limit is None else limit - len(out)
+                out += self._scan_logged(low, end, want, logged, 0, len(logged))
+                if end == high or len(out) == limit:
+                    return out
+                assert end is not None
+                low = end
+
+    def _scan_logged(
+        self, low: bytes, high: bytes | None, limit: int | None, keys: list[bytes], first: int, end: int
+    ) -> list[Row]:
+        """Rows from ``low`` to ``high``, where ``keys[first:end]`` hold (at least) every logged
+        key of that range, in order."""
+        first = bisect_left(keys, low, first, end)
+        if high is not None:
+            end = bisect_left(keys, high, first, end)
+        if first == end:  # nothing logged in the range: the table alone answers
+            return self._scan_state(low, high, limit)
+        return self._scan_merged(low, high, limit, keys, first, end)
 
     def _scan_state(self, low: bytes, high: bytes | None, limit: int | None) -> list[Row]:
         sql = "SELECT key, value FROM state WHERE key >= ?"
@@ -348,6 +361,28 @@ class SQLiteStore:
 
 
 T = TypeVar("T")
+
+
+def union_stretch(
+    newer: list[bytes], older: list[bytes], older_from: int, low: bytes, high: bytes | None, most: int
+) -> tuple[bytes | None, list[bytes]]:
+    """The sorted union of two sorted lists of keys (``older`` from index ``older_from`` on) in
+    the range from ``low`` to ``high``, or a first stretch of it with at most ``most`` keys of
+    each: ``(end, keys)``, where ``end`` is where that stretch stops (``high`` if it is all)."""
+    end = high
+    runs = []
+    for run, first in ((newer, 0), (older, older_from)):
+        first = max(first, bisect_left(run, low))
+        last = len(run) if high is None else bisect_left(run, high, first)
+        if last - first > most and (end is None or run[first + most] < end):
+            end = run[first + most]
+        runs.append((run, first, last))
+    stretch: set[bytes] = set()
+    for run, first, last in runs:
+        if end is not None:
+            last = bisect_left(run, end, first, last)
+        stretch.update(run[first:last])
+    return end, sorted(stretch)
 
 
 def transaction(db: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> T:
