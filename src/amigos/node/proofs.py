@@ -25,6 +25,13 @@ MAX_REMEMBERED = 1 << 20
 """Range hashes kept (100 MB or so); past that the memory starts over."""
 
 
+def range_key(start: int, end: int) -> int:
+    """Leaves ``[start, end)`` as one int (a log has fewer than 2**64 leaves). Not a tuple: the
+    garbage collector tracks tuples, and a busy node remembers new ranges by the thousand a
+    second, each of which would count towards its next pass."""
+    return start << 64 | end
+
+
 class LogProofs:
     """Proofs over an append-only log whose complete subtree hashes ``subtree(level, index)``
     reads (level 0: the leaf hashes). Only ask about trees whose leaves are committed: what is
@@ -32,8 +39,8 @@ class LogProofs:
 
     def __init__(self, subtree: Callable[[int, int], bytes]) -> None:
         self.subtree = subtree
-        self._known: dict[tuple[int, int], bytes] = {}
-        """(start, end) of a range of committed leaves → its hash. Only whole dict operations
+        self._known: dict[int, bytes] = {}
+        """A range of committed leaves (:func:`range_key`) → its hash. Only whole dict operations
         touch it, which the GIL makes atomic."""
 
     def remember(self, subtrees: Iterable[tuple[int, int, bytes]]) -> None:
@@ -42,11 +49,11 @@ class LogProofs:
             self._known = {}
         known = self._known
         for level, index, hashed in subtrees:
-            known[index << level, (index + 1) << level] = hashed
+            known[range_key(index << level, (index + 1) << level)] = hashed
 
     def mth(self, start: int, end: int) -> bytes:
         """The Merkle hash of leaves ``[start, end)``, a range RFC 6962's recursion asks about."""
-        known = self._known.get((start, end))
+        known = self._known.get(range_key(start, end))
         if known is not None:
             return known
         n = end - start
@@ -59,7 +66,7 @@ class LogProofs:
             value = node_hash(self.mth(start, start + k), self.mth(start + k, end))
         if len(self._known) >= MAX_REMEMBERED:
             self._known = {}
-        self._known[start, end] = value
+        self._known[range_key(start, end)] = value
         return value
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
