@@ -20,11 +20,11 @@ in SQLite, without the GIL, on a core the node leaves idle. Should the log fill 
 the commit that fills it finishes the last generation itself.
 
 Every ``apply`` is one transaction, durable when it returns. Writing back changes nothing a read
-sees, so its slices commit without waiting for the disk (the next ``apply``'s sync covers them,
-and SQLite's WAL never keeps a later transaction without the earlier ones): a key's value is its latest ``log`` row if it has one, and its ``state`` row never
-gets ahead of that (a generation's rows leave the log only after all its keys are in ``state``,
-and a newer row of the same key stays in the log after them). A restart reads the log back
-whole and starts over. ``_recent`` holds up to MERGE_BYTES in memory, twice that while a
+sees: a key's value is its latest ``log`` row if it has one, and its ``state`` row never gets
+ahead of that (a generation's rows leave the log only after all its keys are in ``state``, and
+a newer row of the same key stays in the log after them). So its slices commit without waiting
+for the disk: the next ``apply``'s sync covers them, and SQLite's WAL never keeps a later
+transaction without the earlier ones. A restart reads the log back whole and starts over. ``_recent`` holds up to MERGE_BYTES in memory, twice that while a
 generation is being written back.
 """
 
@@ -36,6 +36,7 @@ import sqlite3
 import threading
 import time
 from bisect import bisect_left, bisect_right
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Collection, TypeVar
@@ -298,12 +299,12 @@ class SQLiteStore:
             writeback = self._writeback  # replaced only under the write lock: it stays
             if writeback is None or self._closing:
                 return False
-            if self.path is None:  # a second connection to ":memory:" is another database
-                with self._lock:
-                    progress = transaction(self._db, lambda db: write_back(db, writeback, WRITEBACK_SLICE))
-            else:
-                progress = transaction(self._writeback_connection(),
-                                       lambda db: write_back(db, writeback, WRITEBACK_SLICE))
+            # In memory, the store's own connection (a second one to ":memory:" is another
+            # database), which reads share.
+            shared = self.path is None
+            with self._lock if shared else nullcontext():
+                db = self._db if shared else self._writeback_connection()
+                progress = transaction(db, lambda db: write_back(db, writeback, WRITEBACK_SLICE))
             with self._lock:
                 self._record_progress(writeback, progress)
                 return self._writeback is not None
