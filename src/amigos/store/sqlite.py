@@ -24,8 +24,9 @@ sees: a key's value is its latest ``log`` row if it has one, and its ``state`` r
 ahead of that (a generation's rows leave the log only after all its keys are in ``state``, and
 a newer row of the same key stays in the log after them). So its slices commit without waiting
 for the disk: the next ``apply``'s sync covers them, and SQLite's WAL never keeps a later
-transaction without the earlier ones. A restart reads the log back whole and starts over. ``_recent`` holds up to MERGE_BYTES in memory, twice that while a
-generation is being written back.
+transaction without the earlier ones. A restart reads the log back whole and starts over.
+``_recent`` holds up to MERGE_BYTES in memory, twice that while a generation is being written
+back.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ class SQLiteStore:
     25,000 keys, 10–15 ms at 60,000. With 100,000 rows, a node taking 64 clients' transfers
     one per request had a p99 10 ms higher and 5–10% less throughput (benchmarks/node_throughput.py)."""
     MERGE_BYTES = 32 * 1024 * 1024
-    """Bytes of logged keys and values that do (bounds the memory ``_recent`` holds)."""
+    """Bytes of logged keys and values that make the log a generation too (this bounds the
+    memory ``_recent`` holds)."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, background: bool = True) -> None:
         """``background=False``: a full log is written back only by :meth:`write_back_slice`
@@ -167,27 +169,24 @@ class SQLiteStore:
             keys = self._sorted_recent_keys(low, high)
             writeback = self._writeback
             if writeback is None:
-                return self._scan_logged(low, high, limit, keys, 0, len(keys))
+                return self._scan_logged(low, high, limit, keys)
             # Both generations may have logged keys here. Their union is built a stretch at a
             # time, as far as the scan reads: a short scan of a long range stays short.
             out: list[Row] = []
             while True:
                 end, logged = union_stretch(keys, writeback.keys, writeback.written, low, high, SCAN_STRETCH)
                 want = None if limit is None else limit - len(out)
-                out += self._scan_logged(low, end, want, logged, 0, len(logged))
+                out += self._scan_logged(low, end, want, logged)
                 if end == high or len(out) == limit:
                     return out
                 assert end is not None
                 low = end
 
-    def _scan_logged(
-        self, low: bytes, high: bytes | None, limit: int | None, keys: list[bytes], first: int, end: int
-    ) -> list[Row]:
-        """Rows from ``low`` to ``high``, where ``keys[first:end]`` hold (at least) every logged
-        key of that range, in order."""
-        first = bisect_left(keys, low, first, end)
-        if high is not None:
-            end = bisect_left(keys, high, first, end)
+    def _scan_logged(self, low: bytes, high: bytes | None, limit: int | None, keys: list[bytes]) -> list[Row]:
+        """Rows from ``low`` to ``high``, where ``keys`` hold (at least) every logged key of that
+        range, in order."""
+        first = bisect_left(keys, low)
+        end = len(keys) if high is None else bisect_left(keys, high, first)
         if first == end:  # nothing logged in the range: the table alone answers
             return self._scan_state(low, high, limit)
         return self._scan_merged(low, high, limit, keys, first, end)
