@@ -15,7 +15,8 @@ and PyNaCl Ed25519 verifications/s on one core, printing (a)/verify (issue 4's t
 (a) >= 0.5 of verify, (b) >= 2,000 tx/s with p99 under 50 ms). It also prints the CPU time the
 node's processes (the server and its sandbox workers and signature verifier) spent per
 transfer, and the server process's own share (its one GIL serialises HTTP, admission, the
-ledger and the commit): on a shared machine these move less than throughput does. The node
+ledger and the commit): on a shared machine these move less than throughput does. From them,
+the most that CPU allows: one core for the server's share, every core for all of it. The node
 runs with its defaults (process isolation); ``--isolation both`` measures an in-process node
 too; ``--node URL`` measures a fresh node started by hand (chain ``amigos-bench``), under a
 profiler say.
@@ -214,7 +215,16 @@ def report(figures: Figures, isolation: str, verify: float) -> None:
 
 def cpu_text(cpu: tuple[float, float]) -> str:
     server, node = cpu
-    return f"node CPU {node * 1e6:4.0f} us/transfer (server process {server * 1e6:4.0f})"
+    text = f"node CPU {node * 1e6:4.0f} us/transfer (server process {server * 1e6:4.0f})"
+    if server > 0 and node > 0:  # not NaN: measured
+        text += f", so at most {cpu_ceiling(server, node):,.0f}/s here"
+    return text
+
+
+def cpu_ceiling(server: float, node: float) -> float:
+    """Transfers/s the CPU they cost allows on this machine even with nothing ever waiting: the
+    server process's share runs on one core (one GIL), and all of it on every core there is."""
+    return min(1 / server, (os.cpu_count() or 1) / node)
 
 
 def main() -> None:
