@@ -384,6 +384,73 @@ def test_merged_writes_leave_the_state_of_calls_applied_one_by_one(batch: int) -
     assert roots["process"] == roots["none"]
 
 
+EMITTER = """
+import std
+
+def shapes(n):
+    std.emit("moved", amount=n, to="u" + str(n))
+    std.emit("moved", amount=n, to="v")
+    std.emit("moved", to="w", amount=n)
+    std.emit("noted")
+    std.emit("moved", amount=n, to=["nested", {"n": n}])
+    if n % 3 == 0:
+        std.emit("moved", amount=n, to="x")
+        std.require(False, "no multiples of three")
+    return n
+
+def plain(n):
+    std.emit("moved", amount=n, to="y")
+    return n
+"""
+
+
+def test_events_of_every_shape_cross_as_they_were_emitted() -> None:
+    """Events go to the parent in runs of one shape (service, name, attribute names): runs
+    that break at every change of shape, attribute order, nested values, events of a failed
+    call (dropped with its writes) and calls without events all come back as in-process."""
+    path = "hub.amigos.dev/alice/emitter"
+    calls = [amigos.Call(path, "shapes" if n % 4 else "plain", (n,), signer="bob") for n in range(1, 40)]
+    receipts = {}
+    for isolation in ("none", "process"):
+        with amigos.LocalRuntime(isolation=isolation, clock=CLOCK) as rt:
+            rt.deploy(path, EMITTER, signer="alice")
+            receipts[isolation] = [r for first in range(0, len(calls), 13) for r in rt.call_many(calls[first:first + 13])]
+    got = [(r.ok, r.result, [(e.service, e.name, e.attrs, list(e.attrs)) for e in r.events]) for r in receipts["process"]]
+    assert got == [(r.ok, r.result, [(e.service, e.name, e.attrs, list(e.attrs)) for e in r.events]) for r in receipts["none"]]
+    assert sum(len(r.events) for r in receipts["process"]) > 100 and not all(r.ok for r in receipts["process"])
+
+
+def test_a_workers_cache_holds_no_large_entry_and_starts_afresh_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entries a worker read or wrote are cached, but not one past CACHE_ITEM_BYTES (a service
+    could otherwise pin memory by reading or writing them), and a full cache starts afresh."""
+    from amigos.vm import worker
+    from amigos.vm.channel import text
+    from amigos.vm.machine import Outcome
+
+    class Parent:
+        def send(self, *messages: list[object]) -> None:
+            self.asked = messages[-1]
+
+        def receive(self) -> list[object]:
+            return ["value", text(b"y" * worker.CACHE_ITEM_BYTES if self.asked[1] == "m/huge" else b"7")]
+
+    monkeypatch.setattr(worker, "CACHE_ENTRIES", 4)
+    reader = worker.RemoteReader(Parent())  # type: ignore[arg-type]
+    big = b"x" * worker.CACHE_ITEM_BYTES
+    reader.finish(Outcome(True, 1, None, 10, [], {b"m/a": b"1", b"m/big": big, b"m/gone": None}))
+    assert reader.cache == {b"m/a": b"1", b"m/gone": None}
+    assert reader.finished_message("results")[5:] == [["m/a", "1", "m/big", text(big)], ["m/gone"], [2, 1]]
+    assert reader.get(b"m/huge") == b"y" * worker.CACHE_ITEM_BYTES and reader.get(b"m/b") == b"7"
+    assert reader.cache == {b"m/a": b"1", b"m/gone": None, b"m/b": b"7"}
+    reader.finish(Outcome(True, 1, None, 10, [], {b"m/c": b"3", b"m/d": b"4"}))  # 3 + 2 > 4
+    assert reader.cache == {b"m/c": b"3", b"m/d": b"4"}
+    reader.get(b"m/e")
+    reader.get(b"m/f")
+    assert len(reader.cache) == 4
+    reader.get(b"m/g")  # the fifth: afresh
+    assert reader.cache == {b"m/g": b"7"}
+
+
 def test_a_workers_own_writes_leave_its_caches_warm() -> None:
     """Calls one by one (a node's way): what a worker wrote is not invalidated in it (only
     what others changed is), and a worker that did not write it is told. What no worker
@@ -417,7 +484,8 @@ class _Judge:
 OK_COLUMNS = [[1], [10], [], []]
 """One successful call's outcome as a message's columns: results, gas, failures, events."""
 FAILED = [[None], [10], [[0, "ServiceError", "no", None]], []]
-EVENT = [0, "svc", "moved", [0, {"n": 1}]]
+EVENT = ["svc", "moved", ["n"], [0], [1]]
+"""A run of one event, of job 0: service, name, attribute names, jobs, attribute values."""
 
 
 @pytest.mark.parametrize("columns, sets, deletes", [
@@ -438,9 +506,19 @@ EVENT = [0, "svc", "moved", [0, {"n": 1}]]
     ([[1], [10], "none", []], [], []),
     ([[1], [10], [], "none"], [], []),
     ([[[0, [[1]]]], [10], [], []], [], []),  # a nested value in the flat form
-    ([[1], [10], [], [[0, "svc", "name", [0, ["not", "a dict"]]]]], [], []),
-    ([[1], [10], [], [[1, "svc", "name", [0, {}]]]], [], []),  # an event of no call
-    ([[1], [10], [], [["0", "svc", "name", [0, {}]]]], [], []),
+    ([[1], [10], [], [["svc", "name", ["n"], [0], []]]], [], []),  # names without values
+    ([[1], [10], [], [["svc", "name", ["n"], [0], [1, 2]]]], [], []),  # values without names
+    ([[1], [10], [], [["svc", "name", ["n", "n"], [0], [1, 2]]]], [], []),  # a name twice
+    ([[1], [10], [], [["svc", "name", [1], [0], [1]]]], [], []),  # a name that is not text
+    ([[1], [10], [], [["svc", "name", ["n"], [0], [[0, [[1]]]]]]], [], []),  # a nested value in the flat form
+    ([[1], [10], [], [["svc", "name", ["n"], [0], [[1, "\u00ff"]]]]], [], []),  # codec bytes that are no value
+    ([[1], [10], [], [["svc", "name", [], [0]]]], [], []),  # a run of four fields
+    ([[1], [10], [], [[7, "name", [], [0], []]]], [], []),
+    ([[1], [10], [], [["svc", "name", [], "0", []]]], [], []),
+    ([[1], [10], [], [["svc", "name", [], [1], []]]], [], []),  # an event of no call
+    ([[1], [10], [], [["svc", "name", [], [-1], []]]], [], []),
+    ([[1], [10], [], [["svc", "name", [], ["0"], []]]], [], []),
+    ([[1], [10], [], [["svc", "name", [], [False], []]]], [], []),
     ([[None], [10], [[0, "ServiceError", "no", None]], [EVENT]], [], []),  # an event of a failed call
     ([[1], [10], [[0, "ServiceError", "no", None]], []], [], []),  # a failure with a result
     ([[None], [10], [[1, "ServiceError", "no", None]], []], [], []),  # a failure of no call
@@ -498,13 +576,14 @@ def test_a_results_message_applies_its_writes_merged() -> None:
     applied: list[object] = []
     outcomes: list[object] = []
     take_finished(_Judge(), ["results", [1, None, [0, [2]]], [10, 5, 7], [[1, "ServiceError", "no", 3]],
-                             [EVENT, [2, "svc", "a", [0, {}]], [2, "svc", "b", [0, {}]]],
+                             [EVENT, ["svc", "a", [], [2], []], ["svc", "b", ["to", "n"], [2, 2], ["x", [0, [1]], "y", 2]]],
                              ["g/a", "1", "m/b\u00ff", "2"], ["g/c"], [1, 0, 0, 0, 1, 1]],
                   outcomes, 3, applied.append, {})  # type: ignore[arg-type]
     assert applied == [{b"g/a": b"1", b"m/b\xff": b"2", b"g/c": None}]
     assert [(o.ok, o.result, o.gas_used) for o in outcomes] == [(True, 1, 10), (False, None, 5), (True, [2], 7)]  # type: ignore[attr-defined]
     assert outcomes[1].error.type == "ServiceError" and outcomes[1].error.line == 3  # type: ignore[attr-defined]
-    assert [[e.name for e in o.events] for o in outcomes] == [["moved"], [], ["a", "b"]]  # type: ignore[attr-defined]
+    assert [[(e.service, e.name, e.attrs) for e in o.events] for o in outcomes] == [  # type: ignore[attr-defined]
+        [("svc", "moved", {"n": 1})], [], [("svc", "a", {}), ("svc", "b", {"to": "x", "n": [1]}), ("svc", "b", {"to": "y", "n": 2})]]
 
 
 def bump_jobs(rt: amigos.LocalRuntime, n: int) -> list[list[object]]:

@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from itertools import groupby
+from itertools import groupby, repeat
 from operator import itemgetter, methodcaller
 from typing import Any
 
@@ -576,6 +576,7 @@ def merge_writes(each: list[Writes]) -> Writes:
 
 
 _INT = frozenset({int})
+_STR = frozenset({str})
 
 
 def outcomes_from_wire(results: Any, gas: Any, failures: Any, events: Any, build: Build) -> list[Any]:
@@ -591,11 +592,7 @@ def outcomes_from_wire(results: Any, gas: Any, failures: Any, events: Any, build
     errors = dict(map(failure_from_wire, failures))
     if len(errors) != len(failures) or not all(0 <= i < len(results) and results[i] is None for i in errors):
         raise ValueError("bad failures")
-    emitted: dict[int, list[Event]] = {}
-    for index, event in map(event_from_wire, events):
-        if not 0 <= index < len(results) or index in errors:
-            raise ValueError("an event of no successful call")
-        emitted.setdefault(index, []).append(event)
+    emitted = events_from_wire(events, len(results), errors)
     if not errors:
         return [build(True, result, None, used, emitted.get(i, [])) for i, (result, used) in enumerate(zip(results, gas))]
     return [build(False, None, errors[i], used, []) if i in errors else build(True, result, None, used, emitted.get(i, []))
@@ -611,9 +608,24 @@ def failure_from_wire(failure: Any) -> tuple[int, ExecutionError]:
     return index, execution_error(kind, message, line)
 
 
-def event_from_wire(event: Any) -> tuple[int, Event]:
-    index, service, name, packed = event
-    attrs = unpack(packed)
-    if type(index) is not int or type(service) is not str or type(name) is not str or type(attrs) is not dict:
-        raise ValueError("bad event")
-    return index, Event(service, name, attrs)
+def events_from_wire(runs: list[Any], count: int, errors: dict[int, ExecutionError]) -> dict[int, list[Event]]:
+    """The events of a message's ``count`` jobs, by job, from their runs (see
+    :mod:`amigos.vm.worker`); none may be of a failed job. Each run's attributes are made
+    into dicts in C."""
+    emitted: dict[int, list[Event]] = {}
+    for service, name, names, indexes, values in runs:
+        if type(service) is not str or type(name) is not str or type(names) is not list or type(indexes) is not list \
+                or type(values) is not list or not _STR.issuperset(map(type, names)) or len(set(names)) != len(names):
+            raise ValueError("bad events")
+        if not _INT.issuperset(map(type, indexes)) or (indexes and (min(indexes) < 0 or max(indexes) >= count)) \
+                or not errors.keys().isdisjoint(indexes):
+            raise ValueError("an event of no successful call")
+        width = len(names)
+        if len(values) != width * len(indexes):
+            raise ValueError("bad event values")
+        if not SCALARS.issuperset(map(type, values)):
+            values = list(map(unpack, values))
+        each = map(dict, map(zip, repeat(names), zip(*[iter(values)] * width))) if width else ({} for _ in indexes)
+        for index, attrs in zip(indexes, each):
+            emitted.setdefault(index, []).append(Event(service, name, attrs))
+    return emitted

@@ -31,15 +31,17 @@ received]``, with ``arguments`` ``[[packed arg, …], {name: packed arg}]``
 (:func:`~amigos.vm.channel.pack`), or ``["deploy", path, source, origin, height, time, gas,
 upgrade]``. The finished jobs' outcomes go as columns, one entry per job or only where
 there is something to say: ``results`` the packed result of each job (None for a failed one),
-``gas`` the gas each used, ``failures`` ``[index, type, message, line]`` for each failed job
-and ``events`` ``[index, service, name, packed attributes]`` for each event, ``index`` counting
-the message's jobs from 0. So a batch of calls that return scalars costs the parent a few type
-checks in C per message, not a Python loop per field. The writes of a message's successful jobs
-go job after job: ``sets`` a flat list ``[key, entry, key, entry…]``, ``deletes`` a list of
-keys, and ``counts`` ``[sets, deletes, sets, deletes…]``, how many of each every job (a failed
-one: none) wrote. The parent merges them in order and applies them as one, which leaves its
-state exactly as applying each job's writes in turn would; a ledger also gets each job's own
-writes, to hash them into its receipt.
+``gas`` the gas each used, ``failures`` ``[index, type, message, line]`` for each failed job,
+``index`` counting the message's jobs from 0, and ``events`` the events, in runs of those that
+share service, name and attribute names (a token's transfers all do): ``[service, name, names,
+indexes, values]``, ``indexes`` the job that emitted each event of the run and ``values`` their
+attributes' packed values, event after event. So a batch of calls that return scalars and emit
+events of one shape costs the parent a few type checks in C per message, not a Python loop per
+field. The writes of a message's successful jobs go job after job: ``sets`` a flat list
+``[key, entry, key, entry…]``, ``deletes`` a list of keys, and ``counts`` ``[sets, deletes,
+sets, deletes…]``, how many of each every job (a failed one: none) wrote. The parent merges
+them in order and applies them as one, which leaves its state exactly as applying each job's
+writes in turn would; a ledger also gets each job's own writes, to hash them into its receipt.
 """
 
 from __future__ import annotations
@@ -49,13 +51,14 @@ import sys
 import time
 from collections import deque
 from collections.abc import Sequence
+from operator import methodcaller
 from typing import Any
 
 from ..errors import execution_error
 from . import keys
 from .channel import SCALARS, Channel, ChannelClosed, from_columns, pack, raw, text, unpack
 from .confine import Limits, confine
-from .machine import Context, Machine, Outcome
+from .machine import Context, Event, Machine, Outcome
 from .service import compile_service
 
 FLUSH_MIN = 8
@@ -64,6 +67,10 @@ CACHE_ENTRIES = 200_000
 """Most state entries a worker caches between batches (then it starts afresh)."""
 CACHE_ITEM_BYTES = 8 * 1024
 """Larger values are not cached: a service could otherwise pin memory by reading them."""
+
+
+_TEXT = methodcaller("decode", "latin-1")
+""":func:`~amigos.vm.channel.text`, mapped in C over a message's keys and entries."""
 
 
 class RemoteReader:
@@ -82,30 +89,22 @@ class RemoteReader:
         self.gas: list[int] = []
         self.failures: list[list[Any]] = []
         self.events: list[list[Any]] = []
-        self.sets: list[str] = []
-        self.deletes: list[str] = []
+        """Runs of events of one shape: ``[service, name, names, indexes, values]``."""
+        self.sets: list[bytes] = []
+        self.deletes: list[bytes] = []
         self.counts: list[int] = []
-        """The writes of the outcomes not sent yet, as the ``sets``, ``deletes`` and ``counts``
-        columns of the next message."""
+        """The writes of the outcomes not sent yet: the ``sets``, ``deletes`` and ``counts``
+        columns of the next message (keys and entries become text as the message is made)."""
 
     def finish(self, outcome: Outcome) -> None:
         """Record a finished job; its writes are what later jobs (and reads) see."""
         index = len(self.results)
         if outcome.ok:
-            writes = outcome.writes
-            self._remember(writes)
-            sets = deletes = 0
-            for key, value in writes.items():
-                if value is None:
-                    self.deletes.append(text(key))
-                    deletes += 1
-                else:
-                    self.sets += (text(key), text(value))
-                    sets += 1
-            self.counts += (sets, deletes)
+            self._remember_writes(outcome.writes)
             result = outcome.result
             self.results.append(result if type(result) in SCALARS else pack(result))
-            self.events += [[index, e.service, e.name, pack(e.attrs)] for e in outcome.events]
+            for event in outcome.events:
+                self._add_event(index, event)
         else:
             error = outcome.error
             assert error is not None  # a failed outcome always says why
@@ -114,9 +113,40 @@ class RemoteReader:
             self.counts += (0, 0)
         self.gas.append(outcome.gas_used)
 
+    def _remember_writes(self, writes: dict[bytes, bytes | None]) -> None:
+        """Add a job's writes to the next message's columns, and to the cache (all but the
+        large ones, as :meth:`_remember`), in one pass."""
+        cache = self.cache
+        if len(cache) + len(writes) > CACHE_ENTRIES:
+            cache.clear()
+        cache.update(writes)
+        sets, deletes = self.sets, self.deletes
+        set_count, delete_count = len(sets), len(deletes)
+        for key, value in writes.items():
+            if value is None:
+                deletes.append(key)
+            else:
+                sets += (key, value)
+                if len(key) + len(value) > CACHE_ITEM_BYTES:
+                    del cache[key]
+        self.counts += ((len(sets) - set_count) // 2, len(deletes) - delete_count)
+
+    def _add_event(self, index: int, event: Event) -> None:
+        """Add job ``index``'s ``event`` to the last run of events, or start a run of its shape."""
+        attrs = event.attrs
+        names = tuple(attrs)
+        runs = self.events
+        if not runs or runs[-1][2] != names or runs[-1][0] != event.service or runs[-1][1] != event.name:
+            runs.append([event.service, event.name, names, [], []])
+        run = runs[-1]
+        run[3].append(index)
+        values = attrs.values()
+        run[4] += values if SCALARS.issuperset(map(type, values)) else map(pack, values)
+
     def finished_message(self, kind: str) -> list[Any]:
         """The ``results`` (or ``done``) message for the outcomes not sent yet."""
-        message = [kind, self.results, self.gas, self.failures, self.events, self.sets, self.deletes, self.counts]
+        message = [kind, self.results, self.gas, self.failures, self.events,
+                   list(map(_TEXT, self.sets)), list(map(_TEXT, self.deletes)), self.counts]
         self.results, self.gas, self.failures, self.events = [], [], [], []
         self.sets, self.deletes, self.counts = [], [], []
         return message
@@ -134,7 +164,7 @@ class RemoteReader:
         self.send_finished(["get", text(key)])
         carried = self.reply()[1]
         value = None if carried is None else raw(carried)
-        self._remember({key: value})
+        self._remember(key, value)
         return value
 
     def scan(self, prefix: bytes, start: bytes | None = None, limit: int | None = None) -> list[tuple[bytes, bytes]]:
@@ -160,15 +190,12 @@ class RemoteReader:
             self.take_jobs(self.channel.receive()[1])
         return self.jobs.popleft()
 
-    def _remember(self, entries: dict[bytes, bytes | None]) -> None:
-        """Cache ``entries`` (an entry read, or a job's writes), all but the large ones."""
-        cache = self.cache
-        if len(cache) + len(entries) > CACHE_ENTRIES:
-            cache.clear()
-        cache.update(entries)
-        for key, value in entries.items():
-            if value is not None and len(key) + len(value) > CACHE_ITEM_BYTES:
-                del cache[key]
+    def _remember(self, key: bytes, value: bytes | None) -> None:
+        """Cache an entry read (unless it is large)."""
+        if len(self.cache) >= CACHE_ENTRIES:
+            self.cache.clear()
+        if value is None or len(key) + len(value) <= CACHE_ITEM_BYTES:
+            self.cache[key] = value
 
 
 def check_readable(key: bytes) -> None:
