@@ -51,12 +51,11 @@ import sys
 import time
 from collections import deque
 from collections.abc import Sequence
-from operator import methodcaller
 from typing import Any
 
 from ..errors import execution_error
 from . import keys
-from .channel import SCALARS, Channel, ChannelClosed, from_columns, pack, raw, text, unpack
+from .channel import SCALARS, Channel, ChannelClosed, from_columns, pack, raw, text, texts, unpack
 from .confine import Limits, confine
 from .machine import Context, Event, Machine, Outcome
 from .service import compile_service
@@ -67,10 +66,6 @@ CACHE_ENTRIES = 200_000
 """Most state entries a worker caches between batches (then it starts afresh)."""
 CACHE_ITEM_BYTES = 8 * 1024
 """Larger values are not cached: a service could otherwise pin memory by reading them."""
-
-
-_TEXT = methodcaller("decode", "latin-1")
-""":func:`~amigos.vm.channel.text`, mapped in C over a message's keys and entries."""
 
 
 class RemoteReader:
@@ -146,7 +141,7 @@ class RemoteReader:
     def finished_message(self, kind: str) -> list[Any]:
         """The ``results`` (or ``done``) message for the outcomes not sent yet."""
         message = [kind, self.results, self.gas, self.failures, self.events,
-                   list(map(_TEXT, self.sets)), list(map(_TEXT, self.deletes)), self.counts]
+                   texts(self.sets), texts(self.deletes), self.counts]
         self.results, self.gas, self.failures, self.events = [], [], [], []
         self.sets, self.deletes, self.counts = [], [], []
         return message
