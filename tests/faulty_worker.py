@@ -6,7 +6,7 @@ misbehave the way a compromised or crashing worker would. Started by tests throu
     send_garbage     it sends a message that is not a valid reply
     hang             it stops answering
     burn_cpu         it spins outside any gas meter until RLIMIT_CPU kills it
-    send_bad_writes  it sends the outcomes finished so far with writes that are not keys
+    send_bad_writes  it sends the outcomes finished so far with writes that do not add up
     forge_code       it sends them with a write of the service's code (as if its wall fell)
 """
 
@@ -16,15 +16,17 @@ import os
 import sys
 
 from amigos.vm import worker
+from amigos.vm.channel import join_parts
 
 _real_run_job = worker.run_job
 
 
-def send_with_writes(machine, sets):  # type: ignore[no-untyped-def]
-    """The outcomes finished so far, as if the first one had written ``sets`` (one key)."""
+def send_with_writes(machine, lengths, joined):  # type: ignore[no-untyped-def]
+    """The outcomes finished so far, as if the first one had set one key: ``lengths`` and
+    ``joined`` its key and entry (see worker.py)."""
     message = machine.reader.finished_message("results")
     finished = len(message[1])
-    machine.reader.channel.send([*message[:-3], sets, [], [1, 0] + [0, 0] * (finished - 1)])
+    machine.reader.channel.send([*message[:5], [1, 0] + [0, 0] * (finished - 1), lengths, joined])
 
 
 def faulty_run_job(machine, job):  # type: ignore[no-untyped-def]
@@ -36,9 +38,9 @@ def faulty_run_job(machine, job):  # type: ignore[no-untyped-def]
     if name == "hang":
         machine.reader.channel.receive()  # waits for a message the parent never sends
     if name == "send_bad_writes":
-        send_with_writes(machine, [1, "not a key"])
+        send_with_writes(machine, [2, 5], b"abc")  # parts that do not add up
     if name == "forge_code":
-        send_with_writes(machine, [f"c/{job[1]}", "evil = 1"])
+        send_with_writes(machine, *join_parts([f"c/{job[1]}".encode(), b"evil = 1"]))
     if name == "burn_cpu":
         n = 0
         while True:

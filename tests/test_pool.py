@@ -139,24 +139,32 @@ def test_a_call_that_kills_its_worker_mid_batch_costs_two_workers(monkeypatch: p
         assert rt.pool.started - before <= 2, f"{rt.pool.started - before} workers started for one bad call"
 
 
-def _amount(n: int) -> str:
+def _amount(n: int) -> bytes:
     from amigos import codec
 
-    return codec.encode(n).decode("latin-1")
+    return codec.encode(n)
+
+
+def writes_fields(sets: list[bytes], deletes: list[bytes], counts: list[int] | None = None) -> list[object]:
+    """A results message's last fields for these writes: counts (by default: all of job 0),
+    lengths and the attachment."""
+    from amigos.vm.channel import join_parts
+
+    return [[len(sets) // 2, len(deletes)] if counts is None else counts, *join_parts(sets + deletes)]
 
 
 @pytest.mark.parametrize("sets, deletes", [
-    (["c/hub.amigos.dev/x/y", "evil = 1"], []),          # code is the parent's to write
-    (["i/hub.amigos.dev/x/y", "record"], []),            # so are service records
-    (["o/x", "mallory"], []),                            # and namespace owners
-    (["x/n/anything", "1"], []),                         # and the ledger's keys
-    (["a/s/amigo1…", "session"], []),                    # and the accounts' other keys
-    (["a/b/amigo1mallory", _amount(10**9)], []),         # AMI out of nothing
-    (["a/b/amigo1mallory", "not an amount"], []),
-    (["a/b/amigo1mallory", _amount(0)], []),             # a zero balance is a deletion, never a value
-    ([], ["a/b/amigo1rich"]),                            # AMI burnt: changes must add up to zero
+    ([b"c/hub.amigos.dev/x/y", b"evil = 1"], []),        # code is the parent's to write
+    ([b"i/hub.amigos.dev/x/y", b"record"], []),          # so are service records
+    ([b"o/x", b"mallory"], []),                          # and namespace owners
+    ([b"x/n/anything", b"1"], []),                       # and the ledger's keys
+    (["a/s/amigo1…".encode(), b"session"], []),          # and the accounts' other keys
+    ([b"a/b/amigo1mallory", _amount(10**9)], []),        # AMI out of nothing
+    ([b"a/b/amigo1mallory", b"not an amount"], []),
+    ([b"a/b/amigo1mallory", _amount(0)], []),            # a zero balance is a deletion, never a value
+    ([], [b"a/b/amigo1rich"]),                           # AMI burnt: changes must add up to zero
 ])
-def test_a_worker_cannot_write_what_service_code_cannot(sets: list[str], deletes: list[str]) -> None:
+def test_a_worker_cannot_write_what_service_code_cannot(sets: list[bytes], deletes: list[bytes]) -> None:
     """A worker whose language wall fell still cannot forge code, owners, ledger or account
     keys, nor make or destroy AMI: the parent refuses the message whole."""
     from amigos import codec
@@ -165,7 +173,7 @@ def test_a_worker_cannot_write_what_service_code_cannot(sets: list[str], deletes
     view = {b"a/b/amigo1rich": codec.encode(500)}
     applied: list[object] = []
     with pytest.raises(WorkerDied):
-        take_finished(_Judge(), ["results", *OK_COLUMNS, sets, deletes, [len(sets) // 2, len(deletes)]], [], 1,
+        take_finished(_Judge(), ["results", *OK_COLUMNS, *writes_fields(sets, deletes)], [], 1,
                       applied.append, view)  # type: ignore[arg-type]
     assert applied == []
 
@@ -176,8 +184,9 @@ def test_balance_moves_that_add_up_are_applied() -> None:
 
     view = {b"a/b/amigo1rich": codec.encode(500)}
     applied: list[object] = []
-    take_finished(_Judge(), ["results", *OK_COLUMNS, ["a/b/amigo1rich", _amount(200), "a/b/amigo1poor", _amount(300)], [],
-                             [2, 0]], [], 1, applied.append, view)  # type: ignore[arg-type]
+    sets = [b"a/b/amigo1rich", _amount(200), b"a/b/amigo1poor", _amount(300)]
+    take_finished(_Judge(), ["results", *OK_COLUMNS, *writes_fields(sets, [])], [], 1, applied.append,
+                  view)  # type: ignore[arg-type]
     assert applied == [{b"a/b/amigo1rich": codec.encode(200), b"a/b/amigo1poor": codec.encode(300)}]
 
 
@@ -438,8 +447,8 @@ def test_a_workers_cache_holds_no_large_entry_and_starts_afresh_when_full(monkey
     reader = worker.RemoteReader(Parent())  # type: ignore[arg-type]
     big = b"x" * worker.CACHE_ITEM_BYTES
     reader.finish(Outcome(True, 1, None, 10, [], {b"m/a": b"1", b"m/big": big, b"m/gone": None}))
+    assert reader.finished_message("results")[5:] == [[2, 1], [3, 1, 5, len(big), 6], b"m/a1m/big" + big + b"m/gone"]
     assert reader.cache == {b"m/a": b"1", b"m/gone": None}
-    assert reader.finished_message("results")[5:] == [["m/a", "1", "m/big", text(big)], ["m/gone"], [2, 1]]
     assert reader.get(b"m/huge") == b"y" * worker.CACHE_ITEM_BYTES and reader.get(b"m/b") == b"7"
     assert reader.cache == {b"m/a": b"1", b"m/gone": None, b"m/b": b"7"}
     reader.finish(Outcome(True, 1, None, 10, [], {b"m/c": b"3", b"m/d": b"4"}))  # 3 + 2 > 4
@@ -488,56 +497,64 @@ EVENT = ["svc", "moved", ["n"], [0], [1]]
 """A run of one event, of job 0: service, name, attribute names, jobs, attribute values."""
 
 
-@pytest.mark.parametrize("columns, sets, deletes", [
-    (OK_COLUMNS, ["k"], []),  # a key without its entry
-    (OK_COLUMNS, [1, "v"], []),  # a key that is not text
-    (OK_COLUMNS, ["k", None], []),  # a deletion among the sets
-    (OK_COLUMNS, ["k", "\u0100"], []),  # a character past one byte
-    (OK_COLUMNS, ["k", "v"], [["k"]]),
-    (OK_COLUMNS, "k", []),
-    (OK_COLUMNS, [], None),
-    (FAILED, ["k", "v"], []),  # writes nobody made
-    ([[], [], [], []], [], ["k"]),
-    ([[1, 1], [10, 10], [], []], [], []),  # more outcomes than jobs
-    ([[1], ["10"], [], []], [], []),
-    ([[1], [True], [], []], [], []),  # gas is an int, not a bool
-    ([[1], [-1], [], []], [], []),
-    ([[1], [10, 5], [], []], [], []),  # columns of different lengths
-    ([[1], [10], "none", []], [], []),
-    ([[1], [10], [], "none"], [], []),
-    ([[[0, [[1]]]], [10], [], []], [], []),  # a nested value in the flat form
-    ([[1], [10], [], [["svc", "name", ["n"], [0], []]]], [], []),  # names without values
-    ([[1], [10], [], [["svc", "name", ["n"], [0], [1, 2]]]], [], []),  # values without names
-    ([[1], [10], [], [["svc", "name", ["n", "n"], [0], [1, 2]]]], [], []),  # a name twice
-    ([[1], [10], [], [["svc", "name", [1], [0], [1]]]], [], []),  # a name that is not text
-    ([[1], [10], [], [["svc", "name", ["n"], [0], [[0, [[1]]]]]]], [], []),  # a nested value in the flat form
-    ([[1], [10], [], [["svc", "name", ["n"], [0], [[1, "\u00ff"]]]]], [], []),  # codec bytes that are no value
-    ([[1], [10], [], [["svc", "name", [], [0]]]], [], []),  # a run of four fields
-    ([[1], [10], [], [[7, "name", [], [0], []]]], [], []),
-    ([[1], [10], [], [["svc", "name", [], "0", []]]], [], []),
-    ([[1], [10], [], [["svc", "name", [], [1], []]]], [], []),  # an event of no call
-    ([[1], [10], [], [["svc", "name", [], [-1], []]]], [], []),
-    ([[1], [10], [], [["svc", "name", [], ["0"], []]]], [], []),
-    ([[1], [10], [], [["svc", "name", [], [False], []]]], [], []),
-    ([[None], [10], [[0, "ServiceError", "no", None]], [EVENT]], [], []),  # an event of a failed call
-    ([[1], [10], [[0, "ServiceError", "no", None]], []], [], []),  # a failure with a result
-    ([[None], [10], [[1, "ServiceError", "no", None]], []], [], []),  # a failure of no call
-    ([[None], [10], [[0, "ServiceError", "no", None], [0, "ServiceError", "no", None]], []], [], []),
-    ([[None], [10], [[0, "ServiceError", 7, None]], []], [], []),
-    ([[None], [10], [[0, "ServiceError", "no"]], []], [], []),
+@pytest.mark.parametrize("columns", [
+    [[1, 1], [10, 10], [], []],  # more outcomes than jobs
+    [[1], ["10"], [], []],
+    [[1], [True], [], []],  # gas is an int, not a bool
+    [[1], [-1], [], []],
+    [[1], [10, 5], [], []],  # columns of different lengths
+    [[1], [10], "none", []],
+    [[1], [10], [], "none"],
+    [[[0, [[1]]]], [10], [], []],  # a nested value in the flat form
+    [[1], [10], [], [["svc", "name", ["n"], [0], []]]],  # names without values
+    [[1], [10], [], [["svc", "name", ["n"], [0], [1, 2]]]],  # values without names
+    [[1], [10], [], [["svc", "name", ["n", "n"], [0], [1, 2]]]],  # a name twice
+    [[1], [10], [], [["svc", "name", [1], [0], [1]]]],  # a name that is not text
+    [[1], [10], [], [["svc", "name", ["n"], [0], [[0, [[1]]]]]]],  # a nested value in the flat form
+    [[1], [10], [], [["svc", "name", ["n"], [0], [[1, "\u00ff"]]]]],  # codec bytes that are no value
+    [[1], [10], [], [["svc", "name", [], [0]]]],  # a run of four fields
+    [[1], [10], [], [[7, "name", [], [0], []]]],
+    [[1], [10], [], [["svc", "name", [], "0", []]]],
+    [[1], [10], [], [["svc", "name", [], [1], []]]],  # an event of no call
+    [[1], [10], [], [["svc", "name", [], [-1], []]]],
+    [[1], [10], [], [["svc", "name", [], ["0"], []]]],
+    [[1], [10], [], [["svc", "name", [], [False], []]]],
+    [[None], [10], [[0, "ServiceError", "no", None]], [EVENT]],  # an event of a failed call
+    [[1], [10], [[0, "ServiceError", "no", None]], []],  # a failure with a result
+    [[None], [10], [[1, "ServiceError", "no", None]], []],  # a failure of no call
+    [[None], [10], [[0, "ServiceError", "no", None], [0, "ServiceError", "no", None]], []],
+    [[None], [10], [[0, "ServiceError", 7, None]], []],
+    [[None], [10], [[0, "ServiceError", "no"]], []],
 ])
-def test_a_malformed_results_message_is_refused_whole(columns: list[object], sets: object, deletes: object) -> None:
-    # The counts say what the columns hold, so that only the case's own flaw is wrong.
+def test_a_malformed_results_message_is_refused_whole(columns: list[object]) -> None:
     jobs = len(columns[0]) if type(columns[0]) is list else 1  # type: ignore[arg-type]
-    counts = [len(sets) // 2 if type(sets) is list else 0, len(deletes) if type(deletes) is list else 0]
-    assert_refused_whole([*columns, sets, deletes, counts + [0, 0] * (jobs - 1)])
+    assert_refused_whole([*columns, *writes_fields([], [], [0, 0] * jobs)])
+
+
+@pytest.mark.parametrize("columns, writes", [
+    (OK_COLUMNS, [[1, 0], [1], b"k"]),  # a key without its entry
+    (OK_COLUMNS, [[1, 0], [1, 1, 1], b"kvx"]),  # a part more than the counts say
+    (OK_COLUMNS, [[1, 0], [2, 1], b"kv"]),  # lengths past the attachment
+    (OK_COLUMNS, [[1, 0], [1, 1], b"kvx"]),  # an attachment longer than its parts
+    (OK_COLUMNS, [[1, 0], [-1, 3], b"kv"]),  # a negative length that adds up
+    (OK_COLUMNS, [[1, 0], [True, True], b"kv"]),  # lengths are ints, not bools
+    (OK_COLUMNS, [[1, 0], ["1", "1"], b"kv"]),
+    (OK_COLUMNS, [[1, 0], "11", b"kv"]),
+    (OK_COLUMNS, [[1, 0], [1, 1], "kv"]),  # the writes not as an attachment
+    (OK_COLUMNS, [[1, 0], [1, 1], None]),
+    (OK_COLUMNS, [[0, 1], [1, 1], b"kv"]),  # two deletes counted as one
+    (FAILED, [[1, 0], [1, 1], b"kv"]),  # writes nobody made
+    ([[], [], [], []], [[0, 1], [1], b"k"]),
+])
+def test_malformed_writes_are_refused_whole(columns: list[object], writes: list[object]) -> None:
+    assert_refused_whole([*columns, *writes])
 
 
 @pytest.mark.parametrize("counts", [
     "none", [1], [1, 0, 0], [1.0, 0], [True, 0], [-1, 2], [0, 1], [2, 0], [1, 1], None,
 ])
 def test_malformed_write_counts_are_refused_whole(counts: object) -> None:
-    assert_refused_whole([*OK_COLUMNS, ["g/k", "v"], [], counts])
+    assert_refused_whole([*OK_COLUMNS, counts, *writes_fields([b"g/k", b"v"], [])[1:]])
 
 
 def assert_refused_whole(fields: list[object]) -> None:
@@ -562,8 +579,8 @@ def test_each_jobs_own_writes_are_kept_when_asked() -> None:
     for keep_writes in (False, True):
         applied: list[object] = []
         outcomes: list[Outcome] = []
-        take_finished(_Judge(), ["results", [1, None, 2], [10, 5, 7], [[1, "ServiceError", "no", None]], [],
-                                 ["g/a", "1", "g/a", "2", "g/c", "3"], ["g/c"], [1, 1, 0, 0, 2, 0]],
+        writes = writes_fields([b"g/a", b"1", b"g/a", b"2", b"g/c", b"3"], [b"g/c"], [1, 1, 0, 0, 2, 0])
+        take_finished(_Judge(), ["results", [1, None, 2], [10, 5, 7], [[1, "ServiceError", "no", None]], [], *writes],
                       outcomes, 3, applied.append, {}, keep_writes=keep_writes)  # type: ignore[arg-type]
         assert applied == [{b"g/a": b"2", b"g/c": b"3"}]
         if keep_writes:
@@ -577,7 +594,7 @@ def test_a_results_message_applies_its_writes_merged() -> None:
     outcomes: list[object] = []
     take_finished(_Judge(), ["results", [1, None, [0, [2]]], [10, 5, 7], [[1, "ServiceError", "no", 3]],
                              [EVENT, ["svc", "a", [], [2], []], ["svc", "b", ["to", "n"], [2, 2], ["x", [0, [1]], "y", 2]]],
-                             ["g/a", "1", "m/b\u00ff", "2"], ["g/c"], [1, 0, 0, 0, 1, 1]],
+                             *writes_fields([b"g/a", b"1", b"m/b\xff", b"2"], [b"g/c"], [1, 0, 0, 0, 1, 1])],
                   outcomes, 3, applied.append, {})  # type: ignore[arg-type]
     assert applied == [{b"g/a": b"1", b"m/b\xff": b"2", b"g/c": None}]
     assert [(o.ok, o.result, o.gas_used) for o in outcomes] == [(True, 1, 10), (False, None, 5), (True, [2], 7)]  # type: ignore[attr-defined]
@@ -747,6 +764,32 @@ def test_the_parents_end_reads_while_it_writes() -> None:
     for thread in threads:
         thread.join(timeout=10)
     assert received == {"worker": down, "parent": up}, "the two ends wait for each other"
+    for end in (parent, worker):
+        end.close()  # type: ignore[attr-defined]
+
+
+def test_a_message_carries_bytes_as_its_attachment() -> None:
+    """A message that ends in bytes sends them as they are, after its JSON (an empty
+    attachment too); frames whose attachment is too large, or attached to what is not a
+    list, close the channel."""
+    import struct
+
+    from amigos.vm.channel import MAX_MESSAGE, ChannelClosed
+
+    parent, worker = channel_pair(timeout=5.0)
+    worker.send(["results", [1], b"\x00\xff\"raw"], ["get", "k"], ["empty", b""])  # type: ignore[attr-defined]
+    assert parent.receive() == ["results", [1], b"\x00\xff\"raw"]  # type: ignore[attr-defined]
+    assert parent.receive() == ["get", "k"]  # type: ignore[attr-defined]
+    assert parent.receive() == ["empty", b""]  # type: ignore[attr-defined]
+    for frame, problem in [
+        (struct.pack(">II", 3, 2) + b'"x"a', "not a list"),
+        (struct.pack(">II", 2, MAX_MESSAGE) + b"[]", "over the limit"),
+        (struct.pack(">II", 2, 2**32 - 1) + b"[]", "over the limit"),
+    ]:
+        os.write(worker.write_fd, frame)  # type: ignore[attr-defined]
+        with pytest.raises(ChannelClosed, match=problem):
+            parent.receive()  # type: ignore[attr-defined]
+        parent.inbox.clear()  # type: ignore[attr-defined]
     for end in (parent, worker):
         end.close()  # type: ignore[attr-defined]
 

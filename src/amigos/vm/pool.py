@@ -26,13 +26,14 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import groupby, repeat
-from operator import itemgetter, methodcaller
+from operator import itemgetter
 from typing import Any
 
 from .. import codec
 from ..errors import CodecError, ExecutionError, SandboxUnavailable, execution_error
-from .channel import SCALARS, Channel, ChannelClosed, pack, raw, text, to_columns, unpack
+from .channel import SCALARS, Channel, ChannelClosed, pack, raw, split_parts, text, to_columns, unpack
 from .confine import Limits, bwrap_command
 from .gas import Halt, OutOfGasHalt
 from .keys import BALANCE_PREFIX, MAX_AMOUNT, SERVICE_READABLE, SERVICE_WRITABLE
@@ -275,7 +276,7 @@ class WorkerPool:
                 take_finished(worker, message, outcomes, expected, apply_as_its_own, self.view, build, keep_writes)
                 if len(outcomes) != expected:
                     raise worker.died("batch ended early")
-                worker.cpu_seconds = message[8] / 1000 if type(message[8]) is int else 0.0
+                worker.cpu_seconds = message[7] / 1000 if type(message[7]) is int else 0.0
                 worker.synced = self._log_end()
                 return
             else:
@@ -493,13 +494,13 @@ def take_finished(worker: Worker, message: list[Any], outcomes: list[Any], expec
     """Check a ``results`` or ``done`` message whole, then apply its writes and keep its
     outcomes (made by ``build``; with ``keep_writes``, each holding its job's writes): a
     malformed message changes nothing."""
-    results, gas, failures, events, sets, deletes, counts = message[1:8]
+    results, gas, failures, events, counts, lengths = message[1:7]
     try:
         taken = outcomes_from_wire(results, gas, failures, events, build)
-        check_write_counts(taken, sets, deletes, counts)
+        sets, deletes = writes_from_wire(taken, counts, lengths, message[-1])
         each = split_writes(sets, deletes, counts) if keep_writes or deletes else None
-        writes = merge_writes(each) if each is not None else dict(zip(map(_latin1, sets[0::2]), map(_latin1, sets[1::2])))
-    except (TypeError, ValueError, AttributeError, CodecError) as exc:
+        writes = merge_writes(each) if each is not None else dict(zip(sets[0::2], sets[1::2]))
+    except (TypeError, ValueError, CodecError) as exc:
         raise worker.died(f"malformed outcome: {exc}") from None
     if len(outcomes) + len(taken) > expected:
         raise worker.died("more outcomes than jobs")
@@ -537,32 +538,30 @@ def check_service_writes(worker: Worker, writes: Writes, view: Any) -> None:
         raise worker.died(f"balance changes that do not add up to zero ({moved:+d} AMI)")
 
 
-_latin1 = methodcaller("encode", "latin-1")
-""":func:`~amigos.vm.channel.raw` mapped in C over a list: a non-str fails (AttributeError), and
-so does a character past one byte (UnicodeEncodeError, a ValueError)."""
-
-
-def check_write_counts(taken: list[Any], sets: Any, deletes: Any, counts: Any) -> None:
-    """The write columns hold, job by job, exactly what ``counts`` says, and a failed job
-    wrote nothing (ValueError otherwise)."""
-    if type(sets) is not list or type(deletes) is not list or type(counts) is not list:
-        raise ValueError("bad write columns")
-    if len(counts) != 2 * len(taken) or not _INT.issuperset(map(type, counts)) or (counts and min(counts) < 0):
+def writes_from_wire(taken: list[Any], counts: Any, lengths: Any, joined: Any) -> tuple[list[bytes], list[bytes]]:
+    """The sets (key, entry, key, entry…) and deletes of a message whose outcomes are
+    ``taken``, from its attachment; ValueError unless they are, job by job, exactly what
+    ``counts`` says, and a failed job wrote nothing."""
+    if type(counts) is not list or len(counts) != 2 * len(taken) or not _INT.issuperset(map(type, counts)) \
+            or (counts and min(counts) < 0):
         raise ValueError("bad write counts")
-    if 2 * sum(counts[0::2]) != len(sets) or sum(counts[1::2]) != len(deletes):
+    parts = split_parts(lengths, joined)
+    set_parts = 2 * sum(counts[0::2])
+    if set_parts + sum(counts[1::2]) != len(parts):
         raise ValueError("the write counts do not add up")
     if any(counts[2 * i] or counts[2 * i + 1] for i, outcome in enumerate(taken) if not outcome.ok):
         raise ValueError("writes of a failed call")
+    return parts[:set_parts], parts[set_parts:]
 
 
-def split_writes(sets: list[str], deletes: list[str], counts: list[int]) -> list[Writes]:
-    """Each job's own writes, from the columns :func:`check_write_counts` accepted."""
+def split_writes(sets: list[bytes], deletes: list[bytes], counts: list[int]) -> list[Writes]:
+    """Each job's own writes, from the parts :func:`writes_from_wire` accepted."""
     each: list[Writes] = []
     at_set = at_delete = 0
     for job in range(0, len(counts), 2):
         end_set, end_delete = at_set + 2 * counts[job], at_delete + counts[job + 1]
-        writes: Writes = dict(zip(map(_latin1, sets[at_set:end_set:2]), map(_latin1, sets[at_set + 1:end_set:2])))
-        writes.update(dict.fromkeys(map(_latin1, deletes[at_delete:end_delete])))
+        writes: Writes = dict(zip(sets[at_set:end_set:2], sets[at_set + 1:end_set:2]))
+        writes.update(dict.fromkeys(deletes[at_delete:end_delete]))
         each.append(writes)
         at_set, at_delete = end_set, end_delete
     return each
@@ -594,8 +593,8 @@ def outcomes_from_wire(results: Any, gas: Any, failures: Any, events: Any, build
         raise ValueError("bad failures")
     emitted = events_from_wire(events, len(results), errors)
     if not errors:
-        return [build(True, result, None, used, emitted.get(i, [])) for i, (result, used) in enumerate(zip(results, gas))]
-    return [build(False, None, errors[i], used, []) if i in errors else build(True, result, None, used, emitted.get(i, []))
+        return list(map(build, repeat(True), results, repeat(None), gas, emitted))
+    return [build(False, None, errors[i], used, []) if i in errors else build(True, result, None, used, emitted[i])
             for i, (result, used) in enumerate(zip(results, gas))]
 
 
@@ -608,11 +607,11 @@ def failure_from_wire(failure: Any) -> tuple[int, ExecutionError]:
     return index, execution_error(kind, message, line)
 
 
-def events_from_wire(runs: list[Any], count: int, errors: dict[int, ExecutionError]) -> dict[int, list[Event]]:
-    """The events of a message's ``count`` jobs, by job, from their runs (see
-    :mod:`amigos.vm.worker`); none may be of a failed job. Each run's attributes are made
-    into dicts in C."""
-    emitted: dict[int, list[Event]] = {}
+def events_from_wire(runs: list[Any], count: int, errors: dict[int, ExecutionError]) -> list[list[Event]]:
+    """The events of each of a message's ``count`` jobs, from their runs (see
+    :mod:`amigos.vm.worker`); none may be of a failed job. Each run's attributes and events
+    are made in C."""
+    emitted: list[list[Event]] = [[] for _ in range(count)]
     for service, name, names, indexes, values in runs:
         if type(service) is not str or type(name) is not str or type(names) is not list or type(indexes) is not list \
                 or type(values) is not list or not _STR.issuperset(map(type, names)) or len(set(names)) != len(names):
@@ -626,6 +625,10 @@ def events_from_wire(runs: list[Any], count: int, errors: dict[int, ExecutionErr
         if not SCALARS.issuperset(map(type, values)):
             values = list(map(unpack, values))
         each = map(dict, map(zip, repeat(names), zip(*[iter(values)] * width))) if width else ({} for _ in indexes)
-        for index, attrs in zip(indexes, each):
-            emitted.setdefault(index, []).append(Event(service, name, attrs))
+        for index, event in zip(indexes, map(_make_event, zip(repeat(service), repeat(name), each))):
+            emitted[index].append(event)
     return emitted
+
+
+_make_event = partial(tuple.__new__, Event)
+"""``Event._make`` in C: an :class:`~amigos.vm.machine.Event` (a named tuple) from its fields."""

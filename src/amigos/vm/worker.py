@@ -6,42 +6,44 @@ pipes, no files, no sockets, no processes) and only then reads its first request
 state it sees comes over the pipe from the parent, which alone touches the database.
 
 Requests and replies (JSON lists, see :mod:`amigos.vm.channel`; keys, entries and values
-are codec bytes carried as text)::
+are codec bytes carried as text, except the writes, which are an attachment)::
 
     parent → worker   ["batch", invalidate, jobs, n]   invalidate: None (drop every cache)
                                                        or a list of keys changed elsewhere;
                                                        the batch has n jobs in all
     parent → worker   ["jobs", jobs]                   the rest of the batch's jobs, in chunks
                                                        sent right after the first
-
-``jobs`` is a list of runs of jobs of one kind, each run as columns
-(:func:`~amigos.vm.channel.to_columns`: what the jobs share goes once).
     worker → parent   ["get", key]                     parent → worker  ["value", entry | None]
     worker → parent   ["scan", prefix, start, limit]   parent → worker  ["rows", [k, v, k, v…]]
     worker → parent   ["results", results, gas,        the jobs finished since the last
-                       failures, events,               message, in order, and what they wrote:
-                       sets, deletes, counts]          sent before any read, and when as many
+                       failures, events, counts,       message, in order, and what they wrote:
+                       lengths, writes]                sent before any read, and when as many
                                                        wait as jobs remain (see flush_due)
     worker → parent   ["done", results, gas, failures, the same for the batch's last jobs;
-                       events, sets, deletes, counts,  the batch is over
-                       cpu_ms]
+                       events, counts, lengths,        the batch is over
+                       cpu_ms, writes]
 
-A job is ``["call", path, function, arguments, origin, height, time, gas, readonly,
-received]``, with ``arguments`` ``[[packed arg, …], {name: packed arg}]``
-(:func:`~amigos.vm.channel.pack`), or ``["deploy", path, source, origin, height, time, gas,
-upgrade]``. The finished jobs' outcomes go as columns, one entry per job or only where
-there is something to say: ``results`` the packed result of each job (None for a failed one),
-``gas`` the gas each used, ``failures`` ``[index, type, message, line]`` for each failed job,
-``index`` counting the message's jobs from 0, and ``events`` the events, in runs of those that
-share service, name and attribute names (a token's transfers all do): ``[service, name, names,
-indexes, values]``, ``indexes`` the job that emitted each event of the run and ``values`` their
-attributes' packed values, event after event. So a batch of calls that return scalars and emit
-events of one shape costs the parent a few type checks in C per message, not a Python loop per
-field. The writes of a message's successful jobs go job after job: ``sets`` a flat list
-``[key, entry, key, entry…]``, ``deletes`` a list of keys, and ``counts`` ``[sets, deletes,
-sets, deletes…]``, how many of each every job (a failed one: none) wrote. The parent merges
-them in order and applies them as one, which leaves its state exactly as applying each job's
-writes in turn would; a ledger also gets each job's own writes, to hash them into its receipt.
+``jobs`` is a list of runs of jobs of one kind, each run as columns
+(:func:`~amigos.vm.channel.to_columns`: what the jobs share goes once). A job is ``["call",
+path, function, arguments, origin, height, time, gas, readonly, received]``, with
+``arguments`` ``[[packed arg, …], {name: packed arg}]`` (:func:`~amigos.vm.channel.pack`), or
+``["deploy", path, source, origin, height, time, gas, upgrade]``.
+
+The finished jobs' outcomes go as columns, one entry per job or only where there is something
+to say: ``results`` the packed result of each job (None for a failed one), ``gas`` the gas each
+used, ``failures`` ``[index, type, message, line]`` for each failed job, ``index`` counting the
+message's jobs from 0, and ``events`` the events, in runs of those that share service, name and
+attribute names (a token's transfers all do): ``[service, name, names, indexes, values]``,
+``indexes`` the job that emitted each event of the run and ``values`` their attributes' packed
+values, event after event. So a batch of calls that return scalars and emit events of one shape
+costs each side a few type checks and maps in C per message, not a Python loop per field.
+
+The writes of a message's successful jobs are the attachment ``writes``
+(:func:`~amigos.vm.channel.join_parts`, ``lengths`` the length of each part): the sets (key,
+entry, key, entry…) job after job, then the deletes (keys) job after job; ``counts`` ``[sets,
+deletes, sets, deletes…]`` says how many of each every job (a failed one: none) wrote. The parent merges them in order and applies them as one, which leaves its state
+exactly as applying each job's writes in turn would; a ledger also gets each job's own writes,
+to hash them into its receipt.
 """
 
 from __future__ import annotations
@@ -51,11 +53,13 @@ import sys
 import time
 from collections import deque
 from collections.abc import Sequence
+from itertools import chain, groupby, repeat
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from ..errors import execution_error
 from . import keys
-from .channel import SCALARS, Channel, ChannelClosed, from_columns, pack, raw, text, texts, unpack
+from .channel import SCALARS, Channel, ChannelClosed, from_columns, join_parts, pack, raw, text, unpack
 from .confine import Limits, confine
 from .machine import Context, Event, Machine, Outcome
 from .service import compile_service
@@ -77,78 +81,36 @@ class RemoteReader:
         self.cache: dict[bytes, bytes | None] = {}
         self.jobs: deque[Sequence[Any]] = deque()
         """Jobs of the running batch not started yet (more arrive while it runs)."""
-        self.results: list[Any] = []
-        """The packed results of the outcomes not sent yet (None for a failure). They go before
-        any read: the parent must apply their writes before it answers (one message for many
-        outcomes keeps a batch cheap)."""
-        self.gas: list[int] = []
-        self.failures: list[list[Any]] = []
-        self.events: list[list[Any]] = []
-        """Runs of events of one shape: ``[service, name, names, indexes, values]``."""
-        self.sets: list[bytes] = []
-        self.deletes: list[bytes] = []
-        self.counts: list[int] = []
-        """The writes of the outcomes not sent yet: the ``sets``, ``deletes`` and ``counts``
-        columns of the next message (keys and entries become text as the message is made)."""
+        self.finished: list[Outcome] = []
+        """Outcomes not sent yet. They go before any read: the parent must apply their writes
+        before it answers (one message for many outcomes keeps a batch cheap)."""
 
     def finish(self, outcome: Outcome) -> None:
         """Record a finished job; its writes are what later jobs (and reads) see."""
-        index = len(self.results)
-        if outcome.ok:
-            self._remember_writes(outcome.writes)
-            result = outcome.result
-            self.results.append(result if type(result) in SCALARS else pack(result))
-            for event in outcome.events:
-                self._add_event(index, event)
-        else:
-            error = outcome.error
-            assert error is not None  # a failed outcome always says why
-            self.results.append(None)
-            self.failures.append([index, error.type, error.message, error.line])
-            self.counts += (0, 0)
-        self.gas.append(outcome.gas_used)
+        self.finished.append(outcome)
+        writes = outcome.writes
+        if outcome.ok and writes:
+            if len(self.cache) + len(writes) > CACHE_ENTRIES:
+                self.cache.clear()
+            self.cache.update(writes)  # large entries leave it when the message is made
 
-    def _remember_writes(self, writes: dict[bytes, bytes | None]) -> None:
-        """Add a job's writes to the next message's columns, and to the cache (all but the
-        large ones, as :meth:`_remember`), in one pass."""
-        cache = self.cache
-        if len(cache) + len(writes) > CACHE_ENTRIES:
-            cache.clear()
-        cache.update(writes)
-        sets, deletes = self.sets, self.deletes
-        set_count, delete_count = len(sets), len(deletes)
-        for key, value in writes.items():
-            if value is None:
-                deletes.append(key)
-            else:
-                sets += (key, value)
-                if len(key) + len(value) > CACHE_ITEM_BYTES:
-                    del cache[key]
-        self.counts += ((len(sets) - set_count) // 2, len(deletes) - delete_count)
+    def finished_message(self, kind: str, *extra: Any) -> list[Any]:
+        """The ``results`` (or ``done``, with ``extra``) message for the outcomes not sent yet."""
+        outcomes, self.finished = self.finished, []
+        results, gas, failures, events, counts, lengths, joined = outcomes_to_wire(outcomes)
+        if lengths and max(lengths) > CACHE_ITEM_BYTES // 2:  # rare: only then can an entry be too large
+            self._forget_large(outcomes)
+        return [kind, results, gas, failures, events, counts, lengths, *extra, joined]
 
-    def _add_event(self, index: int, event: Event) -> None:
-        """Add job ``index``'s ``event`` to the last run of events, or start a run of its shape."""
-        attrs = event.attrs
-        names = tuple(attrs)
-        runs = self.events
-        if not runs or runs[-1][2] != names or runs[-1][0] != event.service or runs[-1][1] != event.name:
-            runs.append([event.service, event.name, names, [], []])
-        run = runs[-1]
-        run[3].append(index)
-        values = attrs.values()
-        run[4] += values if SCALARS.issuperset(map(type, values)) else map(pack, values)
-
-    def finished_message(self, kind: str) -> list[Any]:
-        """The ``results`` (or ``done``) message for the outcomes not sent yet."""
-        message = [kind, self.results, self.gas, self.failures, self.events,
-                   texts(self.sets), texts(self.deletes), self.counts]
-        self.results, self.gas, self.failures, self.events = [], [], [], []
-        self.sets, self.deletes, self.counts = [], [], []
-        return message
+    def _forget_large(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            for key, value in outcome.writes.items():
+                if value is not None and len(key) + len(value) > CACHE_ITEM_BYTES:
+                    self.cache.pop(key, None)
 
     def send_finished(self, *requests: list[Any]) -> None:
         """Send the outcomes not sent yet, and ``requests`` after them in the same write."""
-        self.channel.send(*([self.finished_message("results")] if self.results else []), *requests)
+        self.channel.send(*([self.finished_message("results")] if self.finished else []), *requests)
 
     def get(self, key: bytes) -> bytes | None:
         try:
@@ -191,6 +153,75 @@ class RemoteReader:
             self.cache.clear()
         if value is None or len(key) + len(value) <= CACHE_ITEM_BYTES:
             self.cache[key] = value
+
+
+_OK, _RESULT, _GAS, _EVENTS, _WRITES = map(attrgetter, ("ok", "result", "gas_used", "events", "writes"))
+
+
+def outcomes_to_wire(outcomes: list[Outcome]) -> list[Any]:
+    """The columns of a message for ``outcomes``: ``results, gas, failures, events, counts,
+    lengths`` and the attachment (see above). Made by mapping C over the outcomes: no Python
+    loop per outcome, for a batch of successes."""
+    gas = list(map(_GAS, outcomes))
+    writes = list(map(_WRITES, outcomes))
+    events = list(map(_EVENTS, outcomes))
+    if all(map(_OK, outcomes)):
+        results, failures = list(map(_RESULT, outcomes)), []
+    else:  # a failed job's result, writes and events are nothing
+        results = [outcome.result if outcome.ok else None for outcome in outcomes]
+        failures = []
+        for index, outcome in enumerate(outcomes):
+            if not outcome.ok:
+                error = outcome.error
+                assert error is not None  # a failed outcome always says why
+                failures.append([index, error.type, error.message, error.line])
+                writes[index], events[index] = {}, []
+    if not SCALARS.issuperset(map(type, results)):
+        results = list(map(pack, results))
+    counts, lengths, joined = writes_to_wire(writes)
+    return [results, gas, failures, events_to_wire(events), counts, lengths, joined]
+
+
+def writes_to_wire(each: list[dict[bytes, bytes | None]]) -> tuple[list[int], list[int], bytes]:
+    """``counts``, ``lengths`` and the attachment for the writes of each job: its sets (key,
+    entry, key, entry…) and then its deletes (keys), job after job."""
+    pieces = list(chain.from_iterable(chain.from_iterable(map(dict.items, each))))
+    if None not in pieces[1::2]:  # no deletes, the common case: in C
+        counts = list(chain.from_iterable(zip(map(len, each), repeat(0))))
+        return (counts, *join_parts(pieces))
+    sets: list[bytes] = []
+    deletes: list[bytes] = []
+    counts = []
+    for writes in each:
+        set_count, delete_count = len(sets), len(deletes)
+        for key, value in writes.items():
+            if value is None:
+                deletes.append(key)
+            else:
+                sets += (key, value)
+        counts += ((len(sets) - set_count) // 2, len(deletes) - delete_count)
+    return (counts, *join_parts(sets + deletes))
+
+
+def events_to_wire(each: list[list[Event]]) -> list[list[Any]]:
+    """The ``events`` column: the events of each job, in runs of one shape (service, name and
+    attribute names), each run's attribute values flat and packed."""
+    events = list(chain.from_iterable(each))
+    indexes = chain.from_iterable(map(repeat, range(len(each)), map(len, each)))
+    attrs = list(map(_ATTRS, events))
+    shapes = zip(map(_SERVICE, events), map(_NAME, events), map(tuple, attrs))
+    runs = []
+    for (service, name, names), run in groupby(zip(shapes, indexes, attrs), key=itemgetter(0)):
+        _, run_indexes, run_attrs = zip(*run)
+        values = list(chain.from_iterable(map(dict.values, run_attrs)))
+        if not SCALARS.issuperset(map(type, values)):
+            values = list(map(pack, values))
+        runs.append([service, name, names, run_indexes, values])
+    return runs
+
+
+_SERVICE, _NAME, _ATTRS = itemgetter(0), itemgetter(1), itemgetter(2)
+"""An :class:`~amigos.vm.machine.Event`'s fields (it is a tuple)."""
 
 
 def check_readable(key: bytes) -> None:
@@ -263,9 +294,9 @@ def serve(channel: Channel) -> None:
             except Exception as exc:  # noqa: BLE001 - a bad job fails alone, the worker lives on
                 outcome = Outcome(False, None, execution_error("InvalidArgument", f"bad job: {exc}"), 0)
             reader.finish(outcome)
-            if flush_due(len(reader.results), count - done):
+            if flush_due(len(reader.finished), count - done):
                 reader.send_finished()
-        channel.send([*reader.finished_message("done"), int(time.process_time() * 1000)])
+        channel.send(reader.finished_message("done", int(time.process_time() * 1000)))
         gc.enable()
 
 
