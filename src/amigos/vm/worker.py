@@ -41,9 +41,10 @@ costs each side a few type checks and maps in C per message, not a Python loop p
 The writes of a message's successful jobs are the attachment ``writes``
 (:func:`~amigos.vm.channel.join_parts`, ``lengths`` the length of each part): the sets (key,
 entry, key, entry…) job after job, then the deletes (keys) job after job; ``counts`` ``[sets,
-deletes, sets, deletes…]`` says how many of each every job (a failed one: none) wrote. The parent merges them in order and applies them as one, which leaves its state
-exactly as applying each job's writes in turn would; a ledger also gets each job's own writes,
-to hash them into its receipt.
+deletes, sets, deletes…]`` says how many of each every job (a failed one: none) wrote. The
+parent merges them in order and applies them as one, which leaves its state exactly as
+applying each job's writes in turn would; a ledger also gets each job's own writes, to hash
+them into its receipt.
 """
 
 from __future__ import annotations
