@@ -33,7 +33,7 @@ from typing import Any
 
 from .. import codec
 from ..errors import CodecError, ExecutionError, SandboxUnavailable, execution_error
-from .channel import SCALARS, Channel, ChannelClosed, pack, raw, split_parts, text, to_columns, unpack
+from .channel import SCALARS, Channel, ChannelClosed, are_counts, pack, raw, split_parts, text, to_columns, unpack
 from .confine import Limits, bwrap_command
 from .gas import Halt, OutOfGasHalt
 from .keys import BALANCE_PREFIX, MAX_AMOUNT, SERVICE_READABLE, SERVICE_WRITABLE
@@ -542,8 +542,7 @@ def writes_from_wire(taken: list[Any], counts: Any, lengths: Any, joined: Any) -
     """The sets (key, entry, key, entry…) and deletes of a message whose outcomes are
     ``taken``, from its attachment; ValueError unless they are, job by job, exactly what
     ``counts`` says, and a failed job wrote nothing."""
-    if type(counts) is not list or len(counts) != 2 * len(taken) or not _INT.issuperset(map(type, counts)) \
-            or (counts and min(counts) < 0):
+    if not are_counts(counts) or len(counts) != 2 * len(taken):
         raise ValueError("bad write counts")
     parts = split_parts(lengths, joined)
     set_parts = 2 * sum(counts[0::2])
@@ -574,7 +573,6 @@ def merge_writes(each: list[Writes]) -> Writes:
     return merged
 
 
-_INT = frozenset({int})
 _STR = frozenset({str})
 
 
@@ -584,7 +582,7 @@ def outcomes_from_wire(results: Any, gas: Any, failures: Any, events: Any, build
     and no failures, is checked in C."""
     if type(results) is not list or type(gas) is not list or type(failures) is not list or type(events) is not list:
         raise ValueError("bad field types")
-    if len(gas) != len(results) or not _INT.issuperset(map(type, gas)) or (gas and min(gas) < 0):
+    if len(gas) != len(results) or not are_counts(gas):
         raise ValueError("bad gas")
     if not SCALARS.issuperset(map(type, results)):
         results = list(map(unpack, results))
@@ -616,8 +614,7 @@ def events_from_wire(runs: list[Any], count: int, errors: dict[int, ExecutionErr
         if type(service) is not str or type(name) is not str or type(names) is not list or type(indexes) is not list \
                 or type(values) is not list or not _STR.issuperset(map(type, names)) or len(set(names)) != len(names):
             raise ValueError("bad events")
-        if not _INT.issuperset(map(type, indexes)) or (indexes and (min(indexes) < 0 or max(indexes) >= count)) \
-                or not errors.keys().isdisjoint(indexes):
+        if not are_counts(indexes) or (indexes and max(indexes) >= count) or not errors.keys().isdisjoint(indexes):
             raise ValueError("an event of no successful call")
         width = len(names)
         if len(values) != width * len(indexes):

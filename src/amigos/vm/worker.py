@@ -106,7 +106,7 @@ class RemoteReader:
     def _forget_large(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
             for key, value in outcome.writes.items():
-                if value is not None and len(key) + len(value) > CACHE_ITEM_BYTES:
+                if not cacheable(key, value):
                     self.cache.pop(key, None)
 
     def send_finished(self, *requests: list[Any]) -> None:
@@ -152,11 +152,18 @@ class RemoteReader:
         """Cache an entry read (unless it is large)."""
         if len(self.cache) >= CACHE_ENTRIES:
             self.cache.clear()
-        if value is None or len(key) + len(value) <= CACHE_ITEM_BYTES:
+        if cacheable(key, value):
             self.cache[key] = value
 
 
+def cacheable(key: bytes, value: bytes | None) -> bool:
+    """Whether an entry read or written is small enough to cache (CACHE_ITEM_BYTES)."""
+    return value is None or len(key) + len(value) <= CACHE_ITEM_BYTES
+
+
 _OK, _RESULT, _GAS, _EVENTS, _WRITES = map(attrgetter, ("ok", "result", "gas_used", "events", "writes"))
+_SERVICE, _NAME, _ATTRS = itemgetter(0), itemgetter(1), itemgetter(2)
+"""An :class:`~amigos.vm.machine.Event`'s fields (it is a tuple)."""
 
 
 def outcomes_to_wire(outcomes: list[Outcome]) -> list[Any]:
@@ -184,8 +191,8 @@ def outcomes_to_wire(outcomes: list[Outcome]) -> list[Any]:
 
 
 def writes_to_wire(each: list[dict[bytes, bytes | None]]) -> tuple[list[int], list[int], bytes]:
-    """``counts``, ``lengths`` and the attachment for the writes of each job: its sets (key,
-    entry, key, entry…) and then its deletes (keys), job after job."""
+    """``counts``, ``lengths`` and the attachment for the writes of each job: the sets (key,
+    entry, key, entry…) job after job, then the deletes (keys) job after job."""
     pieces = list(chain.from_iterable(chain.from_iterable(map(dict.items, each))))
     if None not in pieces[1::2]:  # no deletes, the common case: in C
         counts = list(chain.from_iterable(zip(map(len, each), repeat(0))))
@@ -219,10 +226,6 @@ def events_to_wire(each: list[list[Event]]) -> list[list[Any]]:
             values = list(map(pack, values))
         runs.append([service, name, names, run_indexes, values])
     return runs
-
-
-_SERVICE, _NAME, _ATTRS = itemgetter(0), itemgetter(1), itemgetter(2)
-"""An :class:`~amigos.vm.machine.Event`'s fields (it is a tuple)."""
 
 
 def check_readable(key: bytes) -> None:
