@@ -180,6 +180,38 @@ def test_arguments_must_be_plain_data(rt, pair, arg):
     assert not r.ok and r.error.type == "InvalidArgument"
 
 
+def test_a_batch_with_calls_that_cannot_run_runs_the_others_as_alone(rt, deploy):
+    """call_many hands a worker plain calls as they are and checks the rest one by one: any
+    sequence of arguments, keyword arguments, values that are not plain data (refused where
+    they are, the rest of the batch unaffected) and arguments too large for the call's gas."""
+    path = deploy("echo", """
+        def echo(a, b=0):
+            return [a, b]
+    """)
+    calls = [
+        amigos.Call(path, "echo", (1,), signer="bob"),
+        amigos.Call(path, "echo", [2, "two"], signer="bob"),
+        amigos.Call(path, "echo", range(3, 4), signer="bob"),
+        amigos.Call(path, "echo", (), {"a": [4], "b": {"k": None}}, signer="bob"),
+        amigos.Call(path, "echo", (1.5,), signer="bob"),
+        amigos.Call(path, "echo", (object(),), signer="bob"),
+        amigos.Call(path, "echo", ("x" * 100_000,), signer="bob", gas=1_000),
+        amigos.Call(path, "echo", (b"\x00bytes", (7,)), signer="bob"),
+        amigos.Call(path, "nope", (), signer="bob"),
+        amigos.Call(path, "echo", (9,), signer="bob"),
+    ]
+    receipts = rt.call_many(calls)
+    assert [(r.ok, r.result) for r in receipts[:4]] == [(True, [1, 0]), (True, [2, "two"]), (True, [3, 0]),
+                                                         (True, [[4], {"k": None}])]
+    assert [r.error.type for r in receipts[4:7]] == ["InvalidArgument", "InvalidArgument", "OutOfGas"]
+    assert receipts[6].gas_used == 1_000
+    assert (receipts[7].ok, receipts[7].result) == (True, [b"\x00bytes", (7,)])
+    assert receipts[8].error.type == "NotFound"
+    assert (receipts[9].ok, receipts[9].result) == (True, [9, 0])
+    alone = [rt.call(c.path, c.function, *c.args, signer=c.signer, gas=c.gas, kwargs=c.kwargs) for c in calls]
+    assert [(r.ok, r.result, r.gas_used) for r in receipts] == [(r.ok, r.result, r.gas_used) for r in alone]
+
+
 def test_queries_and_render_cannot_change_state(rt, deploy):
     path = deploy("ro", """
         import std

@@ -16,6 +16,7 @@ import time as _time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
@@ -28,7 +29,7 @@ from .vm import bank, keys
 from .vm.keys import MAX_AMOUNT
 from .vm.gas import DEFAULT_GAS, DEPLOY_GAS, MAX_GAS, QUERY_GAS
 from .vm.machine import Context, Event, Machine, Outcome
-from .vm.pool import WorkerPool, call_job
+from .vm.pool import Job, WorkerPool, call_job, call_jobs
 from .vm.paths import namespace_of, path_to_import, validate_path
 from .vm.service import CompiledService, compile_service
 
@@ -475,16 +476,16 @@ class LocalRuntime:
         """Run ``calls`` in order in one block and return their receipts. Under process
         isolation the whole list goes to a worker in one round trip. Each call stands alone: one
         failing does not undo the others (use one service function for all-or-nothing)."""
-        checked = [(c, check_gas(c.gas, DEFAULT_GAS)) for c in calls]
-        for c, _ in checked:
+        gas_limits = [check_gas(c.gas, DEFAULT_GAS) for c in calls]
+        for c in calls:
             self._check_signer(c.signer)
             self._check_path(c.path)
         with self._lock, self._in_block(origin="") as block:
             if self.pool is None:
-                return [self._execute(c.path, c.function, tuple(c.args), c.kwargs, c.signer, gas, block) for c, gas in checked]
-            jobs = [call_job(c.path, c.function, c.args, c.kwargs, Context(c.signer, block.height, block.time), gas, False)
-                    for c, gas in checked]
-            return self.pool.run(jobs, self.view.apply, partial(Receipt, height=block.height))
+                return [self._execute(c.path, c.function, tuple(c.args), c.kwargs, c.signer, gas, block)
+                        for c, gas in zip(calls, gas_limits)]
+            return self.pool.run(self._call_jobs(calls, gas_limits, block), self.view.apply,
+                                 partial(Receipt, height=block.height))
 
     def run_in_block(self, calls: Sequence[Call]) -> list[Outcome]:
         """Inside :meth:`batch`: run ``calls`` in order in the block, each successful one's
@@ -502,14 +503,19 @@ class LocalRuntime:
         block = self._block
         if block is None:
             raise UsageError("run_in_block runs inside a batch")
-        contexts = [Context(c.signer, block.height, block.time) for c in calls]
+        gas_limits = [check_gas(c.gas, DEFAULT_GAS) for c in calls]
         if self.pool is not None:
-            jobs = [call_job(c.path, c.function, c.args, c.kwargs, context, check_gas(c.gas, DEFAULT_GAS), False)
-                    for c, context in zip(calls, contexts)]
-            return self.pool.start(jobs, self.view.apply, keep_writes=True).outcomes
-        outcomes = [self._run_here(c.path, c.function, c.args, c.kwargs, context, check_gas(c.gas, DEFAULT_GAS))
-                    for c, context in zip(calls, contexts)]
+            return self.pool.start(self._call_jobs(calls, gas_limits, block), self.view.apply, keep_writes=True).outcomes
+        outcomes = [self._run_here(c.path, c.function, c.args, c.kwargs, Context(c.signer, block.height, block.time), gas)
+                    for c, gas in zip(calls, gas_limits)]
         return lambda: outcomes
+
+    @staticmethod
+    def _call_jobs(calls: Sequence[Call], gas_limits: list[int], block: Context) -> list[Job]:
+        """The pool's jobs for ``calls`` in ``block`` (their fields taken in C: a batch's prep
+        is time its worker waits)."""
+        fields = [map(attrgetter(name), calls) for name in ("path", "function", "args", "kwargs", "signer")]
+        return call_jobs(*fields, gas_limits, height=block.height, time=block.time)
 
     def _execute(self, path: str, function: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
                  signer: str, gas_limit: int, block: Context, coins: int = 0) -> Receipt:

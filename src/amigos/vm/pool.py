@@ -25,9 +25,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
-from itertools import groupby, repeat
+from itertools import chain, groupby, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -41,7 +41,9 @@ from .machine import Context, Event, Outcome, copy_plain
 from .service import CompiledService
 from .worker import FLUSH_MIN
 
-Job = list[Any]
+Job = tuple[Any, ...]
+"""``("call", path, function, args, kwargs, origin, height, time, gas, readonly, received)`` or
+``("deploy", path, source, origin, height, time, gas, upgrade)`` (see :mod:`~amigos.vm.worker`)."""
 Writes = dict[bytes, bytes | None]
 Apply = Callable[[Writes], None]
 Build = Callable[[bool, Any, ExecutionError | None, int, list[Event]], Any]
@@ -190,8 +192,8 @@ class WorkerPool:
         return self._run_one(call_job(path, function, args, kwargs, context, gas_limit, readonly))
 
     def deploy(self, compiled: CompiledService, *, context: Context, gas_limit: int, upgrade: bool) -> Outcome:
-        return self._run_one(["deploy", compiled.path, compiled.source, context.origin, context.height, context.time,
-                              gas_limit, upgrade])
+        return self._run_one(("deploy", compiled.path, compiled.source, context.origin, context.height, context.time,
+                              gas_limit, upgrade))
 
     def _run_one(self, job: Job) -> Outcome:
         """One job, its writes handed back in the outcome (for the caller to apply) as the
@@ -351,8 +353,7 @@ class RunningBatch:
         self.apply = apply
         self.build = build
         self.keep_writes = keep_writes
-        self.refused = {i: outcome for i, job in enumerate(jobs) if (outcome := refuse_arguments(job, build)) is not None}
-        self.jobs = [job for i, job in enumerate(jobs) if i not in self.refused] if self.refused else jobs
+        self.jobs, self.refused = (jobs, {}) if are_plain_calls(jobs) else arguments_to_wire(jobs, build)
         self.size = len(jobs)
         self.worker: Worker | None = None
         """The worker running the batch as first sent (None once its outcomes are being taken)."""
@@ -446,30 +447,53 @@ def jobs_to_wire(jobs: list[Job]) -> list[list[Any]]:
 
 def call_job(path: str, function: str, args: Sequence[Any], kwargs: dict[str, Any] | None, context: Context,
              gas_limit: int, readonly: bool) -> Job:
-    return ["call", path, function, [tuple(args), kwargs], context.origin, context.height, context.time, gas_limit,
-            readonly, context.received]
+    return ("call", path, function, args, kwargs, context.origin, context.height, context.time, gas_limit, readonly,
+            context.received)
 
 
-def refuse_arguments(job: Job, build: Build) -> Any:
-    """The outcome of a call whose arguments cannot cross to a worker (they are not plain
-    data), exactly as the in-process machine reports it; None for any other job."""
-    if job[0] != "call":
-        return None
-    gas_limit = job[7]
-    args, kwargs = job[3]
-    if not kwargs and SCALARS.issuperset(map(type, args)):  # the common case: nothing to copy
-        job[3] = [args, {}]
-        return None
-    kwargs = kwargs or {}
-    try:
-        copy_plain(args, "argument", gas_limit)
-        copy_plain(kwargs, "argument", gas_limit)
-    except Halt as halt:
-        used = gas_limit if isinstance(halt, OutOfGasHalt) else 0
-        message = f"out of gas (limit {gas_limit})" if isinstance(halt, OutOfGasHalt) else halt.message
-        return build(False, None, execution_error(halt.error_type, message), used, [])
-    job[3] = [[pack(a) for a in args], {k: pack(v) for k, v in kwargs.items()}]  # plain data: ready to cross
-    return None
+def call_jobs(paths: Iterable[str], functions: Iterable[str], args: Iterable[Sequence[Any]],
+              kwargs: Iterable[dict[str, Any] | None], origins: Iterable[str], gas_limits: Iterable[int], *,
+              height: int, time: int) -> list[Job]:
+    """The jobs of calls in one block (given as columns, one entry per call), each as
+    :func:`call_job` makes it; built in C, a tuple a call."""
+    return list(zip(repeat("call"), paths, functions, args, kwargs, origins, repeat(height), repeat(time), gas_limits,
+                    repeat(False), repeat(0)))
+
+
+_KIND, _ARGS, _KWARGS = itemgetter(0), itemgetter(3), itemgetter(4)
+_CALL = frozenset({"call"})
+_SEQUENCES = frozenset({tuple, list})
+
+
+def are_plain_calls(jobs: list[Job]) -> bool:
+    """Whether every job is a call whose arguments cross to a worker as they are: positional,
+    in a tuple or list, each a str, int, bool or None. Most batches are; the checks run in C."""
+    return (_CALL.issuperset(map(_KIND, jobs)) and not any(map(_KWARGS, jobs))
+            and _SEQUENCES.issuperset(map(type, map(_ARGS, jobs)))
+            and SCALARS.issuperset(map(type, chain.from_iterable(map(_ARGS, jobs)))))
+
+
+def arguments_to_wire(jobs: list[Job], build: Build) -> tuple[list[Job], dict[int, Any]]:
+    """The jobs that can cross to a worker, their arguments packed (:func:`~amigos.vm.channel.pack`),
+    and the outcome of each call refused because its arguments are not plain data (by its index
+    in ``jobs``), exactly as the in-process machine reports it."""
+    crossing: list[Job] = []
+    refused: dict[int, Any] = {}
+    for index, job in enumerate(jobs):
+        if job[0] != "call":
+            crossing.append(job)
+            continue
+        args, kwargs, gas_limit = tuple(job[3]), job[4] or {}, job[8]  # any sequence, as in-process
+        try:
+            copy_plain(args, "argument", gas_limit)
+            copy_plain(kwargs, "argument", gas_limit)
+        except Halt as halt:
+            used = gas_limit if isinstance(halt, OutOfGasHalt) else 0
+            message = f"out of gas (limit {gas_limit})" if isinstance(halt, OutOfGasHalt) else halt.message
+            refused[index] = build(False, None, execution_error(halt.error_type, message), used, [])
+            continue
+        crossing.append((*job[:3], [pack(a) for a in args], {k: pack(v) for k, v in kwargs.items()}, *job[5:]))
+    return crossing, refused
 
 
 def crash_outcome(death: WorkerDied, build: Build) -> Any:

@@ -25,9 +25,9 @@ are codec bytes carried as text, except the writes, which are an attachment)::
 
 ``jobs`` is a list of runs of jobs of one kind, each run as columns
 (:func:`~amigos.vm.channel.to_columns`: what the jobs share goes once). A job is ``["call",
-path, function, arguments, origin, height, time, gas, readonly, received]``, with
-``arguments`` ``[[packed arg, …], {name: packed arg}]`` (:func:`~amigos.vm.channel.pack`), or
-``["deploy", path, source, origin, height, time, gas, upgrade]``.
+path, function, args, kwargs, origin, height, time, gas, readonly, received]``, with ``args``
+``[packed arg, …]`` and ``kwargs`` ``{name: packed arg}`` or None (:func:`~amigos.vm.channel.pack`),
+or ``["deploy", path, source, origin, height, time, gas, upgrade]``.
 
 The finished jobs' outcomes go as columns, one entry per job or only where there is something
 to say: ``results`` the packed result of each job (None for a failed one), ``gas`` the gas each
@@ -254,8 +254,7 @@ def forget_changed(machine: Machine, reader: RemoteReader, invalidate: list[byte
 def run_job(machine: Machine, job: Sequence[Any]) -> Outcome:
     kind = job[0]
     if kind == "call":
-        _, path, function, arguments, origin, height, now, gas_limit, readonly, received = job
-        packed_args, packed_kwargs = arguments
+        _, path, function, packed_args, packed_kwargs, origin, height, now, gas_limit, readonly, received = job
         args = tuple(packed_args) if SCALARS.issuperset(map(type, packed_args)) else tuple(map(unpack, packed_args))
         kwargs = {k: unpack(v) for k, v in packed_kwargs.items()} if packed_kwargs else {}
         return machine.execute(path, function, args, kwargs, context=Context(origin, height, now, received),
