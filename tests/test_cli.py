@@ -506,10 +506,18 @@ def test_unreachable_node_is_one_line(user: dict[str, str]) -> None:
     assert "cannot reach the node" in done.stderr and "amigos dev" in done.stderr
 
 
+def interruptible() -> None:
+    """In a follower about to start: SIGINT back to its default, so that Python turns it into
+    KeyboardInterrupt even when the suite itself runs in the background (where a shell starts
+    commands with SIGINT ignored, and a child inherits that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_events_follow_streams_new_events(remote: str, node: tuple[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     env = environment(node[1])
     follower = subprocess.Popen([sys.executable, "-m", "amigos", "--node", remote, "--json", "events", "--follow",
-                                 "--service", "hub.amigos.dev/alice/counter"], env=env, stdout=subprocess.PIPE, text=True)
+                                 "--service", "hub.amigos.dev/alice/counter"], env=env, stdout=subprocess.PIPE, text=True,
+                                preexec_fn=interruptible)
     try:
         time.sleep(1.0)  # the stream starts at what commits from now on
         assert run(capsys, "--node", remote, "deploy", COUNTER, str(HUB / "counter.py"))[0] == 0
@@ -526,7 +534,8 @@ def test_events_follow_a_node_home_as_its_blocks_commit(remote: str, node: tuple
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     env = environment(node[1])
     follower = subprocess.Popen([sys.executable, "-m", "amigos", "--home", str(node[1] / "node"), "--json", "events",
-                                 "--follow", "--service", COUNTER], env=env, stdout=subprocess.PIPE, text=True)
+                                 "--follow", "--service", COUNTER], env=env, stdout=subprocess.PIPE, text=True,
+                                preexec_fn=interruptible)
     try:
         time.sleep(1.0)  # it has read the home once: what follows is new
         assert run(capsys, "--node", remote, "deploy", COUNTER, str(HUB / "counter.py"))[0] == 0
