@@ -72,6 +72,12 @@ def are_counts(values: Any) -> bool:
     return type(values) is list and _INT.issuperset(map(type, values)) and (not values or min(values) >= 0)
 
 
+def are_names(values: Any) -> bool:
+    """Whether ``values`` is a list of distinct strs: what an event run's attribute names must
+    be (the type checks run in C)."""
+    return type(values) is list and _STR.issuperset(map(type, values)) and len(set(values)) == len(values)
+
+
 def is_flat(value: Any) -> bool:
     """A list of scalars or a str-keyed dict of scalars (the type checks run in C: this is on
     every argument, result and event of a batch)."""

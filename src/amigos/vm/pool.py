@@ -33,7 +33,7 @@ from typing import Any
 
 from .. import codec
 from ..errors import CodecError, ExecutionError, SandboxUnavailable, execution_error
-from .channel import SCALARS, Channel, ChannelClosed, are_counts, pack, raw, split_parts, text, to_columns, unpack
+from .channel import SCALARS, Channel, ChannelClosed, are_counts, are_names, pack, raw, split_parts, text, to_columns, unpack
 from .confine import Limits, bwrap_command
 from .gas import Halt, OutOfGasHalt
 from .keys import BALANCE_PREFIX, MAX_AMOUNT, SERVICE_READABLE, SERVICE_WRITABLE
@@ -597,9 +597,6 @@ def merge_writes(each: list[Writes]) -> Writes:
     return merged
 
 
-_STR = frozenset({str})
-
-
 def outcomes_from_wire(results: Any, gas: Any, failures: Any, events: Any, build: Build) -> list[Any]:
     """The outcomes a message's columns describe, checked for shape (a worker is not trusted);
     ValueError (or TypeError, CodecError) if anything is off. The common case, scalar results
@@ -635,8 +632,8 @@ def events_from_wire(runs: list[Any], count: int, errors: dict[int, ExecutionErr
     are made in C."""
     emitted: list[list[Event]] = [[] for _ in range(count)]
     for service, name, names, indexes, values in runs:
-        if type(service) is not str or type(name) is not str or type(names) is not list or type(indexes) is not list \
-                or type(values) is not list or not _STR.issuperset(map(type, names)) or len(set(names)) != len(names):
+        if type(service) is not str or type(name) is not str or not are_names(names) or type(indexes) is not list \
+                or type(values) is not list:
             raise ValueError("bad events")
         if not are_counts(indexes) or (indexes and max(indexes) >= count) or not errors.keys().isdisjoint(indexes):
             raise ValueError("an event of no successful call")
